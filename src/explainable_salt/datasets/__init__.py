@@ -1,0 +1,6 @@
+"""The project's custom Kedro datasets, for what kedro-datasets does not cover."""
+
+from explainable_salt.datasets.image_stack_dataset import ImageStackDataset
+from explainable_salt.datasets.png_set_dataset import PNGSetDataset
+
+__all__ = ["ImageStackDataset", "PNGSetDataset"]

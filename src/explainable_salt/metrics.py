@@ -1,0 +1,58 @@
+"""The competition metric and the segmentation scores derived from it, vectorised over stacks.
+
+The TGS metric scores one image by its mean precision over IoU thresholds 0.50, 0.55 … 0.95:
+with one object per image, precision at threshold t is 1 when IoU > t and 0 otherwise. An image
+whose truth is empty scores 1 only if the prediction is empty too, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+IOU_THRESHOLDS = np.arange(0.5, 1.0, 0.05)
+
+
+def iou_per_image(truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """IoU of each pair of binary masks ``(N, H, W)``; 1.0 where both are empty."""
+    truth = np.asarray(truth, dtype=bool).reshape(len(truth), -1)
+    prediction = np.asarray(prediction, dtype=bool).reshape(len(prediction), -1)
+    intersection = np.logical_and(truth, prediction).sum(axis=1)
+    union = np.logical_or(truth, prediction).sum(axis=1)
+    return np.where(union == 0, 1.0, intersection / np.maximum(union, 1))
+
+
+def competition_score_per_image(truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """Per-image competition score ``(N,)`` in [0, 1] for binary masks ``(N, H, W)``."""
+    iou = iou_per_image(truth, prediction)
+    hits = iou[:, None] > IOU_THRESHOLDS[None, :]
+    return hits.mean(axis=1)
+
+
+def competition_metric(truth: np.ndarray, prediction: np.ndarray) -> float:
+    """The competition metric: mean over images of :func:`competition_score_per_image`."""
+    return float(competition_score_per_image(truth, prediction).mean())
+
+
+def best_threshold(
+    truth: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray
+) -> tuple[float, float]:
+    """The probability threshold maximising the competition metric, and that metric."""
+    scores = [competition_metric(truth, probabilities > t) for t in thresholds]
+    best = int(np.argmax(scores))
+    return float(thresholds[best]), float(scores[best])
+
+
+def segmentation_summary(truth: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+    """Competition metric, mean IoU, pixel precision/recall and empty-image accuracy."""
+    truth_b = np.asarray(truth, dtype=bool)
+    pred_b = np.asarray(prediction, dtype=bool)
+    tp = np.logical_and(truth_b, pred_b).sum()
+    empty_truth = ~truth_b.reshape(len(truth_b), -1).any(axis=1)
+    empty_pred = ~pred_b.reshape(len(pred_b), -1).any(axis=1)
+    return {
+        "competition_metric": competition_metric(truth_b, pred_b),
+        "mean_iou": float(iou_per_image(truth_b, pred_b).mean()),
+        "pixel_precision": float(tp / max(pred_b.sum(), 1)),
+        "pixel_recall": float(tp / max(truth_b.sum(), 1)),
+        "empty_image_accuracy": float((empty_truth == empty_pred).mean()),
+    }

@@ -1,0 +1,38 @@
+"""Per-channel normalisation, fitted on the train split and applied unchanged everywhere else."""
+
+from __future__ import annotations
+
+import numpy as np
+
+METHODS = ("robust", "standard")
+
+
+def fit_normaliser(channels: np.ndarray, names: list[str], method: str = "robust") -> dict:
+    """Fit a per-channel affine map on ``channels`` ``(N, H, W, C)``.
+
+    ``robust`` centres on the median and scales by the IQR / 1.349 (the standard deviation of a
+    normal distribution with that IQR); ``standard`` uses mean and standard deviation. A channel
+    that is constant on the fit data gets scale 1. Returns a JSON-serialisable dict.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown normalisation {method!r}; choose one of {METHODS}")
+    flat = channels.reshape(-1, channels.shape[-1]).astype(np.float64)
+    if method == "robust":
+        q25, center, q75 = np.percentile(flat, [25, 50, 75], axis=0)
+        scale = (q75 - q25) / 1.349
+    else:
+        center, scale = flat.mean(axis=0), flat.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    return {
+        "method": method,
+        "channels": list(names),
+        "center": center.tolist(),
+        "scale": scale.tolist(),
+    }
+
+
+def apply_normaliser(channels: np.ndarray, normaliser: dict) -> np.ndarray:
+    """``(channels - center) / scale`` per channel, as float32."""
+    center = np.asarray(normaliser["center"], dtype=np.float32)
+    scale = np.asarray(normaliser["scale"], dtype=np.float32)
+    return ((channels - center) / scale).astype(np.float32, copy=False)

@@ -1,0 +1,20 @@
+"""Shapes that kedro-mlflow's ``MlflowMetricsHistoryDataset`` logs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def as_metrics(values: dict[str, float]) -> dict[str, dict]:
+    """Flat ``{name: value}`` → ``{name: {"value": v, "step": 0}}`` (one point per metric)."""
+    return {name: {"value": float(v), "step": 0} for name, v in values.items()}
+
+
+def history_as_metrics(history: pd.DataFrame, step_column: str = "epoch") -> dict[str, list]:
+    """A per-epoch table → ``{column: [{"value": v, "step": epoch}, …]}`` for every other column."""
+    steps = history[step_column].astype(int).tolist()
+    return {
+        column: [{"value": float(v), "step": s} for v, s in zip(history[column], steps)]
+        for column in history.columns
+        if column != step_column
+    }

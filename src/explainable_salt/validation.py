@@ -1,0 +1,112 @@
+"""Checks of the raw competition data. Each violation raises :class:`RawDataError` naming the
+file or id; nothing is dropped or repaired silently."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from explainable_salt.rle import IMAGE_SHAPE, rle_decode
+
+
+class RawDataError(ValueError):
+    """The raw data breaks one of the competition layout's guarantees."""
+
+
+def _listing(ids: Iterable[str], limit: int = 5) -> str:
+    ids = sorted(ids)
+    more = f" … and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def require_columns(table: pd.DataFrame, columns: list[str], name: str) -> None:
+    """Raise unless ``table`` (the file ``name``) has ``columns`` and unique, non-null ids."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise RawDataError(f"{name} lacks column(s) {missing}; it has {list(table.columns)}")
+    ids = table["id"]
+    if ids.isna().any():
+        raise RawDataError(f"{name} has {int(ids.isna().sum())} row(s) without an id")
+    duplicated = ids[ids.duplicated()].astype(str)
+    if len(duplicated):
+        raise RawDataError(f"{name} repeats id(s): {_listing(set(duplicated))}")
+
+
+def require_same_ids(expected: Iterable[str], found: Iterable[str], what: str) -> None:
+    """Raise naming the ids of ``expected`` absent from ``found`` (``what`` says where)."""
+    missing = set(expected) - set(found)
+    if missing:
+        raise RawDataError(f"{len(missing)} id(s) have no {what}: {_listing(missing)}")
+
+
+def grayscale_images(images: Mapping[str, np.ndarray], source: str) -> np.ndarray:
+    """Stack ``{id: PNG array}`` into ``(N, 101, 101) uint8`` in ``sorted(ids)`` order.
+
+    Accepts grey PNGs and RGB(A) PNGs whose colour channels are equal, as the competition's are.
+    """
+    stack = np.empty((len(images), *IMAGE_SHAPE), dtype=np.uint8)
+    for i, image_id in enumerate(sorted(images)):
+        image = images[image_id]
+        if image.shape[:2] != IMAGE_SHAPE or image.ndim not in (2, 3):
+            raise RawDataError(
+                f"{source}: image {image_id} has shape {image.shape}, expected {IMAGE_SHAPE}"
+            )
+        if image.dtype != np.uint8:
+            raise RawDataError(f"{source}: image {image_id} is {image.dtype}, expected 8-bit")
+        if image.ndim == 3:
+            colours = image[..., :3]
+            if not (colours == colours[..., :1]).all():
+                raise RawDataError(f"{source}: image {image_id} has unequal colour channels")
+            image = colours[..., 0]
+        stack[i] = image
+    return stack
+
+
+def binary_masks(masks: Mapping[str, np.ndarray], source: str) -> np.ndarray:
+    """Stack ``{id: PNG array}`` into ``(N, 101, 101) uint8`` 0/1 masks in ``sorted(ids)`` order.
+
+    A mask PNG must hold 0 for sediment and one other value (1, 255 or 65535) for salt.
+    """
+    stack = np.empty((len(masks), *IMAGE_SHAPE), dtype=np.uint8)
+    for i, image_id in enumerate(sorted(masks)):
+        mask = masks[image_id]
+        if mask.shape != IMAGE_SHAPE:
+            raise RawDataError(
+                f"{source}: mask {image_id} has shape {mask.shape}, expected {IMAGE_SHAPE}"
+            )
+        values = np.unique(mask)
+        if len(values) > 2 or (len(values) == 2 and values[0] != 0) or (
+            len(values) == 1 and values[0] not in (0, np.iinfo(mask.dtype).max, 1, 255)
+        ):
+            raise RawDataError(
+                f"{source}: mask {image_id} is not binary (values {values[:6].tolist()})"
+            )
+        stack[i] = mask > 0
+    return stack
+
+
+def require_rle_matches_masks(rle: pd.Series, masks: np.ndarray, ids: np.ndarray) -> None:
+    """Raise naming the ids whose RLE (``rle`` indexed by id) does not decode to their mask."""
+    mismatched = []
+    for image_id, mask in zip(ids, masks):
+        try:
+            decoded = rle_decode(rle[image_id])
+        except ValueError as err:
+            raise RawDataError(f"train.csv: rle_mask of {image_id} is malformed: {err}") from err
+        if not np.array_equal(decoded, mask):
+            mismatched.append(image_id)
+    if mismatched:
+        raise RawDataError(
+            f"train.csv: rle_mask disagrees with the mask PNG for {len(mismatched)} id(s): "
+            f"{_listing(mismatched)}"
+        )
+
+
+def require_finite_depths(depths: pd.Series, ids: Iterable[str]) -> None:
+    """Raise naming the ids whose depth is missing, NaN or negative."""
+    values = pd.to_numeric(depths.reindex(list(ids)), errors="coerce")
+    bad = values.index[values.isna() | (values < 0)]
+    if len(bad):
+        raise RawDataError(f"depths.csv: no valid depth (z) for {_listing(bad.astype(str))}")
