@@ -52,7 +52,7 @@ def build_model_inputs(images: ImageStack, normaliser: dict, params: dict) -> Im
     for start in tqdm(range(0, len(images), chunk), desc="attributes", unit="chunk"):
         stop = start + chunk
         channels = compute_attributes(images.data[start:stop], names, params.get("attribute_settings"))
-        _require_finite(channels, images.ids[start:stop], names)
         out[start:stop] = apply_normaliser(channels, normaliser)
+        _require_finite(out[start:stop], images.ids[start:stop], names)
     logger.info("Built channels %s for %d images", names, len(images))
     return ImageStack(images.ids, out, tuple(names))

@@ -1,0 +1,49 @@
+"""Shared fixtures: small synthetic raw data, and the real TGS copy beside the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from explainable_salt import synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+TGS_DIR = REPO.parent / "shared" / "tgs"
+SHAPES = {"none": 0.4, "dome": 0.2, "sheet": 0.15, "diapir": 0.15, "massive": 0.1}
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def tgs_dir() -> Path:
+    """The real competition files; a failure under CI=true when absent, a skip elsewhere."""
+    if (TGS_DIR / "train.zip").is_file():
+        return TGS_DIR
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true but the real TGS data is missing at {TGS_DIR}")
+    pytest.skip(f"real TGS data not found at {TGS_DIR}")
+
+
+@pytest.fixture(scope="session")
+def synthetic_raw():
+    """The five raw datasets of a 40 + 8 image synthetic set, as the catalog loads them."""
+    train = synthetic.generate(40, seed=1, shape_probabilities=SHAPES)
+    test = synthetic.generate(8, seed=2, shape_probabilities=SHAPES)
+    return synthetic.competition_layout(train, test)
+
+
+@pytest.fixture
+def raw(synthetic_raw):
+    """A fresh, mutable copy of :func:`synthetic_raw` for tests that corrupt it."""
+    images, masks, rle, depths, test = synthetic_raw
+    return (
+        {k: v.copy() for k, v in images.items()},
+        {k: v.copy() for k, v in masks.items()},
+        rle.copy(),
+        depths.copy(),
+        {k: v.copy() for k, v in test.items()},
+    )
+

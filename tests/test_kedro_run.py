@@ -1,0 +1,130 @@
+"""All five pipelines through a KedroSession: on the built-in synthetic data and on a real sample."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from explainable_salt.pipeline_registry import register_pipelines
+from explainable_salt.rle import rle_decode
+from kedro_project import kedro_run, scratch_project
+
+pytestmark = pytest.mark.integration
+
+
+def test_registry_has_the_five_stages_and_default_runs_them_in_order():
+    pipelines = register_pipelines()
+    stages = ["data_engineering", "feature_engineering", "modelling", "explainability", "reporting"]
+    assert set(stages) <= set(pipelines)
+    assert set(pipelines["__default__"].nodes) == set().union(*(pipelines[s].nodes for s in stages))
+
+
+@pytest.fixture(scope="module")
+def synthetic_project(tmp_path_factory):
+    project = scratch_project(tmp_path_factory.mktemp("synthetic"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        kedro_run(project, "synthetic_data")
+        kedro_run(project)
+        yield project
+
+
+def _mlflow_run(project):
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("explainable-salt")
+    runs = client.search_runs([experiment.experiment_id])
+    return client, runs
+
+
+def test_default_run_writes_a_submission_for_every_test_id(synthetic_project):
+    submission = pd.read_csv(synthetic_project / "data/07_model_output/submission.csv", keep_default_na=False)
+    test_ids = {p.stem for p in (synthetic_project / "data/01_raw/test/images").glob("*.png")}
+    assert len(test_ids) == 10
+    assert list(submission.columns) == ["id", "rle_mask"]
+    assert set(submission["id"]) == test_ids and len(submission) == 10
+    assert all(rle_decode(r).shape == (101, 101) for r in submission["rle_mask"])
+
+
+def test_default_run_writes_the_figures(synthetic_project):
+    for name in ("learning_curves", "channel_contributions"):
+        path = synthetic_project / f"data/08_reporting/{name}.png"
+        assert path.stat().st_size > 10_000
+
+
+def test_explanations_are_additive_and_named_by_channel(synthetic_project):
+    with np.load(synthetic_project / "data/07_model_output/channel_contributions.npz") as npz:
+        assert npz["data"].shape == (4, 101, 101, 2)
+        assert npz["channels"].tolist() == ["amplitude", "sobel"]
+        phi = npz["data"]
+    with np.load(synthetic_project / "data/07_model_output/expected_value_map.npz") as npz:
+        expected = npz["data"][0]
+    with np.load(synthetic_project / "data/07_model_output/explained_probabilities.npz") as npz:
+        probabilities = npz["data"]
+    np.testing.assert_allclose(expected + phi.sum(axis=-1), probabilities, atol=1e-5)
+
+
+def test_the_run_is_one_mlflow_run_with_params_metrics_history_and_figures(synthetic_project):
+    client, runs = _mlflow_run(synthetic_project)
+    assert len(runs) == 1  # synthetic_data is not tracked; the default run is
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["modelling.training.epochs"] == "2"
+    assert 0.0 <= run.data.metrics["internal_test.competition_metric"] <= 1.0
+    assert run.data.metrics["shapley.max_additivity_error"] < 1e-5
+    history = client.get_metric_history(run.info.run_id, "training.loss")
+    assert [m.step for m in history] == [1, 2]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
+    assert {"figures/learning_curves.png", "figures/channel_contributions.png"} <= artifacts
+
+
+def test_bad_input_names_the_file_and_leaves_earlier_outputs_intact(synthetic_project):
+    manifest = synthetic_project / "data/03_primary/manifest.parquet"
+    before = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    victim = sorted((synthetic_project / "data/01_raw/train/masks").glob("*.png"))[0]
+    original = victim.read_bytes()
+    victim.write_bytes(b"corrupt")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(synthetic_project)
+            with pytest.raises(Exception, match=victim.name):
+                kedro_run(synthetic_project, "data_engineering")
+    finally:
+        victim.write_bytes(original)
+    assert hashlib.sha256(manifest.read_bytes()).hexdigest() == before
+
+
+def _sample_zip(source: zipfile.ZipFile, target, folders, ids):
+    with zipfile.ZipFile(target, "w") as out:
+        for folder in folders:
+            out.writestr(f"{folder}/", "")
+            for image_id in ids:
+                out.writestr(f"{folder}/{image_id}.png", source.read(f"{folder}/{image_id}.png"))
+
+
+def test_all_five_pipelines_run_on_a_sample_of_the_real_data(tgs_dir, tmp_path):
+    project = scratch_project(tmp_path)
+    raw = project / "data/01_raw"
+    train = pd.read_csv(tgs_dir / "train.csv", keep_default_na=False, dtype=str).sample(64, random_state=0)
+    with zipfile.ZipFile(tgs_dir / "test.zip") as archive:
+        test_ids = sorted(n[len("images/") : -4] for n in archive.namelist() if n.endswith(".png"))[:16]
+        _sample_zip(archive, raw / "test.zip", ["images"], test_ids)
+    with zipfile.ZipFile(tgs_dir / "train.zip") as archive:
+        _sample_zip(archive, raw / "train.zip", ["images", "masks"], train["id"])
+    train.to_csv(raw / "train.csv", index=False)
+    depths = pd.read_csv(tgs_dir / "depths.csv", dtype={"id": str})
+    depths[depths["id"].isin(set(train["id"]) | set(test_ids))].to_csv(raw / "depths.csv", index=False)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        kedro_run(project)
+
+    manifest = pd.read_parquet(project / "data/03_primary/manifest.parquet")
+    assert sorted(manifest["id"]) == sorted(train["id"])
+    submission = pd.read_csv(project / "data/07_model_output/submission.csv", keep_default_na=False)
+    assert sorted(submission["id"]) == test_ids
+    assert (project / "data/08_reporting/channel_contributions.png").is_file()

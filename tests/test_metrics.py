@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from explainable_salt.metrics import (
+    best_threshold,
+    competition_metric,
+    competition_score_per_image,
+    iou_per_image,
+    segmentation_summary,
+)
+
+EMPTY = np.zeros((1, 101, 101), dtype=bool)
+
+
+def _box(rows: slice, cols: slice) -> np.ndarray:
+    mask = EMPTY.copy()
+    mask[0, rows, cols] = True
+    return mask
+
+
+def test_empty_truth_and_empty_prediction_scores_one():
+    assert competition_metric(EMPTY, EMPTY) == 1.0
+
+
+def test_empty_truth_with_any_predicted_salt_scores_zero():
+    assert competition_metric(EMPTY, _box(slice(0, 1), slice(0, 1))) == 0.0
+
+
+def test_salt_missed_entirely_scores_zero():
+    assert competition_metric(_box(slice(0, 50), slice(0, 50)), EMPTY) == 0.0
+
+
+def test_partial_overlap_scores_fraction_of_thresholds_passed():
+    truth = _box(slice(0, 10), slice(0, 10))  # 100 pixels
+    prediction = _box(slice(0, 10), slice(0, 6))  # 60 inside: IoU 0.6
+    assert iou_per_image(truth, prediction)[0] == pytest.approx(0.6)
+    # IoU 0.6 exceeds 0.50 and 0.55 only: 2 of 10 thresholds.
+    assert competition_score_per_image(truth, prediction)[0] == pytest.approx(0.2)
+
+
+def test_perfect_prediction_scores_one():
+    truth = _box(slice(20, 40), slice(30, 90))
+    assert competition_metric(truth, truth) == 1.0
+
+
+def test_metric_is_mean_over_images():
+    truth = np.concatenate([EMPTY, _box(slice(0, 10), slice(0, 10))])
+    prediction = np.concatenate([EMPTY, EMPTY])
+    assert competition_metric(truth, prediction) == 0.5
+
+
+def test_best_threshold_picks_the_cut_that_recovers_the_mask():
+    truth = _box(slice(0, 30), slice(0, 30))
+    probabilities = np.where(truth, 0.7, 0.4)
+    threshold, score = best_threshold(truth, probabilities, np.array([0.3, 0.5, 0.8]))
+    assert (threshold, score) == (0.5, 1.0)
+
+
+def test_summary_reports_pixel_precision_recall_and_empty_accuracy():
+    truth = np.concatenate([EMPTY, _box(slice(0, 10), slice(0, 10))])
+    prediction = np.concatenate([_box(slice(0, 1), slice(0, 1)), _box(slice(0, 10), slice(0, 5))])
+    summary = segmentation_summary(truth, prediction)
+    assert summary["pixel_precision"] == pytest.approx(50 / 51)
+    assert summary["pixel_recall"] == pytest.approx(0.5)
+    assert summary["empty_image_accuracy"] == 0.5

@@ -1,0 +1,104 @@
+"""One test per class of bad raw input: each raises an error that names the file or id."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explainable_salt.pipelines.data_engineering.nodes import validate_test_set, validate_train_set
+from explainable_salt.validation import RawDataError
+
+
+def _first_id(mapping):
+    return sorted(mapping)[0]
+
+
+def test_valid_synthetic_set_passes_and_keeps_every_id(raw):
+    images, masks, rle, depths, _ = raw
+    train_images, train_masks = validate_train_set(images, masks, rle, depths)
+    assert list(train_images.ids) == sorted(rle["id"])
+    assert train_images.data.shape == (40, 101, 101) and train_images.data.dtype == np.uint8
+    assert set(np.unique(train_masks.data)) <= {0, 1}
+
+
+def test_missing_mask_names_the_id(raw):
+    images, masks, rle, depths, _ = raw
+    victim = _first_id(masks)
+    del masks[victim]
+    with pytest.raises(RawDataError, match=victim):
+        validate_train_set(images, masks, rle, depths)
+
+
+def test_image_without_train_csv_row_names_the_id(raw):
+    images, masks, rle, depths, _ = raw
+    victim = rle["id"].iloc[3]
+    with pytest.raises(RawDataError, match=f"train.csv.*{victim}"):
+        validate_train_set(images, masks, rle[rle["id"] != victim], depths)
+
+
+def test_wrong_image_size_names_the_id(raw):
+    images, masks, rle, depths, _ = raw
+    victim = _first_id(images)
+    images[victim] = images[victim][:100]
+    with pytest.raises(RawDataError, match=f"{victim}.*shape"):
+        validate_train_set(images, masks, rle, depths)
+
+
+def test_non_binary_mask_names_the_id(raw):
+    images, masks, rle, depths, _ = raw
+    victim = _first_id(masks)
+    masks[victim][0, :3] = [0, 128, 255]
+    with pytest.raises(RawDataError, match=f"{victim}.*not binary"):
+        validate_train_set(images, masks, rle, depths)
+
+
+def test_rle_disagreeing_with_mask_names_the_id(raw):
+    images, masks, rle, depths, _ = raw
+    victim = rle["id"].iloc[0]
+    rle.loc[rle["id"] == victim, "rle_mask"] = "1 5"
+    with pytest.raises(RawDataError, match=f"disagrees.*{victim}"):
+        validate_train_set(images, masks, rle, depths)
+
+
+def test_malformed_rle_names_the_id(raw):
+    images, masks, rle, depths, _ = raw
+    victim = rle["id"].iloc[0]
+    rle.loc[rle["id"] == victim, "rle_mask"] = "1 2 3"
+    with pytest.raises(RawDataError, match=f"{victim}.*malformed"):
+        validate_train_set(images, masks, rle, depths)
+
+
+def test_nan_depth_names_the_id(raw):
+    images, masks, rle, depths, _ = raw
+    victim = rle["id"].iloc[0]
+    depths["z"] = depths["z"].astype(float)
+    depths.loc[depths["id"] == victim, "z"] = np.nan
+    with pytest.raises(RawDataError, match=f"depths.csv.*{victim}"):
+        validate_train_set(images, masks, rle, depths)
+
+
+def test_test_image_without_depth_names_the_id(raw):
+    *_, depths, test = raw
+    victim = _first_id(test)
+    with pytest.raises(RawDataError, match=victim):
+        validate_test_set(test, depths[depths["id"] != victim])
+
+
+def test_duplicated_id_in_train_csv_is_named(raw):
+    images, masks, rle, depths, _ = raw
+    rle = pd.concat([rle, rle.iloc[[2]]], ignore_index=True)
+    with pytest.raises(RawDataError, match=f"repeats.*{rle['id'].iloc[2]}"):
+        validate_train_set(images, masks, rle, depths)
+
+
+def test_colour_image_with_unequal_channels_is_named(raw):
+    images, masks, rle, depths, _ = raw
+    victim = _first_id(images)
+    images[victim][..., 1] = 0
+    with pytest.raises(RawDataError, match=f"{victim}.*unequal"):
+        validate_train_set(images, masks, rle, depths)
+
+
+def test_missing_column_names_the_file(raw):
+    images, masks, rle, depths, _ = raw
+    with pytest.raises(RawDataError, match="depths.csv lacks"):
+        validate_train_set(images, masks, rle, depths.rename(columns={"z": "depth"}))
