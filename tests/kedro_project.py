@@ -32,6 +32,7 @@ def scratch_project(root: Path) -> Path:
     shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    (root / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
     for layer in LAYERS:
         (root / "data" / layer).mkdir(parents=True)
     return root
