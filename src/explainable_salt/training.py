@@ -60,6 +60,7 @@ def fit(
         validation_data=(x_val, y_val[..., None].astype(np.float32)),
         epochs=settings["epochs"],
         callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles
         verbose=2,
     )
     table = pd.DataFrame(history.history)
