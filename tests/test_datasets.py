@@ -6,7 +6,7 @@ from kedro.io import DatasetError
 from PIL import Image
 
 from explainable_salt.datasets import ImageStackDataset, PNGSetDataset
-from explainable_salt.stacks import ImageStack
+from explainable_salt.stacks import ImageStack, StackChunk
 
 
 def _pngs(n=3):
@@ -55,12 +55,51 @@ def test_png_set_refuses_to_write_a_folder_the_archive_would_shadow(tmp_path):
 
 def test_image_stack_round_trip_keeps_ids_and_channel_names(tmp_path):
     stack = ImageStack(["b", "a"], np.random.rand(2, 5, 5, 3).astype(np.float32), ("x", "y", "z"))
-    dataset = ImageStackDataset(str(tmp_path / "s.npz"))
+    dataset = ImageStackDataset(str(tmp_path / "s"))
     dataset.save(stack)
     loaded = dataset.load()
     assert list(loaded.ids) == ["b", "a"] and loaded.channels == ("x", "y", "z")
     assert np.array_equal(loaded.data, stack.data)
-    assert not list(tmp_path.glob("*.tmp*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def _chunks(stack, size):
+    for start in range(0, len(stack), size):
+        part = ImageStack(stack.ids[start : start + size], stack.data[start : start + size], stack.channels)
+        yield StackChunk(part, start, len(stack))
+
+
+def test_chunked_save_equals_whole_save_and_loads_as_a_memory_map(tmp_path):
+    stack = ImageStack([f"i{k}" for k in range(7)], np.random.rand(7, 4, 4, 2).astype(np.float32), ("p", "q"))
+    dataset = ImageStackDataset(str(tmp_path / "s"), mmap=True)
+    for piece in _chunks(stack, 3):
+        dataset.save(piece)
+    loaded = dataset.load()
+    assert isinstance(loaded.data, np.memmap)
+    assert list(loaded.ids) == list(stack.ids) and np.array_equal(loaded.data, stack.data)
+
+
+def test_an_interrupted_chunked_save_leaves_the_previous_stack_intact(tmp_path):
+    old = ImageStack(["old"], np.zeros((1, 4, 4)))
+    dataset = ImageStackDataset(str(tmp_path / "s"))
+    dataset.save(old)
+    new = ImageStack(["a", "b", "c"], np.ones((3, 4, 4)))
+    dataset.save(next(_chunks(new, 2)))  # the run dies after the first chunk
+    assert list(ImageStackDataset(str(tmp_path / "s")).load().ids) == ["old"]
+
+
+def test_chunks_out_of_order_are_refused(tmp_path):
+    new = ImageStack(["a", "b", "c"], np.ones((3, 4, 4)))
+    pieces = list(_chunks(new, 1))
+    dataset = ImageStackDataset(str(tmp_path / "s"))
+    dataset.save(pieces[0])
+    with pytest.raises(DatasetError, match="out of order"):
+        dataset.save(pieces[2])
+
+
+def test_missing_stack_says_which_pipeline_to_run(tmp_path):
+    with pytest.raises(DatasetError, match="run the pipeline"):
+        ImageStackDataset(str(tmp_path / "nothing")).load()
 
 
 def test_image_stack_rejects_mismatched_channel_names():
@@ -73,3 +112,12 @@ def test_image_stack_select_names_missing_ids():
     assert list(stack.select(["b"]).ids) == ["b"]
     with pytest.raises(KeyError, match="zz"):
         stack.select(["zz"])
+
+
+def test_select_channels_picks_by_name_in_the_given_order():
+    stack = ImageStack(["a"], np.arange(12, dtype=np.float32).reshape(1, 2, 2, 3), ("x", "y", "z"))
+    picked = stack.select_channels(["z", "x"])
+    assert picked.channels == ("z", "x")
+    assert np.array_equal(picked.data[..., 0], stack.data[..., 2])
+    with pytest.raises(KeyError, match="w"):
+        stack.select_channels(["w"])

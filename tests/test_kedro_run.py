@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from explainable_salt.datasets import ImageStackDataset
 from explainable_salt.pipeline_registry import register_pipelines
 from explainable_salt.rle import rle_decode
 from kedro_project import kedro_run, scratch_project
@@ -57,14 +58,13 @@ def test_default_run_writes_the_figures(synthetic_project):
 
 
 def test_explanations_are_additive_and_named_by_channel(synthetic_project):
-    with np.load(synthetic_project / "data/07_model_output/channel_contributions.npz") as npz:
-        assert npz["data"].shape == (4, 101, 101, 2)
-        assert npz["channels"].tolist() == ["amplitude", "sobel"]
-        phi = npz["data"]
-    with np.load(synthetic_project / "data/07_model_output/expected_value_map.npz") as npz:
-        expected = npz["data"][0]
-    with np.load(synthetic_project / "data/07_model_output/explained_probabilities.npz") as npz:
-        probabilities = npz["data"]
+    output = synthetic_project / "data/07_model_output"
+    contributions = ImageStackDataset(str(output / "channel_contributions")).load()
+    assert contributions.data.shape == (4, 101, 101, 4)
+    assert contributions.channels == ("amplitude", "energy", "similarity", "sobel")
+    phi = contributions.data
+    expected = ImageStackDataset(str(output / "expected_value_map")).load().data[0]
+    probabilities = ImageStackDataset(str(output / "explained_probabilities")).load().data
     np.testing.assert_allclose(expected + phi.sum(axis=-1), probabilities, atol=1e-5)
 
 
@@ -128,3 +128,5 @@ def test_all_five_pipelines_run_on_a_sample_of_the_real_data(tgs_dir, tmp_path):
     submission = pd.read_csv(project / "data/07_model_output/submission.csv", keep_default_na=False)
     assert sorted(submission["id"]) == test_ids
     assert (project / "data/08_reporting/channel_contributions.png").is_file()
+    inputs = ImageStackDataset(str(project / "data/05_model_input/model_inputs_test")).load()
+    assert inputs.data.shape == (16, 101, 101, 8) and np.isfinite(inputs.data).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +14,8 @@ class ImageStack:
 
     Attributes:
         ids: ``(N,)`` image ids, in the order of ``data``.
-        data: ``(N, H, W)`` single-channel images or ``(N, H, W, C)`` channel stacks.
+        data: ``(N, H, W)`` single-channel images or ``(N, H, W, C)`` channel stacks; may be a
+            read-only memory map for large stacks.
         channels: the ``C`` channel names for 4-D data, empty for 3-D data.
     """
 
@@ -34,11 +36,34 @@ class ImageStack:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def select(self, ids) -> ImageStack:
+    def select(self, ids: Sequence[str]) -> ImageStack:
         """The images with the given ids, in that order; a missing id raises ``KeyError``."""
         position = {image_id: i for i, image_id in enumerate(self.ids)}
         missing = [i for i in ids if i not in position]
         if missing:
             raise KeyError(f"ids not in the stack: {missing[:5]} ({len(missing)} in all)")
         index = np.fromiter((position[i] for i in ids), dtype=np.int64, count=len(ids))
-        return ImageStack(self.ids[index], self.data[index], self.channels)
+        return ImageStack(self.ids[index], np.asarray(self.data[index]), self.channels)
+
+    def select_channels(self, names: Sequence[str]) -> ImageStack:
+        """The named channels, in that order; an unknown name raises ``KeyError``."""
+        missing = [n for n in names if n not in self.channels]
+        if missing:
+            raise KeyError(f"channels {missing} not in the stack's {list(self.channels)}")
+        if list(names) == list(self.channels):
+            return self
+        index = [self.channels.index(n) for n in names]
+        return ImageStack(self.ids, np.asarray(self.data[..., index]), tuple(names))
+
+
+@dataclass(frozen=True)
+class StackChunk:
+    """Images ``[start, start + len(chunk))`` of a stack of ``total`` images written in chunks.
+
+    A node that yields ``StackChunk``s lets :class:`~explainable_salt.datasets.ImageStackDataset`
+    write a stack larger than memory, one chunk at a time.
+    """
+
+    chunk: ImageStack
+    start: int
+    total: int

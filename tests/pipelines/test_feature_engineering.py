@@ -5,46 +5,71 @@ import pytest
 from explainable_salt.pipelines.feature_engineering.nodes import build_model_inputs, fit_channel_normaliser
 from explainable_salt.stacks import ImageStack
 
-PARAMS = {"channels": ["amplitude", "sobel"], "normalisation": "robust", "chunk_size": 3}
+PARAMS = {"channels": ["amplitude", "sobel", "depth"], "normalisation": "robust", "chunk_size": 3}
+IDS = [f"i{k}" for k in range(8)]
 
 
 @pytest.fixture
 def images():
     rng = np.random.default_rng(0)
-    return ImageStack([f"i{k}" for k in range(8)], rng.integers(0, 255, (8, 101, 101), dtype=np.uint8))
+    return ImageStack(IDS, rng.integers(0, 255, (8, 101, 101), dtype=np.uint8))
 
 
 @pytest.fixture
 def manifest():
-    return pd.DataFrame({"id": [f"i{k}" for k in range(8)], "split": ["train"] * 5 + ["validation"] * 3})
+    return pd.DataFrame({"id": IDS, "split": ["train"] * 5 + ["validation"] * 3})
 
 
-def test_normaliser_is_fitted_on_the_train_split_only(images, manifest):
-    before = fit_channel_normaliser(images, manifest, PARAMS)
+@pytest.fixture
+def depths():
+    return pd.DataFrame({"id": IDS[::-1], "z": np.arange(8) * 100.0 + 50})
+
+
+def _whole(chunks) -> ImageStack:
+    pieces = list(chunks)
+    assert all(p.total == sum(len(q.chunk) for q in pieces) for p in pieces)
+    return ImageStack(
+        np.concatenate([p.chunk.ids for p in pieces]),
+        np.concatenate([p.chunk.data for p in pieces]),
+        pieces[0].chunk.channels,
+    )
+
+
+def test_normaliser_is_fitted_on_the_train_split_only(images, depths, manifest):
+    before = fit_channel_normaliser(images, depths, manifest, PARAMS)
     changed = images.data.copy()
     changed[5:] = 255  # only validation images change
-    after = fit_channel_normaliser(ImageStack(images.ids, changed), manifest, PARAMS)
+    after = fit_channel_normaliser(ImageStack(images.ids, changed), depths, manifest, PARAMS)
     assert before == after
 
 
-def test_model_inputs_are_float32_named_and_normalised(images, manifest):
-    normaliser = fit_channel_normaliser(images, manifest, PARAMS)
-    inputs = build_model_inputs(images, normaliser, PARAMS)
-    assert inputs.data.shape == (8, 101, 101, 2) and inputs.data.dtype == np.float32
-    assert inputs.channels == ("amplitude", "sobel")
-    train = inputs.data[:5].reshape(-1, 2)
+def test_model_inputs_are_float32_named_and_normalised(images, depths, manifest):
+    normaliser = fit_channel_normaliser(images, depths, manifest, PARAMS)
+    inputs = _whole(build_model_inputs(images, depths, normaliser, PARAMS))
+    assert inputs.data.shape == (8, 101, 101, 3) and inputs.data.dtype == np.float32
+    assert inputs.channels == ("amplitude", "sobel", "depth")
+    train = inputs.data[:5].reshape(-1, 3)
     np.testing.assert_allclose(np.median(train, axis=0), 0.0, atol=1e-4)
 
 
-def test_chunking_does_not_change_the_result(images, manifest):
-    normaliser = fit_channel_normaliser(images, manifest, PARAMS)
-    chunked = build_model_inputs(images, normaliser, PARAMS)
-    whole = build_model_inputs(images, normaliser, {**PARAMS, "chunk_size": 100})
+def test_depth_channel_follows_each_image_id(images, depths, manifest):
+    normaliser = fit_channel_normaliser(images, depths, manifest, PARAMS)
+    inputs = _whole(build_model_inputs(images, depths, normaliser, PARAMS))
+    centre, scale = normaliser["center"][2], normaliser["scale"][2]
+    raw_depth = inputs.data[:, 0, 0, 2] * scale + centre
+    expected = depths.set_index("id")["z"].loc[IDS].to_numpy()
+    np.testing.assert_allclose(raw_depth, expected, rtol=1e-5)
+
+
+def test_chunking_does_not_change_the_result(images, depths, manifest):
+    normaliser = fit_channel_normaliser(images, depths, manifest, PARAMS)
+    chunked = _whole(build_model_inputs(images, depths, normaliser, PARAMS))
+    whole = _whole(build_model_inputs(images, depths, normaliser, {**PARAMS, "chunk_size": 100}))
     np.testing.assert_array_equal(chunked.data, whole.data)
 
 
-def test_non_finite_attribute_names_the_image(images, manifest):
-    normaliser = fit_channel_normaliser(images, manifest, PARAMS)
+def test_non_finite_attribute_names_the_image(images, depths, manifest):
+    normaliser = fit_channel_normaliser(images, depths, manifest, PARAMS)
     normaliser["scale"][1] = 0.0  # division by zero makes sobel infinite
-    with pytest.raises(ValueError, match="'sobel' of image i0"):
-        build_model_inputs(images, normaliser, PARAMS)
+    with np.errstate(divide="ignore", invalid="ignore"), pytest.raises(ValueError, match="'sobel' of image i0"):
+        list(build_model_inputs(images, depths, normaliser, PARAMS))

@@ -1,48 +1,98 @@
-"""``ImageStackDataset``: an :class:`~explainable_salt.stacks.ImageStack` as one ``.npz`` file."""
+"""``ImageStackDataset``: an :class:`~explainable_salt.stacks.ImageStack` as a folder of ``.npy``.
+
+The folder holds ``ids.npy``, ``data.npy`` and ``channels.npy``. ``data.npy`` can be loaded as a
+read-only memory map (``mmap: true``), so stacks larger than memory are read lazily, and it can be
+saved from a generator node yielding :class:`~explainable_salt.stacks.StackChunk`s, so they are
+written without ever being whole in memory. Every save goes to a temporary folder that replaces
+the previous one only when complete: a failed run leaves the earlier output intact.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
-from explainable_salt.stacks import ImageStack
+from explainable_salt.stacks import ImageStack, StackChunk
 
 logger = logging.getLogger(__name__)
 
 
-class ImageStackDataset(AbstractDataset[ImageStack, ImageStack]):
+class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
     """Saves ids, data and channel names together, so they cannot drift apart.
 
-    Writes to a temporary file and renames it, so a failed save leaves the previous file intact.
-    ``compress: true`` suits sparse data such as masks.
+    Example catalog entry::
+
+        model_inputs_test:
+          type: explainable_salt.datasets.ImageStackDataset
+          path: data/05_model_input/model_inputs_test
+          mmap: true
     """
 
-    def __init__(self, filepath: str, compress: bool = False, metadata: dict[str, Any] | None = None):
-        self._filepath = Path(filepath)
-        self._compress = compress
+    def __init__(self, path: str, mmap: bool = False, metadata: dict[str, Any] | None = None):
+        self._path = Path(path)
+        self._mmap = mmap
+        self._pending: dict[str, Any] | None = None
         self.metadata = metadata
 
+    @property
+    def _staging(self) -> Path:
+        return self._path.with_name(self._path.name + ".partial")
+
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "compress": self._compress}
+        return {"path": str(self._path), "mmap": self._mmap}
 
     def load(self) -> ImageStack:
-        if not self._filepath.is_file():
-            raise DatasetError(f"{self._filepath} does not exist: run the pipeline that writes it")
-        with np.load(self._filepath, allow_pickle=False) as npz:
-            return ImageStack(ids=npz["ids"], data=npz["data"], channels=tuple(npz["channels"]))
+        if not (self._path / "data.npy").is_file():
+            raise DatasetError(f"{self._path}/ does not exist: run the pipeline that writes it")
+        return ImageStack(
+            ids=np.load(self._path / "ids.npy"),
+            data=np.load(self._path / "data.npy", mmap_mode="r" if self._mmap else None),
+            channels=tuple(np.load(self._path / "channels.npy")),
+        )
 
-    def save(self, data: ImageStack) -> None:
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._filepath.with_name(self._filepath.name + ".tmp.npz")
-        writer = np.savez_compressed if self._compress else np.savez
-        writer(tmp, ids=data.ids, data=data.data, channels=np.asarray(data.channels, dtype=str))
-        os.replace(tmp, self._filepath)
-        logger.info("Wrote %s %s to %s", data.data.shape, data.data.dtype, self._filepath)
+    def save(self, data: ImageStack | StackChunk) -> None:
+        piece = data if isinstance(data, StackChunk) else StackChunk(data, 0, len(data))
+        if piece.start == 0:
+            self._begin(piece)
+        pending = self._pending
+        if pending is None or piece.start != pending["written"]:
+            raise DatasetError(f"{self._path}: chunk at {piece.start} arrives out of order")
+        stop = piece.start + len(piece.chunk)
+        pending["data"][piece.start : stop] = piece.chunk.data
+        pending["ids"].extend(piece.chunk.ids.tolist())
+        pending["written"] = stop
+        if stop == piece.total:
+            self._commit()
+
+    def _begin(self, piece: StackChunk) -> None:
+        shutil.rmtree(self._staging, ignore_errors=True)  # leftovers of an interrupted run
+        self._staging.mkdir(parents=True)
+        sample = piece.chunk.data
+        data = np.lib.format.open_memmap(
+            self._staging / "data.npy", mode="w+", dtype=sample.dtype,
+            shape=(piece.total, *sample.shape[1:]),
+        )
+        np.save(self._staging / "channels.npy", np.asarray(piece.chunk.channels, dtype=str))
+        self._pending = {"data": data, "ids": [], "written": 0}
+
+    def _commit(self) -> None:
+        pending, self._pending = self._pending, None
+        pending["data"].flush()
+        shape, dtype = pending["data"].shape, pending["data"].dtype
+        del pending["data"]
+        np.save(self._staging / "ids.npy", np.asarray(pending["ids"], dtype=str))
+        previous = self._path.with_name(self._path.name + ".previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        if self._path.exists():
+            self._path.rename(previous)
+        self._staging.rename(self._path)
+        shutil.rmtree(previous, ignore_errors=True)
+        logger.info("Wrote %s %s to %s/", shape, dtype, self._path)
 
     def _exists(self) -> bool:
-        return self._filepath.is_file()
+        return (self._path / "data.npy").is_file()

@@ -19,16 +19,19 @@ class AdditivityError(RuntimeError):
     """expected + Σ contributions differs from the prediction by more than the tolerance."""
 
 
-def sample_background(model_inputs: ImageStack, manifest: pd.DataFrame, params: dict) -> ImageStack:
+def sample_background(
+    model_inputs: ImageStack, salt_model_channels: list[str], manifest: pd.DataFrame, params: dict
+) -> ImageStack:
     """``size`` train-split images drawn at random (seeded): the reference for absent channels."""
     train_ids = split_ids(manifest, "train")
     rng = np.random.default_rng(params["seed"])
     chosen = rng.choice(train_ids, size=min(params["size"], len(train_ids)), replace=False)
-    return model_inputs.select(sorted(chosen))
+    return model_inputs.select(sorted(chosen)).select_channels(salt_model_channels)
 
 
 def explain_channels(
     salt_model: keras.Model,
+    salt_model_channels: list[str],
     model_inputs: ImageStack,
     manifest: pd.DataFrame,
     background: ImageStack,
@@ -45,7 +48,7 @@ def explain_channels(
     ids = split_ids(manifest, "internal_test")
     if params.get("max_images"):
         ids = ids[: params["max_images"]]
-    images = model_inputs.select(ids)
+    images = model_inputs.select(ids).select_channels(salt_model_channels)
     logger.info(
         "Explaining %d internal-test images: %d channels %s, %d background images",
         len(ids), len(images.channels), list(images.channels), len(background),

@@ -11,13 +11,16 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 sample_background,
-                inputs=["model_inputs", "manifest", "params:explainability.background"],
+                inputs=["model_inputs", "salt_model_channels", "manifest", "params:explainability.background"],
                 outputs="shapley_background",
                 name="sample_background",
             ),
             node(
                 explain_channels,
-                inputs=["salt_model", "model_inputs", "manifest", "shapley_background", "params:explainability"],
+                inputs=[
+                    "salt_model", "salt_model_channels", "model_inputs", "manifest",
+                    "shapley_background", "params:explainability",
+                ],
                 outputs=["channel_contributions", "expected_value_map", "explained_probabilities", "explanation_checks"],
                 name="explain_channels",
             ),

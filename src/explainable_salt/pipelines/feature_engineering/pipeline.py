@@ -13,19 +13,19 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 fit_channel_normaliser,
-                inputs=["train_images", "manifest", "params:feature_engineering"],
+                inputs=["train_images", "depths", "manifest", "params:feature_engineering"],
                 outputs="channel_normaliser",
                 name="fit_channel_normaliser",
             ),
             node(
                 build_model_inputs,
-                inputs=["train_images", "channel_normaliser", "params:feature_engineering"],
+                inputs=["train_images", "depths", "channel_normaliser", "params:feature_engineering"],
                 outputs="model_inputs",
                 name="build_model_inputs",
             ),
             node(
                 build_model_inputs,
-                inputs=["test_images", "channel_normaliser", "params:feature_engineering"],
+                inputs=["test_images", "depths", "channel_normaliser", "params:feature_engineering"],
                 outputs="model_inputs_test",
                 name="build_model_inputs_test",
             ),

@@ -7,6 +7,7 @@ import logging
 import keras
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from explainable_salt import metrics, training
 from explainable_salt.inference import predict_probabilities
@@ -22,34 +23,38 @@ def split_ids(manifest: pd.DataFrame, split: str) -> np.ndarray:
     return manifest.loc[manifest["split"] == split, "id"].to_numpy()
 
 
-def _split_arrays(model_inputs: ImageStack, train_masks: ImageStack, manifest, split):
+def _split_arrays(model_inputs: ImageStack, train_masks: ImageStack, manifest, split, channels):
     ids = split_ids(manifest, split)
-    return ids, model_inputs.select(ids).data, train_masks.select(ids).data
+    inputs = model_inputs.select(ids).select_channels(channels)
+    return ids, inputs.data, train_masks.select(ids).data
 
 
 def train_model(
     model_inputs: ImageStack, train_masks: ImageStack, manifest: pd.DataFrame, params: dict
-) -> tuple[keras.Model, pd.DataFrame]:
+) -> tuple[keras.Model, pd.DataFrame, list[str]]:
     """Build the configured zoo model and train it on the train split, validating on validation.
 
-    Returns the model (best weights) and its per-epoch history table.
+    Returns the model (best weights), its per-epoch history table and the names of the input
+    channels it was trained on, in order (``params["channels"]``, a subset of the built ones).
     """
-    _, x_train, y_train = _split_arrays(model_inputs, train_masks, manifest, "train")
-    _, x_val, y_val = _split_arrays(model_inputs, train_masks, manifest, "validation")
-    model = build_model(params["architecture"], len(model_inputs.channels), **params["model"])
+    channels = list(params["channels"])
+    _, x_train, y_train = _split_arrays(model_inputs, train_masks, manifest, "train", channels)
+    _, x_val, y_val = _split_arrays(model_inputs, train_masks, manifest, "validation", channels)
+    model = build_model(params["architecture"], len(channels), **params["model"])
     history = training.fit(model, x_train, y_train, x_val, y_val, params["training"])
-    return model, history
+    return model, history, channels
 
 
 def tune_decision_rule(
     model: keras.Model,
+    model_channels: list[str],
     model_inputs: ImageStack,
     train_masks: ImageStack,
     manifest: pd.DataFrame,
     params: dict,
 ) -> dict:
     """Choose the probability threshold maximising the competition metric on validation only."""
-    _, x_val, y_val = _split_arrays(model_inputs, train_masks, manifest, "validation")
+    _, x_val, y_val = _split_arrays(model_inputs, train_masks, manifest, "validation", model_channels)
     probabilities = predict_probabilities(model, x_val, params["batch_size"], params["flip_tta"])
     grid = np.round(np.arange(*params["threshold_grid"]), 4)
     threshold, score = metrics.best_threshold(y_val, probabilities, grid)
@@ -59,6 +64,7 @@ def tune_decision_rule(
 
 def evaluate_model(
     model: keras.Model,
+    model_channels: list[str],
     model_inputs: ImageStack,
     train_masks: ImageStack,
     manifest: pd.DataFrame,
@@ -66,7 +72,9 @@ def evaluate_model(
     params: dict,
 ) -> tuple[dict, pd.DataFrame]:
     """Scores on the internal test split and a per-image metrics table for error analysis."""
-    ids, x_test, y_test = _split_arrays(model_inputs, train_masks, manifest, "internal_test")
+    ids, x_test, y_test = _split_arrays(
+        model_inputs, train_masks, manifest, "internal_test", model_channels
+    )
     probabilities = predict_probabilities(model, x_test, params["batch_size"], params["flip_tta"])
     predicted = probabilities > decision_rule["threshold"]
     summary = metrics.segmentation_summary(y_test, predicted)
@@ -84,13 +92,23 @@ def evaluate_model(
 
 
 def predict_test_masks(
-    model: keras.Model, model_inputs_test: ImageStack, decision_rule: dict, params: dict
+    model: keras.Model,
+    model_channels: list[str],
+    model_inputs_test: ImageStack,
+    decision_rule: dict,
+    params: dict,
 ) -> ImageStack:
-    """Binary salt masks ``(N, 101, 101) uint8`` for every competition test image."""
-    probabilities = predict_probabilities(
-        model, model_inputs_test.data, params["batch_size"], params["flip_tta"]
-    )
-    masks = (probabilities > decision_rule["threshold"]).astype(np.uint8)
+    """Binary salt masks ``(N, 101, 101) uint8`` for every competition test image.
+
+    Reads the (memory-mapped) inputs ``chunk_size`` images at a time, so memory stays bounded.
+    """
+    n, size = len(model_inputs_test), params["chunk_size"]
+    index = [model_inputs_test.channels.index(c) for c in model_channels]
+    masks = np.empty((n, *model_inputs_test.data.shape[1:3]), dtype=np.uint8)
+    for start in tqdm(range(0, n, size), desc="test masks", unit="chunk"):
+        x = np.asarray(model_inputs_test.data[start : start + size][..., index])
+        probabilities = predict_probabilities(model, x, params["batch_size"], params["flip_tta"])
+        masks[start : start + size] = probabilities > decision_rule["threshold"]
     logger.info("Predicted %d test masks (%.1f %% with salt)", len(masks), 100 * masks.any(axis=(1, 2)).mean())
     return ImageStack(model_inputs_test.ids, masks)
 

@@ -18,7 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 train_model,
                 inputs=["model_inputs", "train_masks", "manifest", "params:modelling"],
-                outputs=["salt_model", "training_history"],
+                outputs=["salt_model", "training_history", "salt_model_channels"],
                 name="train_model",
             ),
             node(
@@ -29,14 +29,17 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 tune_decision_rule,
-                inputs=["salt_model", "model_inputs", "train_masks", "manifest", "params:modelling.inference"],
+                inputs=[
+                    "salt_model", "salt_model_channels", "model_inputs", "train_masks", "manifest",
+                    "params:modelling.inference",
+                ],
                 outputs="decision_rule",
                 name="tune_decision_rule",
             ),
             node(
                 evaluate_model,
                 inputs=[
-                    "salt_model", "model_inputs", "train_masks", "manifest",
+                    "salt_model", "salt_model_channels", "model_inputs", "train_masks", "manifest",
                     "decision_rule", "params:modelling.inference",
                 ],
                 outputs=["evaluation_metrics", "per_image_metrics"],
@@ -50,7 +53,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 predict_test_masks,
-                inputs=["salt_model", "model_inputs_test", "decision_rule", "params:modelling.inference"],
+                inputs=[
+                    "salt_model", "salt_model_channels", "model_inputs_test", "decision_rule",
+                    "params:modelling.inference",
+                ],
                 outputs="test_masks_predicted",
                 name="predict_test_masks",
             ),

@@ -35,7 +35,7 @@ def plot_channel_contributions(
     """Inputs, expected value and per-channel contributions for the chosen images."""
     return plotting.channel_contribution_panel(
         report_image_ids,
-        model_inputs.select(report_image_ids).data,
+        model_inputs.select(report_image_ids).select_channels(channel_contributions.channels).data,
         train_masks.select(report_image_ids).data,
         explained_probabilities.select(report_image_ids).data,
         channel_contributions.select(report_image_ids).data,
