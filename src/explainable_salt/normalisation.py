@@ -7,16 +7,28 @@ import numpy as np
 METHODS = ("robust", "standard")
 
 
-def fit_normaliser(channels: np.ndarray, names: list[str], method: str = "robust") -> dict:
+def fit_normaliser(
+    channels: np.ndarray,
+    names: list[str],
+    method: str = "robust",
+    max_pixels: int = 4_000_000,
+    seed: int = 0,
+) -> dict:
     """Fit a per-channel affine map on ``channels`` ``(N, H, W, C)``.
 
     ``robust`` centres on the median and scales by the IQR / 1.349 (the standard deviation of a
-    normal distribution with that IQR); ``standard`` uses mean and standard deviation. A channel
-    that is constant on the fit data gets scale 1. Returns a JSON-serialisable dict.
+    normal distribution with that IQR); ``standard`` uses mean and standard deviation. Beyond
+    ``max_pixels`` pixels the statistics come from a seeded random sample of that many pixels,
+    which bounds memory (quantiles of 4 M samples are within ~0.1 % in rank). A channel that is
+    constant on the fit data gets scale 1. Returns a JSON-serialisable dict.
     """
     if method not in METHODS:
         raise ValueError(f"Unknown normalisation {method!r}; choose one of {METHODS}")
-    flat = channels.reshape(-1, channels.shape[-1]).astype(np.float64)
+    flat = channels.reshape(-1, channels.shape[-1])
+    if len(flat) > max_pixels:
+        rows = np.random.default_rng(seed).choice(len(flat), size=max_pixels, replace=False)
+        flat = flat[np.sort(rows)]
+    flat = flat.astype(np.float64)
     if method == "robust":
         q25, center, q75 = np.percentile(flat, [25, 50, 75], axis=0)
         scale = (q75 - q25) / 1.349

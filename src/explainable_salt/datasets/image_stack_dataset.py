@@ -63,7 +63,10 @@ class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
         if pending is None or piece.start != pending["written"]:
             raise DatasetError(f"{self._path}: chunk at {piece.start} arrives out of order")
         stop = piece.start + len(piece.chunk)
-        pending["data"][piece.start : stop] = piece.chunk.data
+        chunk = np.ascontiguousarray(piece.chunk.data, dtype=pending["dtype"])
+        if chunk.shape[1:] != pending["shape"][1:]:
+            raise DatasetError(f"{self._path}: chunk of shape {chunk.shape} in a stack of {pending['shape']}")
+        pending["file"].write(chunk.tobytes())
         pending["ids"].extend(piece.chunk.ids.tolist())
         pending["written"] = stop
         if stop == piece.total:
@@ -73,18 +76,18 @@ class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
         shutil.rmtree(self._staging, ignore_errors=True)  # leftovers of an interrupted run
         self._staging.mkdir(parents=True)
         sample = piece.chunk.data
-        data = np.lib.format.open_memmap(
-            self._staging / "data.npy", mode="w+", dtype=sample.dtype,
-            shape=(piece.total, *sample.shape[1:]),
-        )
+        shape = (piece.total, *sample.shape[1:])
+        # Plain sequential writes after an .npy header: no memory map, so memory holds one chunk.
+        data_file = open(self._staging / "data.npy", "wb")  # noqa: SIM115 - closed in _commit
+        header = {"descr": np.lib.format.dtype_to_descr(sample.dtype), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_2_0(data_file, header)
         np.save(self._staging / "channels.npy", np.asarray(piece.chunk.channels, dtype=str))
-        self._pending = {"data": data, "ids": [], "written": 0}
+        self._pending = {"file": data_file, "shape": shape, "dtype": sample.dtype, "ids": [], "written": 0}
 
     def _commit(self) -> None:
         pending, self._pending = self._pending, None
-        pending["data"].flush()
-        shape, dtype = pending["data"].shape, pending["data"].dtype
-        del pending["data"]
+        pending["file"].close()
+        shape, dtype = pending["shape"], pending["dtype"]
         np.save(self._staging / "ids.npy", np.asarray(pending["ids"], dtype=str))
         previous = self._path.with_name(self._path.name + ".previous")
         shutil.rmtree(previous, ignore_errors=True)

@@ -1,0 +1,70 @@
+"""Throughput of the attribute registry vs bruges' per-image functions, on the real TGS images.
+
+    .venv/bin/python benchmarks/bench_attributes.py [--tgs ../shared/tgs] [--limit N] [--bruges-images 20]
+
+Times, in one run: the four original attributes (amplitude, energy, GST similarity, Sobel) for
+every train and test image with the project's vectorised functions, the default eight channels,
+and, on a subset, the per-image functions the original project used (bruges ``energy`` and
+``similarity(kind="gst")``, scikit-image ``sobel``). Prints images/s for each and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+from _data import DEFAULT_TGS, load_grey_images
+
+ORIGINAL_FOUR = ["amplitude", "energy", "similarity", "sobel"]
+DEFAULT_EIGHT = [*ORIGINAL_FOUR, "envelope", "cos_phase", "local_variance", "depth"]
+SETTINGS = {"energy": {"window": 9}, "similarity": {"window": 9, "step_out": 1, "sigma": 1.0}}
+
+
+def time_registry(images: np.ndarray, channels: list[str], chunk: int = 1000) -> float:
+    from explainable_salt.attributes import compute_attributes
+
+    depths = np.full(len(images), 500.0)
+    start = time.perf_counter()
+    for i in range(0, len(images), chunk):
+        compute_attributes(images[i : i + chunk], channels, SETTINGS, depths[i : i + chunk])
+    return time.perf_counter() - start
+
+
+def time_bruges(images: np.ndarray) -> float:
+    import bruges.attribute
+    from skimage.filters import sobel
+
+    start = time.perf_counter()
+    for image in images:
+        traces = ((image.astype(np.float64) - 127.5) / 127.5).T  # amplitude, (trace, sample)
+        bruges.attribute.energy(traces, duration=9)
+        bruges.attribute.similarity(traces, duration=9, dt=1, step_out=1, kind="gst", sigma=1)
+        sobel(image.astype(np.float64))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tgs", type=lambda p: __import__("pathlib").Path(p), default=DEFAULT_TGS)
+    parser.add_argument("--limit", type=int, default=None, help="images to use (default: all)")
+    parser.add_argument("--bruges-images", type=int, default=20)
+    args = parser.parse_args()
+
+    images, decode = load_grey_images(args.tgs, args.limit)
+    print(f"{len(images)} images from {args.tgs} decoded in {decode:.1f} s (not timed below); "
+          f"{os.cpu_count()} cores")
+    four = time_registry(images, ORIGINAL_FOUR)
+    eight = time_registry(images, DEFAULT_EIGHT)
+    subset = images[: args.bruges_images]
+    bruges_seconds = time_bruges(subset)
+    ours_rate, bruges_rate = len(images) / four, len(subset) / bruges_seconds
+    print(f"registry, original four  : {four:7.1f} s for {len(images)} images = {ours_rate:8.0f} images/s")
+    print(f"registry, default eight  : {eight:7.1f} s for {len(images)} images = {len(images) / eight:8.0f} images/s")
+    print(f"bruges/skimage per image : {bruges_seconds:7.1f} s for {len(subset)} images = {bruges_rate:8.1f} images/s")
+    print(f"speed-up (original four) : {ours_rate / bruges_rate:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
