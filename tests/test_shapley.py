@@ -5,7 +5,15 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from explainable_salt.shapley import batched, channel_shapley, coalitions, shapley_weight_matrix
+import shap
+
+from explainable_salt.shapley import (
+    batched,
+    channel_shapley,
+    channel_shapley_sampled,
+    coalitions,
+    shapley_weight_matrix,
+)
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.normal(size=(5, 6, 7, 3)).astype(np.float32)
@@ -100,3 +108,77 @@ def test_batched_predictor_respects_the_batch_size():
 
     channel_shapley(batched(spy, 7), IMAGES, BACKGROUND)
     assert max(sizes) <= 7
+
+
+class ChannelMasker(shap.maskers.Masker):
+    """shap masker with the channels as features: absent channels come from each background row."""
+
+    def __init__(self, background):
+        self.background = background
+        self.shape = (len(background), background.shape[-1])
+
+    def __call__(self, mask, x):
+        return (np.where(mask, x, self.background),)
+
+    def mask_shapes(self, x):
+        return [(x.shape[-1],)]  # without this shap reshapes the per-pixel output silently
+
+
+def test_engine_equals_shaps_exact_explainer_with_a_channel_masker():
+    flat_model = lambda x: interacting_model(x).reshape(len(x), -1)  # noqa: E731
+    explanation = shap.Explainer(flat_model, ChannelMasker(BACKGROUND), algorithm="exact")(IMAGES)
+    theirs = np.asarray(explanation.values).transpose(0, 2, 1).reshape(IMAGES.shape)
+    ours = channel_shapley(interacting_model, IMAGES, BACKGROUND)
+    np.testing.assert_allclose(ours.contributions, theirs, atol=1e-5)
+    np.testing.assert_allclose(ours.expected_value, np.asarray(explanation.base_values)[0].reshape(6, 7), atol=1e-6)
+
+
+def test_weights_act_like_repeating_background_images():
+    weighted = channel_shapley(interacting_model, IMAGES, BACKGROUND[:2], background_weights=np.array([2.0, 1.0]))
+    repeated = channel_shapley(interacting_model, IMAGES, BACKGROUND[[0, 0, 1]])
+    np.testing.assert_allclose(weighted.contributions, repeated.contributions, atol=1e-6)
+
+
+def test_negative_background_weights_are_refused():
+    with pytest.raises(ValueError, match="non-negative"):
+        channel_shapley(interacting_model, IMAGES, BACKGROUND, background_weights=-np.ones(4))
+
+
+def test_sampled_estimator_is_additive_and_converges_to_exact():
+    exact = channel_shapley(interacting_model, IMAGES, BACKGROUND).contributions
+    errors = []
+    for n_permutations in (4, 64, 1024):
+        sampled = channel_shapley_sampled(interacting_model, IMAGES, BACKGROUND, n_permutations, seed=3)
+        assert sampled.max_additivity_error < 1e-5
+        errors.append(np.abs(sampled.contributions - exact).mean())
+    assert errors[2] < errors[1] < errors[0]
+    assert errors[2] < 0.01
+
+
+def test_sampled_estimator_is_exact_for_an_additive_model():
+    additive = lambda x: x.sum(axis=-1)  # noqa: E731
+    sampled = channel_shapley_sampled(additive, IMAGES, BACKGROUND, n_permutations=2)
+    np.testing.assert_allclose(sampled.contributions, IMAGES - BACKGROUND.mean(axis=0), atol=1e-5)
+
+
+def test_a_trained_model_attributes_salt_to_the_only_channel_that_carries_it():
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(0)
+    masks = np.zeros((256, 24, 24), dtype=np.float32)
+    for mask, (r, c, h, w) in zip(masks, rng.integers(2, 12, size=(256, 4))):
+        mask[r : r + h, c : c + w] = 1.0
+    informative = masks + rng.normal(0, 0.3, masks.shape)
+    noise = rng.normal(0, 1.0, masks.shape)
+    x = np.stack([noise, informative], axis=-1).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((24, 24, 2)),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+        keras.layers.Conv2D(1, 1, activation="sigmoid"),
+    ])
+    model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy")
+    model.fit(x, masks[..., None], epochs=25, batch_size=64, verbose=0)
+    predict = lambda batch: np.asarray(model.predict_on_batch(batch))[..., 0]  # noqa: E731
+    result = channel_shapley(predict, x[:16], x[200:208])
+    mass = np.abs(result.contributions).sum(axis=(0, 1, 2))
+    assert mass[1] / mass.sum() >= 0.9

@@ -70,16 +70,43 @@ def batched(predict: Predictor, batch_size: int) -> Predictor:
     return run
 
 
+def _normalised(weights: np.ndarray | None, k: int) -> np.ndarray:
+    w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (k,) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"background weights must be {k} non-negative numbers, not all 0")
+    return w / w.sum()
+
+
+def coalition_values(
+    predict: Predictor,
+    images: np.ndarray,
+    background: np.ndarray,
+    present: np.ndarray,
+    background_weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """``v(S)`` ``(N, S, H, W)`` for coalitions ``present`` ``(S, C)`` bool: the weighted mean
+    output when the present channels come from the image and the others from each background
+    image. One call to ``predict`` with ``N × S × K`` composite inputs."""
+    weights = _normalised(background_weights, len(background))
+    # (N, S, K, H, W, C): channel c from the image where the coalition holds it.
+    composite = np.where(present[None, :, None, None, None, :], images[:, None, None], background[None, None])
+    outputs = predict(composite.reshape(-1, *images.shape[1:])).astype(np.float64)
+    outputs = outputs.reshape(len(images), len(present), len(background), *images.shape[1:3])
+    return np.einsum("k,nskhw->nshw", weights, outputs)
+
+
 def channel_shapley(
     predict: Predictor,
     images: np.ndarray,
     background: np.ndarray,
     images_per_chunk: int = 16,
+    background_weights: np.ndarray | None = None,
 ) -> ChannelShapley:
     """Exact channel Shapley values of ``predict`` for ``images`` ``(N, H, W, C)``.
 
-    ``predict`` maps ``(B, H, W, C)`` to ``(B, H, W)``; ``background`` is ``(K, H, W, C)``.
-    Images are processed ``images_per_chunk`` at a time, so one call sees
+    ``predict`` maps ``(B, H, W, C)`` to ``(B, H, W)``; ``background`` is ``(K, H, W, C)``, its
+    images weighted by ``background_weights`` (uniform by default; k-means summaries carry their
+    cluster sizes). Images are processed ``images_per_chunk`` at a time, so one call sees
     ``images_per_chunk × (2^C − 2) × K`` composite inputs (wrap ``predict`` with
     :func:`batched` to bound the model's batch).
     """
@@ -87,24 +114,23 @@ def channel_shapley(
     members = coalitions(n_channels)
     partial = members[1:-1]  # neither empty nor full: these need the background
     weights = shapley_weight_matrix(n_channels)
-    expected = predict(background).astype(np.float64).mean(axis=0)
+    bg_weights = _normalised(background_weights, len(background))
+    expected = np.tensordot(bg_weights, predict(background).astype(np.float64), axes=1)
     predictions = predict(images).astype(np.float64)
 
     contributions = np.empty(images.shape, dtype=np.float32)
     for start in tqdm(range(0, n, images_per_chunk), desc="channel Shapley", unit="chunk"):
         x = images[start : start + images_per_chunk]
-        m = len(x)
-        # (m, S, K, H, W, C): channel c from the image where the coalition holds it.
-        composite = np.where(
-            partial[None, :, None, None, None, :], x[:, None, None], background[None, None]
-        )
-        outputs = predict(composite.reshape(-1, *x.shape[1:])).astype(np.float64)
-        values = np.empty((m, len(members), *x.shape[1:3]))
+        values = np.empty((len(x), len(members), *x.shape[1:3]))
         values[:, 0] = expected
-        values[:, 1:-1] = outputs.reshape(m, len(partial), len(background), *x.shape[1:3]).mean(axis=2)
-        values[:, -1] = predictions[start : start + m]
-        contributions[start : start + m] = np.einsum("cs,nshw->nhwc", weights, values)
+        values[:, 1:-1] = coalition_values(predict, x, background, partial, bg_weights)
+        values[:, -1] = predictions[start : start + len(x)]
+        contributions[start : start + len(x)] = np.einsum("cs,nshw->nhwc", weights, values)
 
+    return _result(contributions, expected, predictions)
+
+
+def _result(contributions: np.ndarray, expected: np.ndarray, predictions: np.ndarray) -> ChannelShapley:
     # Efficiency in float64, from the float32 contributions that are stored.
     residual = expected + contributions.astype(np.float64).sum(axis=-1) - predictions
     return ChannelShapley(
@@ -113,6 +139,44 @@ def channel_shapley(
         predictions=predictions.astype(np.float32),
         max_additivity_error=float(np.abs(residual).max()),
     )
+
+
+def channel_shapley_sampled(
+    predict: Predictor,
+    images: np.ndarray,
+    background: np.ndarray,
+    n_permutations: int,
+    seed: int = 0,
+    background_weights: np.ndarray | None = None,
+) -> ChannelShapley:
+    """Unbiased Monte-Carlo channel Shapley values from antithetic permutations.
+
+    For many channels, where ``2^C`` coalitions cost too much: ``n_permutations`` random channel
+    orders (rounded up to pairs), each used forwards and reversed, average the marginal gains of
+    each channel as it joins. Each permutation costs ``(C − 1) K`` forward passes per image. Every
+    permutation's gains sum to ``f(x) − v(∅)``, so the estimate stays exactly additive.
+    """
+    n, *_, n_channels = images.shape
+    rng = np.random.default_rng(seed)
+    half = rng.permuted(np.tile(np.arange(n_channels), (max(1, -(-n_permutations // 2)), 1)), axis=1)
+    orders = np.concatenate([half, half[:, ::-1]])
+    bg_weights = _normalised(background_weights, len(background))
+    expected = np.tensordot(bg_weights, predict(background).astype(np.float64), axes=1)
+    predictions = predict(images).astype(np.float64)
+
+    totals = np.zeros((n, *images.shape[1:3], n_channels))
+    for order in tqdm(orders, desc="channel Shapley (sampled)", unit="permutation"):
+        present = np.zeros(n_channels, dtype=bool)
+        before = np.broadcast_to(expected, (n, *images.shape[1:3]))
+        for step, c in enumerate(order):
+            present[c] = True
+            if step == n_channels - 1:
+                after = predictions
+            else:
+                after = coalition_values(predict, images, background, present[None], bg_weights)[:, 0]
+            totals[..., c] += after - before
+            before = after
+    return _result((totals / len(orders)).astype(np.float32), expected, predictions)
 
 
 def keras_predictor(model, batch_size: int = 256) -> Predictor:

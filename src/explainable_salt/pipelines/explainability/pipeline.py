@@ -2,8 +2,18 @@
 
 from kedro.pipeline import Pipeline, node
 
-from explainable_salt.pipelines.explainability.nodes import explain_channels, sample_background
+from explainable_salt.pipelines.explainability.nodes import (
+    analyse_importance,
+    compute_deletion_curves,
+    explain_channels,
+    randomisation_check,
+    sample_background,
+)
 from explainable_salt.tracking import as_metrics
+
+
+def _tracked(name: str):
+    return node(as_metrics, inputs=name, outputs=f"{name}_tracked", name=f"track_{name}")
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -12,24 +22,50 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 sample_background,
                 inputs=["model_inputs", "salt_model_channels", "manifest", "params:explainability.background"],
-                outputs="shapley_background",
+                outputs=["shapley_background", "shapley_background_weights"],
                 name="sample_background",
             ),
             node(
                 explain_channels,
                 inputs=[
                     "salt_model", "salt_model_channels", "model_inputs", "manifest",
-                    "shapley_background", "params:explainability",
+                    "shapley_background", "shapley_background_weights", "params:explainability",
                 ],
                 outputs=["channel_contributions", "expected_value_map", "explained_probabilities", "explanation_checks"],
                 name="explain_channels",
             ),
             node(
-                as_metrics,
-                inputs="explanation_checks",
-                outputs="explanation_checks_tracked",
-                name="track_explanation_checks",
+                analyse_importance,
+                inputs=[
+                    "channel_contributions", "model_inputs", "train_masks", "explained_probabilities",
+                    "manifest", "decision_rule", "params:explainability.analysis",
+                ],
+                outputs=["global_importance", "contribution_samples", "importance_metrics"],
+                name="analyse_importance",
             ),
+            node(
+                compute_deletion_curves,
+                inputs=[
+                    "salt_model", "channel_contributions", "model_inputs", "train_masks",
+                    "shapley_background", "shapley_background_weights", "global_importance",
+                    "decision_rule", "params:explainability.deletion",
+                ],
+                outputs=["deletion_curves", "deletion_metrics"],
+                name="compute_deletion_curves",
+            ),
+            node(
+                randomisation_check,
+                inputs=[
+                    "salt_model", "channel_contributions", "model_inputs", "shapley_background",
+                    "shapley_background_weights", "params:explainability.randomisation",
+                ],
+                outputs="randomisation_metrics",
+                name="randomisation_check",
+            ),
+            _tracked("explanation_checks"),
+            _tracked("importance_metrics"),
+            _tracked("deletion_metrics"),
+            _tracked("randomisation_metrics"),
         ],
         tags="explainability",
     )

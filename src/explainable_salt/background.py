@@ -1,0 +1,32 @@
+"""Background sets for channel Shapley values: the reference that replaces absent channels."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+METHODS = ("random", "kmeans")
+
+
+def choose_background(
+    candidates: np.ndarray, size: int, method: str = "random", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pick ``size`` background images from ``candidates`` ``(N, H, W, C)``.
+
+    ``random``: a seeded sample, equal weights. ``kmeans``: k-means of the flattened images into
+    ``size`` clusters; each centroid is weighted by its cluster's share of the candidates (the
+    summary shap's ``kmeans`` gives). Returns images ``(size, H, W, C)``, weights ``(size,)``
+    summing to 1, and the indices of the sampled candidates (``-1`` for centroids).
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown background method {method!r}; choose one of {METHODS}")
+    size = min(size, len(candidates))
+    rng = np.random.default_rng(seed)
+    if method == "random":
+        index = np.sort(rng.choice(len(candidates), size=size, replace=False))
+        return np.asarray(candidates[index]), np.full(size, 1.0 / size), index
+    flat = np.asarray(candidates, dtype=np.float32).reshape(len(candidates), -1)
+    kmeans = KMeans(n_clusters=size, n_init=4, random_state=seed).fit(flat)
+    counts = np.bincount(kmeans.labels_, minlength=size).astype(np.float64)
+    centroids = kmeans.cluster_centers_.reshape(size, *candidates.shape[1:]).astype(np.float32)
+    return centroids, counts / counts.sum(), np.full(size, -1)
