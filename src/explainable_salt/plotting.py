@@ -82,3 +82,117 @@ def channel_contribution_panel(
                    cmap=CONTRIBUTION_CMAP, vmin=-limit, vmax=limit)
         _image(ax[-1], probabilities[row], "prediction", cmap="viridis", vmin=0, vmax=1)
     return fig
+
+
+def additive_build_up(
+    ids: list[str],
+    truth: np.ndarray,
+    contributions: np.ndarray,
+    expected_value: np.ndarray,
+    channels: tuple[str, ...],
+) -> Figure:
+    """Per image: expected value, + each channel's contribution in turn, = prediction, vs truth."""
+    n_cols = len(channels) + 2
+    fig, axes = figure(len(ids), n_cols)
+    for row, image_id in enumerate(ids):
+        running = expected_value.astype(np.float64)
+        _image(axes[row, 0], running, f"{image_id}\nexpected value", cmap="viridis", vmin=0, vmax=1)
+        for c, name in enumerate(channels):
+            running = running + contributions[row, ..., c]
+            last = c == len(channels) - 1
+            _image(axes[row, 1 + c], running, ("= prediction" if last else "") + f"\n+ φ {name}",
+                   cmap="viridis", vmin=0, vmax=1)
+        _image(axes[row, -1], truth[row], "truth", vmin=0, vmax=1, colorbar=False)
+    return fig
+
+
+def expected_value_map(expected_value: np.ndarray) -> Figure:
+    """The model's mean output over the background: where every explanation starts."""
+    fig, axes = figure(1, 1, panel_size=4.0)
+    _image(axes[0, 0], expected_value, "expected value E[f(background)]", cmap="viridis", vmin=0, vmax=1)
+    return fig
+
+
+def importance_bars(table: pd.DataFrame, groups: list[str], title: str) -> Figure:
+    """Mean |φ| per channel with 95 % bootstrap intervals, one bar cluster per pixel group."""
+    table = table[table["group"].isin(groups)]
+    channels = list(dict.fromkeys(table["channel"]))
+    groups = [g for g in groups if g in set(table["group"])]
+    fig, axes = figure(1, 1, panel_size=1.0)
+    fig.set_size_inches(max(6.0, 1.1 * len(groups) * len(channels) ** 0.5 + 2), 3.6)
+    ax = axes[0, 0]
+    width = 0.8 / max(len(channels), 1)
+    for c, channel in enumerate(channels):
+        rows = table[table["channel"] == channel].set_index("group").loc[groups]
+        x = np.arange(len(groups)) + (c - (len(channels) - 1) / 2) * width
+        err = np.vstack([rows["mean_abs"] - rows["mean_abs_low"], rows["mean_abs_high"] - rows["mean_abs"]])
+        ax.bar(x, rows["mean_abs"], width, yerr=err, capsize=2, label=channel)
+    ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("mean |φ| (probability)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncols=min(len(channels), 4))
+    return fig
+
+
+def value_contribution_hexbin(samples: pd.DataFrame) -> Figure:
+    """Channel value vs its contribution, one row per channel, salt and sediment side by side."""
+    channels = list(dict.fromkeys(samples["channel"]))
+    fig, axes = figure(len(channels), 2, panel_size=2.6)
+    for row, channel in enumerate(channels):
+        subset = samples[samples["channel"] == channel]
+        for col, (label, is_salt) in enumerate((("salt", True), ("sediment", False))):
+            part = subset[subset["salt"] == is_salt]
+            ax = axes[row, col]
+            if len(part):
+                ax.hexbin(part["value"], part["contribution"], gridsize=30, bins="log", cmap="magma")
+            ax.axhline(0, color="grey", lw=0.5)
+            ax.set_title(f"{channel} — {label} pixels", fontsize=8)
+            ax.set_xlabel("normalised value", fontsize=7)
+            ax.set_ylabel("φ", fontsize=7)
+    return fig
+
+
+def segmentation_examples(
+    examples: dict[str, str], amplitude: np.ndarray, truth: np.ndarray, probabilities: np.ndarray,
+    threshold: float, scores: list[float],
+) -> Figure:
+    """Rows of amplitude, truth, probability and predicted mask, labelled (e.g. best/median/worst)."""
+    fig, axes = figure(len(examples), 4)
+    for row, ((label, image_id), score) in enumerate(zip(examples.items(), scores)):
+        _image(axes[row, 0], amplitude[row], f"{label}: {image_id}\nscore {score:.2f}", colorbar=False)
+        _image(axes[row, 1], truth[row], "truth", vmin=0, vmax=1, colorbar=False)
+        _image(axes[row, 2], probabilities[row], "probability", cmap="viridis", vmin=0, vmax=1)
+        _image(axes[row, 3], probabilities[row] > threshold, "prediction", vmin=0, vmax=1, colorbar=False)
+    return fig
+
+
+def metric_by_coverage_class(per_image: pd.DataFrame) -> Figure:
+    """Mean competition score and IoU per coverage class (0 = no salt), with image counts."""
+    grouped = per_image.groupby("coverage_class").agg(score=("score", "mean"), iou=("iou", "mean"), n=("score", "size"))
+    fig, axes = figure(1, 1, panel_size=4.0)
+    ax = axes[0, 0]
+    x = np.arange(len(grouped))
+    ax.bar(x - 0.2, grouped["score"], 0.4, label="competition score")
+    ax.bar(x + 0.2, grouped["iou"], 0.4, label="IoU")
+    ax.set_xticks(x, [f"{k}\n(n={n})" for k, n in zip(grouped.index, grouped["n"])], fontsize=7)
+    ax.set_xlabel("coverage class")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Internal test by salt coverage", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def deletion_curves(curves: pd.DataFrame) -> Figure:
+    """Competition metric as channels are replaced by background, by importance vs other orders."""
+    fig, axes = figure(1, 1, panel_size=4.0)
+    ax = axes[0, 0]
+    styles = {"importance": ("C3", "-", 2.0), "reverse": ("C0", "-", 2.0), "random (mean)": ("k", "--", 1.5)}
+    for order, part in curves.groupby("order"):
+        colour, style, width = styles.get(order, ("grey", ":", 0.6))
+        ax.plot(part["n_removed"], part["competition_metric"], style, color=colour, lw=width, marker="o", ms=3,
+                label=order if order in styles else None)
+    ax.set_xlabel("channels replaced by background")
+    ax.set_ylabel("competition metric")
+    ax.set_title("Deletion curves", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig

@@ -1,4 +1,4 @@
-"""Nodes of the reporting pipeline: figures of the run from the catalog."""
+"""Nodes of the reporting pipeline: figures and the HTML report of the run, from the catalog."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from explainable_salt import plotting
+from explainable_salt import plotting, report
 from explainable_salt.stacks import ImageStack
+
+OVERALL_GROUPS = [
+    "all", "salt (truth)", "sediment (truth)", "salt (predicted)", "sediment (predicted)", "boundary (truth)",
+]
 
 
 def plot_learning_curves(training_history: pd.DataFrame) -> Figure:
@@ -16,11 +20,16 @@ def plot_learning_curves(training_history: pd.DataFrame) -> Figure:
 
 
 def choose_report_images(manifest: pd.DataFrame, channel_contributions: ImageStack, params: dict) -> list[str]:
-    """``n_images`` explained images spread evenly over salt coverage (empty to full)."""
-    explained = manifest.set_index("id").loc[channel_contributions.ids].sort_values("coverage")
-    n = min(params["n_images"], len(explained))
-    positions = np.unique(np.linspace(0, len(explained) - 1, n).round().astype(int))
-    return explained.index[positions].tolist()
+    """``n_images`` explained images spread over coverage classes: classes evenly spaced from
+    empty to full, and in each the image of median coverage."""
+    explained = manifest.set_index("id").loc[channel_contributions.ids]
+    classes = np.sort(explained["coverage_class"].unique())
+    picked = classes[np.unique(np.linspace(0, len(classes) - 1, min(params["n_images"], len(classes))).round().astype(int))]
+    chosen = []
+    for k in picked:
+        members = explained[explained["coverage_class"] == k].sort_values("coverage")
+        chosen.append(members.index[len(members) // 2])
+    return chosen
 
 
 def plot_channel_contributions(
@@ -43,3 +52,100 @@ def plot_channel_contributions(
         channel_contributions.channels,
         decision_rule["threshold"],
     )
+
+
+def plot_additive_build_up(
+    report_image_ids: list[str],
+    train_masks: ImageStack,
+    channel_contributions: ImageStack,
+    expected_value_map: ImageStack,
+) -> Figure:
+    """Expected value + each channel's contribution in turn = prediction, for the chosen images."""
+    return plotting.additive_build_up(
+        report_image_ids,
+        train_masks.select(report_image_ids).data,
+        channel_contributions.select(report_image_ids).data,
+        expected_value_map.data[0],
+        channel_contributions.channels,
+    )
+
+
+def plot_expected_value_map(expected_value_map: ImageStack) -> Figure:
+    """The expected-value map."""
+    return plotting.expected_value_map(expected_value_map.data[0])
+
+
+def plot_importance(global_importance: pd.DataFrame) -> tuple[Figure, Figure, Figure]:
+    """Importance bars overall and by pixel group, by coverage class and by depth band."""
+    groups = global_importance["group"].unique().tolist()
+    return (
+        plotting.importance_bars(global_importance, OVERALL_GROUPS, "Channel importance by pixel group"),
+        plotting.importance_bars(
+            global_importance, [g for g in groups if g.startswith("coverage class")], "By coverage class"
+        ),
+        plotting.importance_bars(global_importance, [g for g in groups if g.startswith("depth band")], "By depth band"),
+    )
+
+
+def plot_value_contribution(contribution_samples: pd.DataFrame) -> Figure:
+    """Channel value vs contribution for salt and sediment pixels."""
+    return plotting.value_contribution_hexbin(contribution_samples)
+
+
+def plot_segmentation_examples(
+    per_image_metrics: pd.DataFrame,
+    train_images: ImageStack,
+    train_masks: ImageStack,
+    explained_probabilities: ImageStack,
+    decision_rule: dict,
+) -> Figure:
+    """The best, median and worst explained internal-test images by competition score."""
+    scores = per_image_metrics.set_index("id").loc[explained_probabilities.ids, "score"].sort_values(kind="stable")
+    examples = {"best": scores.index[-1], "median": scores.index[len(scores) // 2], "worst": scores.index[0]}
+    ids = list(examples.values())
+    return plotting.segmentation_examples(
+        examples, train_images.select(ids).data, train_masks.select(ids).data,
+        explained_probabilities.select(ids).data, decision_rule["threshold"], scores.loc[ids].tolist(),
+    )
+
+
+def plot_metric_by_coverage(per_image_metrics: pd.DataFrame) -> Figure:
+    """Internal-test score and IoU per coverage class."""
+    return plotting.metric_by_coverage_class(per_image_metrics)
+
+
+def plot_deletion_curves(deletion_curves: pd.DataFrame) -> Figure:
+    """Deletion curves by importance, reverse and random order."""
+    return plotting.deletion_curves(deletion_curves)
+
+
+def build_report(
+    manifest: pd.DataFrame,
+    test_images_count: dict,
+    parameters: dict,
+    evaluation_metrics: dict,
+    explanation_checks: dict,
+    importance_metrics: dict,
+    deletion_metrics: dict,
+    randomisation_metrics: dict,
+    global_importance: pd.DataFrame,
+    **figures: Figure,
+) -> str:
+    """The self-contained HTML report of the run."""
+    summary = {
+        "labelled images": len(manifest),
+        **{f"{split} images": int(n) for split, n in manifest["split"].value_counts().items()},
+        "images without salt": f"{100 * (manifest['coverage'] == 0).mean():.1f} %",
+        "competition test images": test_images_count["n_test_images"],
+        "input channels": ", ".join(global_importance["channel"].unique()),
+    }
+    overall = global_importance[global_importance["group"] == "all"].sort_values("mean_abs", ascending=False)
+    ranking = overall[["channel", "mean_abs", "mean_abs_low", "mean_abs_high", "mean_signed", "share_of_abs"]]
+    metrics = {**evaluation_metrics, **explanation_checks, **importance_metrics, **deletion_metrics, **randomisation_metrics}
+    reading = report.importance_reading(global_importance, deletion_metrics, randomisation_metrics)
+    return report.render("explainable-salt: run report", summary, parameters, metrics, reading, ranking, figures)
+
+
+def count_test_images(submission: pd.DataFrame) -> dict:
+    """How many competition test images the submission covers."""
+    return {"n_test_images": int(len(submission))}

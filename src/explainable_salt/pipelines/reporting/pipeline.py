@@ -1,33 +1,71 @@
-"""The reporting pipeline."""
+"""The reporting pipeline: every figure through the catalog (saved, logged to MLflow), then the
+HTML report that embeds them."""
 
 from kedro.pipeline import Pipeline, node
 
-from explainable_salt.pipelines.reporting.nodes import (
-    choose_report_images,
-    plot_channel_contributions,
-    plot_learning_curves,
-)
+from explainable_salt.pipelines.reporting import nodes
+
+FIGURES = [
+    "learning_curves", "channel_contributions", "additive_build_up", "expected_value",
+    "importance_by_group", "importance_by_coverage", "importance_by_depth", "value_vs_contribution",
+    "segmentation_examples", "metric_by_coverage", "deletion_curves",
+]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    shown = ["report_image_ids"]
     return Pipeline(
         [
-            node(plot_learning_curves, inputs="training_history", outputs="learning_curves_figure",
-                 name="plot_learning_curves"),
+            node(nodes.plot_learning_curves, "training_history", "learning_curves_figure", name="plot_learning_curves"),
             node(
-                choose_report_images,
+                nodes.choose_report_images,
                 inputs=["manifest", "channel_contributions", "params:reporting"],
                 outputs="report_image_ids",
                 name="choose_report_images",
             ),
             node(
-                plot_channel_contributions,
-                inputs=[
-                    "report_image_ids", "model_inputs", "train_masks", "explained_probabilities",
-                    "channel_contributions", "expected_value_map", "decision_rule",
-                ],
+                nodes.plot_channel_contributions,
+                inputs=[*shown, "model_inputs", "train_masks", "explained_probabilities",
+                        "channel_contributions", "expected_value_map", "decision_rule"],
                 outputs="channel_contributions_figure",
                 name="plot_channel_contributions",
+            ),
+            node(
+                nodes.plot_additive_build_up,
+                inputs=[*shown, "train_masks", "channel_contributions", "expected_value_map"],
+                outputs="additive_build_up_figure",
+                name="plot_additive_build_up",
+            ),
+            node(nodes.plot_expected_value_map, "expected_value_map", "expected_value_figure", name="plot_expected_value_map"),
+            node(
+                nodes.plot_importance,
+                inputs="global_importance",
+                outputs=["importance_by_group_figure", "importance_by_coverage_figure", "importance_by_depth_figure"],
+                name="plot_importance",
+            ),
+            node(nodes.plot_value_contribution, "contribution_samples", "value_vs_contribution_figure",
+                 name="plot_value_contribution"),
+            node(
+                nodes.plot_segmentation_examples,
+                inputs=["per_image_metrics", "train_images", "train_masks", "explained_probabilities", "decision_rule"],
+                outputs="segmentation_examples_figure",
+                name="plot_segmentation_examples",
+            ),
+            node(nodes.plot_metric_by_coverage, "per_image_metrics", "metric_by_coverage_figure",
+                 name="plot_metric_by_coverage"),
+            node(nodes.plot_deletion_curves, "deletion_curves", "deletion_curves_figure", name="plot_deletion_curves"),
+            node(nodes.count_test_images, "submission", "test_images_count", name="count_test_images"),
+            node(
+                nodes.build_report,
+                inputs={
+                    "manifest": "manifest", "test_images_count": "test_images_count", "parameters": "parameters",
+                    "evaluation_metrics": "evaluation_metrics", "explanation_checks": "explanation_checks",
+                    "importance_metrics": "importance_metrics", "deletion_metrics": "deletion_metrics",
+                    "randomisation_metrics": "randomisation_metrics", "global_importance": "global_importance",
+                    **{name: f"{name}_figure" for name in FIGURES},
+                },
+                outputs="report",
+                name="build_report",
             ),
         ],
         tags="reporting",

@@ -1,0 +1,100 @@
+"""Speed of the channel Shapley engine vs the model's own inference and vs shap's per-pixel explainers.
+
+    .venv/bin/python benchmarks/bench_explain.py [--model data/06_models/salt_model.keras]
+        [--images 64] [--background 8] [--shap-pixels 8]
+
+In one run, at 101 × 101 with the default model (the trained one if ``--model`` exists, else the
+default architecture freshly initialised: speed does not depend on the weights):
+
+1. the model's batched inference throughput (images/s);
+2. the forward-pass bound of the engine: that throughput / ((2^C − 2) K + 1) passes per image;
+3. the engine's measured images/s (exact Shapley values for all 10,201 pixels) and its share of
+   the bound;
+4. shap's GradientExplainer (expected gradients, ``nsamples`` = K) on a few output pixels of one
+   image, extrapolated to all 10,201 pixels, and the engine's speed-up over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import shap
+import yaml
+
+from explainable_salt.models import build_model
+from explainable_salt.shapley import channel_shapley, keras_predictor
+
+REPO = Path(__file__).resolve().parents[1]
+N_PIXELS = 101 * 101
+
+
+def default_model(path: Path) -> tuple[keras.Model, str]:
+    params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]
+    if path.is_file():
+        return keras.models.load_model(path, compile=False), f"trained model {path}"
+    model = build_model(params["architecture"], len(params["channels"]), **params["model"])
+    return model, f"default architecture, {len(params['channels'])} channels, untrained"
+
+
+def inference_rate(model: keras.Model, inputs: np.ndarray, batch_size: int) -> float:
+    model.predict_on_batch(inputs[:batch_size])  # warm-up: tracing
+    start = time.perf_counter()
+    for i in range(0, len(inputs), batch_size):
+        model.predict_on_batch(inputs[i : i + batch_size])
+    return len(inputs) / (time.perf_counter() - start)
+
+
+def shap_seconds_per_image(model: keras.Model, image: np.ndarray, background: np.ndarray, n_pixels: int) -> float:
+    """GradientExplainer on ``n_pixels`` output pixels of one image, extrapolated to all pixels."""
+    pixels = np.random.default_rng(0).choice(N_PIXELS, size=n_pixels, replace=False)
+    flat = keras.layers.Reshape((N_PIXELS,))(model.output)
+    chosen = keras.layers.Lambda(lambda t: keras.ops.take(t, pixels, axis=1))(flat)
+    explainer = shap.GradientExplainer(keras.Model(model.input, chosen), background)
+    explainer.shap_values(image[None], nsamples=len(background))  # warm-up: tracing
+    start = time.perf_counter()
+    explainer.shap_values(image[None], nsamples=len(background))
+    return (time.perf_counter() - start) * N_PIXELS / n_pixels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=REPO / "data/06_models/salt_model.keras")
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--background", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--shap-pixels", type=int, default=8)
+    args = parser.parse_args()
+
+    model, described = default_model(args.model)
+    n_channels = model.input_shape[-1]
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(args.images, 101, 101, n_channels)).astype(np.float32)
+    background = rng.normal(size=(args.background, 101, 101, n_channels)).astype(np.float32)
+    passes = (2**n_channels - 2) * args.background + 1
+    print(f"{described}; C = {n_channels}, K = {args.background}: {passes} forward passes per image")
+
+    rate = inference_rate(model, rng.normal(size=(1024, 101, 101, n_channels)).astype(np.float32), args.batch_size)
+    bound = rate / passes
+    print(f"model inference          : {rate:8.1f} images/s (batch {args.batch_size})")
+    print(f"forward-pass bound       : {bound:8.3f} explained images/s")
+
+    predict = keras_predictor(model, args.batch_size)
+    channel_shapley(predict, images[:2], background)  # warm-up
+    start = time.perf_counter()
+    result = channel_shapley(predict, images, background)
+    engine = args.images / (time.perf_counter() - start)
+    print(f"channel Shapley engine   : {engine:8.3f} images/s ({100 * engine / bound:.0f} % of the bound, "
+          f"max additivity error {result.max_additivity_error:.1e})")
+
+    seconds = shap_seconds_per_image(model, images[0], background, args.shap_pixels)
+    print(f"shap GradientExplainer   : {seconds:8.0f} s per image for all {N_PIXELS} pixels "
+          f"(measured on {args.shap_pixels}, nsamples = {args.background})")
+    print(f"engine speed-up vs shap  : {seconds * engine:,.0f}x per image")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The run's self-contained HTML report: figures embedded as PNG data, no network needed."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import datetime, timezone
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def figure_as_data_uri(fig: Figure, dpi: int = 100) -> str:
+    """A ``data:image/png;base64,…`` URI of ``fig``."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def importance_reading(table: pd.DataFrame, deletion: dict, randomisation: dict) -> str:
+    """One plain-language paragraph read off the global importance, deletion and sanity numbers."""
+    overall = table[table["group"] == "all"].sort_values("mean_abs", ascending=False)
+    if overall.empty:
+        return "No explanations were computed in this run."
+    n_images = int(overall["n_images"].iloc[0])
+    top = overall.iloc[0]
+    ranking = ", ".join(f"{r.channel} ({100 * r.share_of_abs:.0f} %)" for r in overall.itertuples())
+    sentences = [
+        f"Over {n_images} explained internal-test images, {top.channel} moves the predicted salt "
+        f"probability the most: on average {top.mean_abs:.3f} per pixel (95 % interval "
+        f"{top.mean_abs_low:.3f}–{top.mean_abs_high:.3f}), {100 * top.share_of_abs:.0f} % of all "
+        f"attribution. Ranking by share of mean |φ|: {ranking}."
+    ]
+    salt = table[table["group"] == "salt (truth)"].sort_values("mean_signed", ascending=False)
+    sediment = table[table["group"] == "sediment (truth)"].sort_values("mean_signed")
+    if not salt.empty and not sediment.empty and salt["n_images"].iloc[0] > 0:
+        sentences.append(
+            f"Inside true salt, {salt.iloc[0].channel} pushes the probability up most "
+            f"(mean φ {salt.iloc[0].mean_signed:+.3f}); in sediment, {sediment.iloc[0].channel} pushes "
+            f"it down most (mean φ {sediment.iloc[0].mean_signed:+.3f})."
+        )
+    boundary = table[table["group"] == "boundary (truth)"].sort_values("mean_abs", ascending=False)
+    if not boundary.empty and boundary["n_images"].iloc[0] > 0:
+        sentences.append(f"At salt boundaries, {boundary.iloc[0].channel} matters most.")
+    if deletion:
+        by_importance = deletion.get("deletion.importance.mean_metric")
+        by_random = deletion.get("deletion.random.mean_metric")
+        if by_importance is not None and by_random is not None:
+            verdict = "lower" if by_importance < by_random else "not lower"
+            sentences.append(
+                f"Replacing channels by background in importance order leaves a mean competition "
+                f"metric of {by_importance:.3f} along the deletion curve, {verdict} than random order "
+                f"({by_random:.3f}), so the ranking is {'faithful' if by_importance < by_random else 'not confirmed'} "
+                "by this check."
+            )
+    rho = randomisation.get("sanity.randomised_model_spearman") if randomisation else None
+    if rho is not None:
+        sentences.append(
+            f"Explanations of a model with random weights correlate with these at Spearman ρ = {rho:.2f} "
+            f"({'they depend on what the model learned' if rho < 0.5 else 'a warning sign: they barely depend on the weights'})."
+        )
+    return " ".join(sentences)
+
+
+def _table(data: dict | pd.DataFrame) -> str:
+    frame = pd.DataFrame(sorted(data.items()), columns=["name", "value"]) if isinstance(data, dict) else data
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="table")
+
+
+def render(
+    title: str,
+    summary: dict,
+    parameters: dict,
+    metrics: dict,
+    reading: str,
+    ranking: pd.DataFrame,
+    figures: dict[str, Figure],
+) -> str:
+    """The HTML document: summary, importance reading and ranking, metrics, figures, parameters."""
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+        "img{max-width:100%;border:1px solid #ddd}.table{border-collapse:collapse;font-size:13px}"
+        ".table td,.table th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}"
+        "pre{background:#f6f6f6;padding:1em;font-size:12px;overflow:auto}"
+    )
+    sections = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.</p>",
+        "<h2>Data</h2>", _table(summary),
+        "<h2>What matters for salt</h2>", f"<p>{html.escape(reading)}</p>", _table(ranking),
+        "<h2>Metrics</h2>", _table(metrics),
+        "<h2>Figures</h2>",
+    ]
+    for name, fig in figures.items():
+        caption = html.escape(name.replace("_", " "))
+        sections.append(f'<h3>{caption}</h3><img alt="{caption}" src="{figure_as_data_uri(fig)}">')
+    sections += ["<h2>Parameters</h2>", f"<pre>{html.escape(json.dumps(parameters, indent=2, default=str))}</pre>"]
+    body = "\n".join(sections)
+    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{style}</style></head><body>\n{body}\n</body></html>\n'
