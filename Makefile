@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test viz mlflow-ui clean-outputs
+.PHONY: install run test viz mlflow-ui dag-screenshot
 
 install: $(STAMP)
 
@@ -35,3 +35,7 @@ viz: $(STAMP)
 
 mlflow-ui: $(STAMP)
 	$(BIN)/kedro mlflow ui
+
+# Screenshot of the kedro-viz DAG into docs/images (needs Debian's chromium: apt-get install chromium).
+dag-screenshot: $(STAMP)
+	bash docs/dag_screenshot.sh

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import mlflow
@@ -51,10 +55,15 @@ def test_default_run_writes_a_submission_for_every_test_id(synthetic_project):
     assert all(rle_decode(r).shape == (101, 101) for r in submission["rle_mask"])
 
 
-def test_default_run_writes_the_figures(synthetic_project):
-    for name in ("learning_curves", "channel_contributions"):
-        path = synthetic_project / f"data/08_reporting/{name}.png"
-        assert path.stat().st_size > 10_000
+def test_default_run_writes_every_figure_and_a_self_contained_report(synthetic_project):
+    from explainable_salt.pipelines.reporting.pipeline import FIGURES
+
+    for name in FIGURES:
+        assert (synthetic_project / f"data/08_reporting/{name}.png").stat().st_size > 10_000, name
+    report = (synthetic_project / "data/08_reporting/report.html").read_text()
+    assert report.count("data:image/png;base64,") == len(FIGURES)
+    assert "http://" not in report and "https://" not in report  # opens offline
+    assert "What matters for salt" in report and "Over 4 explained internal-test images" in report
 
 
 def test_explanations_are_additive_and_named_by_channel(synthetic_project):
@@ -79,7 +88,9 @@ def test_the_run_is_one_mlflow_run_with_params_metrics_history_and_figures(synth
     history = client.get_metric_history(run.info.run_id, "training.loss")
     assert [m.step for m in history] == [1, 2]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
-    assert {"figures/learning_curves.png", "figures/channel_contributions.png"} <= artifacts
+    assert {"figures/learning_curves.png", "figures/channel_contributions.png", "figures/deletion_curves.png"} <= artifacts
+    top_level = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"report.html", "submission.csv", "model"} <= top_level
 
 
 def test_bad_input_names_the_file_and_leaves_earlier_outputs_intact(synthetic_project):
@@ -130,3 +141,16 @@ def test_all_five_pipelines_run_on_a_sample_of_the_real_data(tgs_dir, tmp_path):
     assert (project / "data/08_reporting/channel_contributions.png").is_file()
     inputs = ImageStackDataset(str(project / "data/05_model_input/model_inputs_test")).load()
     assert inputs.data.shape == (16, 101, 101, 8) and np.isfinite(inputs.data).all()
+
+
+def test_kedro_viz_build_lists_the_five_pipelines_and_the_layers(tmp_path):
+    project = scratch_project(tmp_path)
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    subprocess.run([sys.executable, "-m", "kedro", "viz", "build"], cwd=project, env=env, check=True,
+                   capture_output=True, timeout=300)
+    graph = json.loads((project / "build/api/main").read_text())
+    pipelines = [p["id"] for p in graph["pipelines"]]
+    assert {"data_engineering", "feature_engineering", "modelling", "explainability", "reporting"} <= set(pipelines)
+    assert graph["layers"] == [
+        "raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting",
+    ]

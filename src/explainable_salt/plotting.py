@@ -100,7 +100,7 @@ def additive_build_up(
         for c, name in enumerate(channels):
             running = running + contributions[row, ..., c]
             last = c == len(channels) - 1
-            _image(axes[row, 1 + c], running, ("= prediction" if last else "") + f"\n+ φ {name}",
+            _image(axes[row, 1 + c], running, f"+ φ {name}" + ("\n= prediction" if last else ""),
                    cmap="viridis", vmin=0, vmax=1)
         _image(axes[row, -1], truth[row], "truth", vmin=0, vmax=1, colorbar=False)
     return fig
