@@ -22,8 +22,7 @@ QUICK_PARAMS = {
         "model": {"depth": 2, "base_filters": 4},
         "training": {"epochs": 2, "batch_size": 16},
     },
-    "explainability": {"max_images": 4, "background": {"size": 2}},
-    "reporting": {"n_images": 3},
+    "explainability": {"max_images": 4, "background": {"size": 2}, "showcase": {"n_images": 3}, "pixel_maps": {"n_samples": 4}},
 }
 
 

@@ -18,12 +18,12 @@ def catalog():
 
 @pytest.mark.parametrize("pipeline", ["__default__", "synthetic_data"])
 def test_every_dataset_of_the_pipelines_is_declared(catalog, pipeline):
-    used = {d for d in register_pipelines()[pipeline].datasets() if not d.startswith("params:")}
+    used = {d for d in register_pipelines()[pipeline].datasets() if not (d == "parameters" or d.startswith("params:"))}
     undeclared = sorted(d for d in used if d not in catalog)
     assert not undeclared, f"not in conf/base/catalog (would be in-memory only): {undeclared}"
 
 
 def test_every_dataset_has_a_kedro_viz_layer(catalog):
-    used = {d for d in register_pipelines()["__default__"].datasets() if not d.startswith("params:")}
+    used = {d for d in register_pipelines()["__default__"].datasets() if not (d == "parameters" or d.startswith("params:"))}
     unlayered = sorted(d for d in used if not (catalog.get(d).metadata or {}).get("kedro-viz", {}).get("layer"))
     assert not unlayered

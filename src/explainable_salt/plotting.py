@@ -196,3 +196,19 @@ def deletion_curves(curves: pd.DataFrame) -> Figure:
     ax.set_title("Deletion curves", fontsize=9)
     ax.legend(fontsize=7)
     return fig
+
+
+def salt_location_maps(
+    ids: list[str], inputs: np.ndarray, predicted: np.ndarray, maps: np.ndarray, channels: tuple[str, ...]
+) -> Figure:
+    """Per image and channel: the input with the predicted outline, and its expected-gradient map."""
+    fig, axes = figure(len(ids), 2 * len(channels))
+    limit = float(np.abs(maps).max()) or 1.0
+    for row, image_id in enumerate(ids):
+        for c, name in enumerate(channels):
+            ax_in, ax_map = axes[row, 2 * c], axes[row, 2 * c + 1]
+            _image(ax_in, inputs[row, ..., c], f"{image_id}\n{name}" if c == 0 else name, colorbar=False)
+            ax_in.contour(predicted[row], levels=[0.5], colors="yellow", linewidths=0.8)
+            _image(ax_map, maps[row, ..., c], f"where {name} drives salt", cmap=CONTRIBUTION_CMAP,
+                   vmin=-limit, vmax=limit)
+    return fig

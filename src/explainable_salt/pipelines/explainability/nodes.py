@@ -11,6 +11,7 @@ import pandas as pd
 
 from explainable_salt import faithfulness, importance
 from explainable_salt.background import choose_background
+from explainable_salt.pixel_attribution import salt_location_maps
 from explainable_salt.pipelines.modelling.nodes import split_ids
 from explainable_salt.shapley import channel_shapley, channel_shapley_sampled, keras_predictor
 from explainable_salt.stacks import ImageStack
@@ -194,3 +195,34 @@ def randomisation_check(
     if rho > params["max_correlation"]:
         logger.warning("Explanations barely change when the model's weights are randomised (ρ = %.2f)", rho)
     return {"sanity.randomised_model_spearman": rho}
+
+
+def choose_showcase_images(manifest: pd.DataFrame, channel_contributions: ImageStack, params: dict) -> list[str]:
+    """``n_images`` explained images (shown in the report, and given pixel maps) spread over coverage classes: classes evenly spaced from
+    empty to full, and in each the image of median coverage."""
+    explained = manifest.set_index("id").loc[channel_contributions.ids]
+    classes = np.sort(explained["coverage_class"].unique())
+    picked = classes[np.unique(np.linspace(0, len(classes) - 1, min(params["n_images"], len(classes))).round().astype(int))]
+    chosen = []
+    for k in picked:
+        members = explained[explained["coverage_class"] == k].sort_values("coverage")
+        chosen.append(members.index[len(members) // 2])
+    return chosen
+
+
+def map_salt_locations(
+    salt_model: keras.Model,
+    showcase_image_ids: list[str],
+    model_inputs: ImageStack,
+    explained_probabilities: ImageStack,
+    background: ImageStack,
+    decision_rule: dict,
+    params: dict,
+) -> ImageStack:
+    """Which input locations of each channel drive the predicted salt, for the showcase images
+    (expected gradients of the mean salt probability inside the predicted mask)."""
+    images = model_inputs.select(showcase_image_ids).select_channels(background.channels)
+    predicted = explained_probabilities.select(showcase_image_ids).data > decision_rule["threshold"]
+    logger.info("Pixel-level maps for %d showcase images", len(showcase_image_ids))
+    maps = salt_location_maps(salt_model, images.data, predicted, background.data, params["n_samples"], params["seed"])
+    return ImageStack(images.ids, maps, images.channels)

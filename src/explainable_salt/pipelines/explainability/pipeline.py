@@ -4,8 +4,10 @@ from kedro.pipeline import Pipeline, node
 
 from explainable_salt.pipelines.explainability.nodes import (
     analyse_importance,
+    choose_showcase_images,
     compute_deletion_curves,
     explain_channels,
+    map_salt_locations,
     randomisation_check,
     sample_background,
 )
@@ -61,6 +63,21 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="randomisation_metrics",
                 name="randomisation_check",
+            ),
+            node(
+                choose_showcase_images,
+                inputs=["manifest", "channel_contributions", "params:explainability.showcase"],
+                outputs="showcase_image_ids",
+                name="choose_showcase_images",
+            ),
+            node(
+                map_salt_locations,
+                inputs=[
+                    "salt_model", "showcase_image_ids", "model_inputs", "explained_probabilities",
+                    "shapley_background", "decision_rule", "params:explainability.pixel_maps",
+                ],
+                outputs="salt_location_maps",
+                name="map_salt_locations",
             ),
             _tracked("explanation_checks"),
             _tracked("importance_metrics"),

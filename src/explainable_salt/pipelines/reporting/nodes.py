@@ -19,21 +19,8 @@ def plot_learning_curves(training_history: pd.DataFrame) -> Figure:
     return plotting.learning_curves(training_history)
 
 
-def choose_report_images(manifest: pd.DataFrame, channel_contributions: ImageStack, params: dict) -> list[str]:
-    """``n_images`` explained images spread over coverage classes: classes evenly spaced from
-    empty to full, and in each the image of median coverage."""
-    explained = manifest.set_index("id").loc[channel_contributions.ids]
-    classes = np.sort(explained["coverage_class"].unique())
-    picked = classes[np.unique(np.linspace(0, len(classes) - 1, min(params["n_images"], len(classes))).round().astype(int))]
-    chosen = []
-    for k in picked:
-        members = explained[explained["coverage_class"] == k].sort_values("coverage")
-        chosen.append(members.index[len(members) // 2])
-    return chosen
-
-
 def plot_channel_contributions(
-    report_image_ids: list[str],
+    showcase_image_ids: list[str],
     model_inputs: ImageStack,
     train_masks: ImageStack,
     explained_probabilities: ImageStack,
@@ -43,11 +30,11 @@ def plot_channel_contributions(
 ) -> Figure:
     """Inputs, expected value and per-channel contributions for the chosen images."""
     return plotting.channel_contribution_panel(
-        report_image_ids,
-        model_inputs.select(report_image_ids).select_channels(channel_contributions.channels).data,
-        train_masks.select(report_image_ids).data,
-        explained_probabilities.select(report_image_ids).data,
-        channel_contributions.select(report_image_ids).data,
+        showcase_image_ids,
+        model_inputs.select(showcase_image_ids).select_channels(channel_contributions.channels).data,
+        train_masks.select(showcase_image_ids).data,
+        explained_probabilities.select(showcase_image_ids).data,
+        channel_contributions.select(showcase_image_ids).data,
         expected_value_map.data[0],
         channel_contributions.channels,
         decision_rule["threshold"],
@@ -55,16 +42,16 @@ def plot_channel_contributions(
 
 
 def plot_additive_build_up(
-    report_image_ids: list[str],
+    showcase_image_ids: list[str],
     train_masks: ImageStack,
     channel_contributions: ImageStack,
     expected_value_map: ImageStack,
 ) -> Figure:
     """Expected value + each channel's contribution in turn = prediction, for the chosen images."""
     return plotting.additive_build_up(
-        report_image_ids,
-        train_masks.select(report_image_ids).data,
-        channel_contributions.select(report_image_ids).data,
+        showcase_image_ids,
+        train_masks.select(showcase_image_ids).data,
+        channel_contributions.select(showcase_image_ids).data,
         expected_value_map.data[0],
         channel_contributions.channels,
     )
@@ -149,3 +136,20 @@ def build_report(
 def count_test_images(submission: pd.DataFrame) -> dict:
     """How many competition test images the submission covers."""
     return {"n_test_images": int(len(submission))}
+
+
+def plot_salt_location_maps(
+    salt_location_maps: ImageStack,
+    model_inputs: ImageStack,
+    explained_probabilities: ImageStack,
+    decision_rule: dict,
+) -> Figure:
+    """Which input locations of each channel drive the predicted salt, per showcase image."""
+    ids = list(salt_location_maps.ids)
+    return plotting.salt_location_maps(
+        ids,
+        model_inputs.select(ids).select_channels(salt_location_maps.channels).data,
+        explained_probabilities.select(ids).data > decision_rule["threshold"],
+        salt_location_maps.data,
+        salt_location_maps.channels,
+    )

@@ -8,20 +8,20 @@ from explainable_salt.pipelines.reporting import nodes
 FIGURES = [
     "learning_curves", "channel_contributions", "additive_build_up", "expected_value",
     "importance_by_group", "importance_by_coverage", "importance_by_depth", "value_vs_contribution",
-    "segmentation_examples", "metric_by_coverage", "deletion_curves",
+    "segmentation_examples", "metric_by_coverage", "deletion_curves", "salt_location_maps",
 ]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    shown = ["report_image_ids"]
+    shown = ["showcase_image_ids"]
     return Pipeline(
         [
             node(nodes.plot_learning_curves, "training_history", "learning_curves_figure", name="plot_learning_curves"),
             node(
-                nodes.choose_report_images,
-                inputs=["manifest", "channel_contributions", "params:reporting"],
-                outputs="report_image_ids",
-                name="choose_report_images",
+                nodes.plot_salt_location_maps,
+                inputs=["salt_location_maps", "model_inputs", "explained_probabilities", "decision_rule"],
+                outputs="salt_location_maps_figure",
+                name="plot_salt_location_maps",
             ),
             node(
                 nodes.plot_channel_contributions,
