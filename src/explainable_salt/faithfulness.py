@@ -20,6 +20,7 @@ def deletion_curves(
     threshold: float,
     n_random: int = 5,
     seed: int = 0,
+    images_per_chunk: int = 8,
 ) -> pd.DataFrame:
     """Competition metric as channels are replaced by the background one by one.
 
@@ -33,17 +34,22 @@ def deletion_curves(
     rng = np.random.default_rng(seed)
     orders = {"importance": by_importance, "reverse": by_importance[::-1]}
     orders.update({f"random {i}": list(rng.permutation(n_channels)) for i in range(n_random)})
-    rows = []
-    for name, order in orders.items():
-        present = np.ones((n_channels + 1, n_channels), dtype=bool)
-        for k, c in enumerate(order, start=1):
-            present[k:, c] = False
-        values = coalition_values(predict, images, background, present, background_weights)
-        for k in range(n_channels + 1):
-            rows.append({
-                "order": name, "n_removed": k, "removed": ",".join(map(str, order[:k])),
-                "competition_metric": competition_metric(truth, values[:, k] > threshold),
-            })
+    # Orders share most of their coalitions (there are only 2^C): evaluate each distinct one once.
+    prefixes = {name: [frozenset(order[:k]) for k in range(n_channels + 1)] for name, order in orders.items()}
+    removed_sets = sorted({s for sets in prefixes.values() for s in sets}, key=lambda s: (len(s), sorted(s)))
+    present = np.ones((len(removed_sets), n_channels), dtype=bool)
+    for row, removed in enumerate(removed_sets):
+        present[row, list(removed)] = False
+    values = np.concatenate([
+        coalition_values(predict, images[i : i + images_per_chunk], background, present, background_weights)
+        for i in range(0, len(images), images_per_chunk)
+    ])
+    scores = {removed: competition_metric(truth, values[:, row] > threshold) for row, removed in enumerate(removed_sets)}
+    rows = [
+        {"order": name, "n_removed": k, "removed": ",".join(map(str, orders[name][:k])), "competition_metric": scores[s]}
+        for name, sets in prefixes.items()
+        for k, s in enumerate(sets)
+    ]
     curves = pd.DataFrame(rows)
     random_rows = curves[curves["order"].str.startswith("random")]
     mean_random = random_rows.groupby("n_removed", as_index=False)["competition_metric"].mean()
