@@ -20,7 +20,10 @@ QUICK_PARAMS = {
     "synthetic_data": {"n_train": 60, "n_test": 10},
     "modelling": {
         "model": {"depth": 2, "base_filters": 4},
-        "training": {"epochs": 2, "batch_size": 16},
+        "training": {
+            "stages": [{"loss_weights": {"bce": 1.0, "dice": 1.0}, "epochs": 2, "learning_rate": 0.002}],
+            "batch_size": 16,
+        },
     },
     "explainability": {"max_images": 4, "background": {"size": 2}, "showcase": {"n_images": 3}, "pixel_maps": {"n_samples": 4}},
 }

@@ -79,10 +79,11 @@ def test_explanations_are_additive_and_named_by_channel(synthetic_project):
 
 def test_the_run_is_one_mlflow_run_with_params_metrics_history_and_figures(synthetic_project):
     client, runs = _mlflow_run(synthetic_project)
-    assert len(runs) == 1  # synthetic_data is not tracked; the default run is
-    run = runs[0]
+    default_runs = [r for r in runs if r.info.run_name == "__default__"]
+    assert len(default_runs) == 1  # synthetic_data is not tracked; the default run is
+    run = default_runs[0]
     assert run.info.status == "FINISHED"
-    assert run.data.params["modelling.training.epochs"] == "2"
+    assert run.data.params["modelling.training.batch_size"] == "16"
     assert 0.0 <= run.data.metrics["internal_test.competition_metric"] <= 1.0
     assert run.data.metrics["shapley.max_additivity_error"] < 1e-5
     history = client.get_metric_history(run.info.run_id, "training.loss")
@@ -154,3 +155,17 @@ def test_kedro_viz_build_lists_the_five_pipelines_and_the_layers(tmp_path):
     assert graph["layers"] == [
         "raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting",
     ]
+
+
+def test_cross_validation_trains_one_namespaced_model_per_fold_and_an_ensemble(synthetic_project):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(synthetic_project)
+        kedro_run(synthetic_project, "cross_validation")
+    for k in range(5):
+        assert (synthetic_project / f"data/06_models/fold_{k}/salt_model.keras").is_file()
+        score = json.loads((synthetic_project / f"data/08_reporting/fold_{k}/validation_score.json").read_text())
+        assert score["fold"] == k and 0 <= score["competition_metric"] <= 1
+    cv = json.loads((synthetic_project / "data/08_reporting/cross_validation_metrics.json").read_text())
+    assert set(cv) == {"cv.competition_metric_mean", "cv.competition_metric_std", "cv.ensemble.internal_test.competition_metric"}
+    submission = pd.read_csv(synthetic_project / "data/07_model_output/submission_cv.csv", keep_default_na=False)
+    assert len(submission) == 10

@@ -1,15 +1,46 @@
+import keras
 import numpy as np
 import pytest
 
-from explainable_salt.models import build_model
+from explainable_salt.models import Padding2D, build_model
+
+X = np.random.default_rng(0).random((2, 101, 101, 3)).astype(np.float32)
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3, 4])
-def test_unet_maps_101_by_101_channels_to_101_by_101_probabilities(depth):
-    model = build_model("unet", input_channels=3, depth=depth, base_filters=4)
-    out = model.predict(np.random.rand(2, 101, 101, 3).astype(np.float32), verbose=0)
+@pytest.mark.parametrize(
+    "architecture, settings",
+    [
+        ("unet", {"depth": 1, "base_filters": 4}),
+        ("unet", {"depth": 4, "base_filters": 4, "padding": "zero"}),
+        ("residual_unet", {"depth": 3, "base_filters": 4, "use_scse": True}),
+        ("residual_unet", {"depth": 2, "base_filters": 4, "use_scse": False}),
+        ("vgg16_unet", {"decoder_filters": 4}),
+    ],
+)
+def test_every_zoo_model_maps_101_by_101_channels_to_101_by_101_probabilities(architecture, settings):
+    model = build_model(architecture, input_channels=3, **settings)
+    out = model.predict(X, verbose=0)
     assert out.shape == (2, 101, 101, 1)
     assert (out >= 0).all() and (out <= 1).all()
+
+
+def test_reflect_padding_mirrors_the_border():
+    padded = Padding2D((2, 3), "reflect")(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
+    padded = np.asarray(padded)[0, ..., 0]
+    assert padded.shape == (9, 9)
+    assert padded[0, 2] == padded[4, 2]  # row -2 mirrors row 2 of the original
+
+
+def test_a_saved_model_with_custom_padding_loads_back(tmp_path):
+    model = build_model("residual_unet", input_channels=3, depth=2, base_filters=4)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-6)
+
+
+def test_vgg16_without_weights_says_it_starts_random(caplog):
+    build_model("vgg16_unet", input_channels=2, decoder_filters=4)
+    assert "random weights" in caplog.text
 
 
 def test_unknown_architecture_names_the_zoo():

@@ -3,6 +3,7 @@
 from kedro.pipeline import Pipeline
 
 from explainable_salt.pipelines import (
+    cross_validation,
     data_engineering,
     explainability,
     feature_engineering,
@@ -21,12 +22,15 @@ STAGES = {
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """The five stages, ``__default__`` (all five in order) and ``synthetic_data``.
+    """The five stages, ``__default__`` (all five in order), ``synthetic_data`` and
+    ``cross_validation``.
 
-    ``synthetic_data`` is not part of the default run: it writes the built-in dataset into
-    ``data/01_raw`` and ``make run`` calls it only when no competition data is there.
+    Neither of the last two is in the default run: ``synthetic_data`` writes the built-in dataset
+    into ``data/01_raw`` (``make run`` calls it only when no competition data is there), and
+    ``cross_validation`` trains one model per fold (``kedro run --pipeline cross_validation``).
     """
     pipelines = {name: module.create_pipeline() for name, module in STAGES.items()}
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     pipelines["synthetic_data"] = synthetic_data.create_pipeline()
+    pipelines["cross_validation"] = cross_validation.create_pipeline()
     return pipelines

@@ -37,16 +37,28 @@ def _image(ax, data, title, cmap=IMAGE_CMAP, vmin=None, vmax=None, colorbar=True
 
 
 def learning_curves(history: pd.DataFrame) -> Figure:
-    """Training and validation loss per epoch (and any other logged series)."""
-    series = [c for c in history.columns if c not in ("epoch", "learning_rate")]
+    """Losses per epoch (left axis) and the validation competition metric (right axis), with
+    training stages marked."""
     fig, axes = figure(1, 1, panel_size=4.0)
     ax = axes[0, 0]
-    for column in series:
+    for column in [c for c in history.columns if c.endswith("loss")]:
         ax.plot(history["epoch"], history[column], marker="o", ms=3, label=column)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
+    if "stage" in history:
+        for start in history.groupby("stage")["epoch"].min().iloc[1:]:
+            ax.axvline(start - 0.5, color="grey", ls=":", lw=1)
+    handles, labels = ax.get_legend_handles_labels()
+    if "val_competition_metric" in history:
+        metric_ax = ax.twinx()
+        metric_ax.plot(history["epoch"], history["val_competition_metric"], color="k", ls="--", marker="s", ms=3,
+                       label="val_competition_metric")
+        metric_ax.set_ylabel("competition metric")
+        metric_ax.set_ylim(0, 1)
+        more_handles, more_labels = metric_ax.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
     ax.set_title("Learning curves", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(handles, labels, fontsize=7)
     return fig
 
 

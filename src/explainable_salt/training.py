@@ -1,4 +1,5 @@
-"""Training of a zoo model on channel stacks with ``tf.data`` augmentation and early stopping."""
+"""Training of a zoo model in stages (e.g. BCE + Dice, then Lovász), with ``tf.data`` flips,
+early stopping and best-weight checkpointing on the validation competition metric."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from explainable_salt.inference import predict_probabilities
 from explainable_salt.losses import combined_loss
+from explainable_salt.metrics import competition_metric
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +21,7 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -
     """Shuffled batches with random left-right flips applied on the fly."""
 
     def flip(image, mask):
-        do_flip = tf.random.uniform((), seed=seed) < 0.5
+        do_flip = tf.random.uniform(()) < 0.5
         return (
             tf.cond(do_flip, lambda: tf.reverse(image, [1]), lambda: image),
             tf.cond(do_flip, lambda: tf.reverse(mask, [1]), lambda: mask),
@@ -29,6 +32,28 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -
     return data.map(flip, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+class BestOnValidationMetric(keras.callbacks.Callback):
+    """Adds ``val_competition_metric`` to each epoch's logs and keeps the best weights seen
+    (across stages: one instance is shared), restoring them when training ends."""
+
+    def __init__(self, x_val: np.ndarray, y_val: np.ndarray, batch_size: int):
+        super().__init__()
+        self.x_val, self.y_val, self.batch_size = x_val, y_val, batch_size
+        self.best, self.best_weights = -np.inf, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        probabilities = predict_probabilities(self.model, self.x_val, self.batch_size)
+        score = competition_metric(self.y_val, probabilities > 0.5)
+        logs["val_competition_metric"] = score
+        if score > self.best:
+            self.best, self.best_weights = score, self.model.get_weights()
+
+    def restore(self) -> None:
+        """Load the best weights seen so far into the model, if any epoch has been scored."""
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
 def fit(
     model: keras.Model,
     x_train: np.ndarray,
@@ -37,32 +62,38 @@ def fit(
     y_val: np.ndarray,
     settings: dict,
 ) -> pd.DataFrame:
-    """Train ``model`` in place; return the per-epoch history (epoch, loss, val_loss, …)."""
+    """Train ``model`` in place through ``settings["stages"]``; keep the best validation weights.
+
+    Each stage has ``loss_weights``, ``epochs`` and ``learning_rate``; Adam restarts per stage,
+    the learning rate halves on a plateau of the validation metric, and a stage stops early after
+    ``patience`` epochs without improvement. Returns the per-epoch history (epoch, stage, loss,
+    val_loss, val_competition_metric, learning_rate).
+    """
     keras.utils.set_random_seed(settings["seed"])
-    model.compile(
-        optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-        loss=combined_loss(settings["loss_weights"]),
-    )
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=settings["patience"], restore_best_weights=True
-        ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=max(1, settings["patience"] // 2)
-        ),
-    ]
-    logger.info(
-        "Training %s on %d images (%d validation) for up to %d epochs",
-        model.name, len(x_train), len(x_val), settings["epochs"],
-    )
-    history = model.fit(
-        training_dataset(x_train, y_train, settings["batch_size"], settings["seed"]),
-        validation_data=(x_val, y_val[..., None].astype(np.float32)),
-        epochs=settings["epochs"],
-        callbacks=callbacks,
-        shuffle=False,  # the tf.data pipeline shuffles
-        verbose=2,
-    )
-    table = pd.DataFrame(history.history)
-    table.insert(0, "epoch", np.arange(1, len(table) + 1))
-    return table
+    best = BestOnValidationMetric(x_val, y_val, settings["batch_size"])
+    data = training_dataset(x_train, y_train, settings["batch_size"], settings["seed"])
+    validation = (x_val, y_val[..., None].astype(np.float32))
+    tables, epochs_done = [], 0
+    for number, stage in enumerate(settings["stages"], start=1):
+        best.restore()  # each stage starts from the best weights so far
+        model.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=combined_loss(stage["loss_weights"]))
+        callbacks = [
+            best,
+            keras.callbacks.ReduceLROnPlateau("val_competition_metric", mode="max", factor=0.5,
+                                              patience=max(1, settings["patience"] // 2)),
+            keras.callbacks.EarlyStopping("val_competition_metric", mode="max", patience=settings["patience"]),
+        ]
+        logger.info(
+            "Training %s, stage %d (%s), on %d images (%d validation) for up to %d epochs",
+            model.name, number, "+".join(stage["loss_weights"]), len(x_train), len(x_val), stage["epochs"],
+        )
+        history = model.fit(data, validation_data=validation, epochs=stage["epochs"], callbacks=callbacks,
+                            shuffle=False, verbose=2)  # the tf.data pipeline shuffles
+        table = pd.DataFrame(history.history)
+        table.insert(0, "stage", number)
+        table.insert(0, "epoch", np.arange(epochs_done + 1, epochs_done + len(table) + 1))
+        epochs_done += len(table)
+        tables.append(table)
+    best.restore()
+    logger.info("Best validation competition metric %.4f (weights restored)", best.best)
+    return pd.concat(tables, ignore_index=True)

@@ -1,0 +1,81 @@
+"""Nodes of the cross_validation pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from explainable_salt import metrics, training
+from explainable_salt.inference import predict_probabilities
+from explainable_salt.models import build_model
+from explainable_salt.stacks import ImageStack
+
+logger = logging.getLogger(__name__)
+
+
+def _arrays(model_inputs: ImageStack, train_masks: ImageStack, ids, channels):
+    return model_inputs.select(ids).select_channels(channels).data, train_masks.select(ids).data
+
+
+def train_fold(
+    model_inputs: ImageStack, train_masks: ImageStack, manifest: pd.DataFrame, params: dict, fold: int
+) -> tuple[keras.Model, pd.DataFrame, dict]:
+    """Train on every non-test fold but ``fold`` and score on ``fold`` (held out).
+
+    Returns the model, its history and ``{"fold", "competition_metric"}`` on the held-out fold at
+    threshold 0.5.
+    """
+    learnable = manifest[manifest["split"] != "internal_test"]
+    train_ids = learnable.loc[learnable["fold"] != fold, "id"].to_numpy()
+    held_out = learnable.loc[learnable["fold"] == fold, "id"].to_numpy()
+    if len(held_out) == 0:
+        raise ValueError(f"Fold {fold} holds no images: data_engineering.n_folds must match the pipeline's folds")
+    channels = list(params["channels"])
+    x_train, y_train = _arrays(model_inputs, train_masks, train_ids, channels)
+    x_val, y_val = _arrays(model_inputs, train_masks, held_out, channels)
+    logger.info("Fold %d: training on %d images, holding out %d", fold, len(train_ids), len(held_out))
+    model = build_model(params["architecture"], len(channels), **params["model"])
+    history = training.fit(model, x_train, y_train, x_val, y_val, params["training"])
+    probabilities = predict_probabilities(model, x_val, params["inference"]["batch_size"], params["inference"]["flip_tta"])
+    score = metrics.competition_metric(y_val, probabilities > 0.5)
+    logger.info("Fold %d: held-out competition metric %.4f", fold, score)
+    return model, history, {"fold": fold, "competition_metric": score}
+
+
+def _ensemble_probabilities(models: list[keras.Model], x: np.ndarray, params: dict) -> np.ndarray:
+    return np.mean([predict_probabilities(m, x, params["batch_size"], params["flip_tta"]) for m in models], axis=0)
+
+
+def evaluate_ensemble(
+    model_inputs: ImageStack, train_masks: ImageStack, manifest: pd.DataFrame, params: dict,
+    *fold_results: keras.Model | dict,
+) -> dict:
+    """The cross-validated estimate (mean ± std of held-out fold scores) and the fold ensemble's
+    score on the internal test split (threshold 0.5: no tuning on test)."""
+    half = len(fold_results) // 2
+    models, scores = fold_results[:half], [r["competition_metric"] for r in fold_results[half:]]
+    ids = manifest.loc[manifest["split"] == "internal_test", "id"].to_numpy()
+    x, y = _arrays(model_inputs, train_masks, ids, params["channels"])
+    ensemble = _ensemble_probabilities(list(models), x, params["inference"]) > 0.5
+    result = {
+        "cv.competition_metric_mean": float(np.mean(scores)),
+        "cv.competition_metric_std": float(np.std(scores)),
+        "cv.ensemble.internal_test.competition_metric": metrics.competition_metric(y, ensemble),
+    }
+    logger.info("Cross-validation: %s", result)
+    return result
+
+
+def predict_with_ensemble(model_inputs_test: ImageStack, params: dict, *models: keras.Model) -> ImageStack:
+    """Masks for every competition test image from the mean probability of the fold models."""
+    index = [model_inputs_test.channels.index(c) for c in params["channels"]]
+    size = params["inference"]["chunk_size"]
+    masks = np.empty(model_inputs_test.data.shape[:3], dtype=np.uint8)
+    for start in tqdm(range(0, len(masks), size), desc="ensemble test masks", unit="chunk"):
+        x = np.asarray(model_inputs_test.data[start : start + size][..., index])
+        masks[start : start + size] = _ensemble_probabilities(list(models), x, params["inference"]) > 0.5
+    return ImageStack(model_inputs_test.ids, masks)

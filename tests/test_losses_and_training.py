@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from explainable_salt.losses import combined_loss, dice_loss, focal_loss, lovasz_hinge_loss
+from explainable_salt.models import build_model
+from explainable_salt.training import fit
+
+RNG = np.random.default_rng(0)
+TRUTH = np.zeros((2, 8, 8, 1), dtype=np.float32)
+TRUTH[0, 2:6, 2:6] = 1.0
+
+
+@pytest.mark.parametrize("loss", [dice_loss, focal_loss, lovasz_hinge_loss, combined_loss({"bce": 1, "lovasz": 1})])
+def test_a_loss_is_smaller_for_a_good_prediction_than_for_its_inverse(loss):
+    good = np.clip(TRUTH, 0.05, 0.95)
+    assert float(loss(TRUTH, good)) < float(loss(TRUTH, 1.0 - good))
+
+
+def test_lovasz_hinge_is_zero_for_confident_correct_predictions():
+    confident = np.where(TRUTH > 0, 0.999, 0.001).astype(np.float32)
+    assert float(lovasz_hinge_loss(TRUTH, confident)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_unknown_loss_names_the_known_ones():
+    with pytest.raises(ValueError, match="lovasz"):
+        combined_loss({"iou": 1.0})
+
+
+def test_staged_training_logs_each_stage_and_the_validation_metric():
+    x = RNG.normal(size=(24, 101, 101, 2)).astype(np.float32)
+    y = (x[..., 0] > 0.5).astype(np.uint8)
+    model = build_model("unet", 2, depth=1, base_filters=4)
+    settings = {
+        "stages": [
+            {"loss_weights": {"bce": 1.0, "dice": 1.0}, "epochs": 2, "learning_rate": 0.01},
+            {"loss_weights": {"lovasz": 1.0}, "epochs": 1, "learning_rate": 0.001},
+        ],
+        "batch_size": 8, "patience": 3, "seed": 0,
+    }
+    history = fit(model, x[:16], y[:16], x[16:], y[16:], settings)
+    assert history["stage"].tolist() == [1, 1, 2]
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert {"loss", "val_loss", "val_competition_metric"} <= set(history.columns)
+    assert history["val_competition_metric"].between(0, 1).all()
