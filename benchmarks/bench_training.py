@@ -1,0 +1,70 @@
+"""Training and inference speed of each zoo model on this machine.
+
+    .venv/bin/python benchmarks/bench_training.py [--train-images 512] [--test-images 18000]
+
+For each zoo model at its default settings (``conf/base`` for the configured one), with the
+default four input channels: seconds per epoch and training images/s on ``--train-images``
+images (one warm-up epoch, one timed); then the inference throughput of the configured model for
+``--test-images`` images including attribute computation and flip test-time augmentation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from explainable_salt.attributes import compute_attributes
+from explainable_salt.inference import predict_probabilities
+from explainable_salt.models import build_model
+from explainable_salt.training import fit
+
+REPO = Path(__file__).resolve().parents[1]
+ZOO = {
+    "unet": {"depth": 3, "base_filters": 16},
+    "residual_unet": {"depth": 4, "base_filters": 16, "use_scse": True},
+    "vgg16_unet": {"decoder_filters": 16},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train-images", type=int, default=512)
+    parser.add_argument("--test-images", type=int, default=18000)
+    args = parser.parse_args()
+    params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]
+    channels = params["channels"]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(args.train_images, 101, 101, len(channels))).astype(np.float32)
+    y = (rng.random((args.train_images, 101, 101)) > 0.5).astype(np.uint8)
+    print(f"{os.cpu_count()} cores; {args.train_images} training images of {len(channels)} channels")
+    for name, settings in ZOO.items():
+        if name == params["architecture"]:
+            settings = params["model"]
+        model = build_model(name, len(channels), **settings)
+        stage = {"loss_weights": {"bce": 1.0, "dice": 1.0}, "epochs": 1, "learning_rate": 1e-3}
+        config = {"stages": [stage], "batch_size": params["training"]["batch_size"], "patience": 5, "seed": 0}
+        fit(model, x[:64], y[:64], x[:16], y[:16], config)  # warm-up: tracing
+        start = time.perf_counter()
+        fit(model, x, y, x[:16], y[:16], config)
+        seconds = time.perf_counter() - start
+        print(f"{name:14s}: {seconds:6.1f} s per epoch, {args.train_images / seconds:6.1f} training images/s "
+              f"({model.count_params():,} parameters)")
+
+    model = build_model(params["architecture"], len(channels), **params["model"])
+    grey = rng.integers(0, 255, size=(args.test_images, 101, 101), dtype=np.uint8)
+    start = time.perf_counter()
+    for i in range(0, args.test_images, 2000):
+        inputs = compute_attributes(grey[i : i + 2000], channels)
+        predict_probabilities(model, inputs, params["inference"]["batch_size"], flip_tta=True)
+    seconds = time.perf_counter() - start
+    print(f"inference of {args.test_images} test images (attributes + model + flip TTA): {seconds:.0f} s "
+          f"= {args.test_images / seconds:.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()
