@@ -47,3 +47,17 @@ def raw(synthetic_raw):
         {k: v.copy() for k, v in test.items()},
     )
 
+
+
+@pytest.fixture(scope="session")
+def synthetic_project(tmp_path_factory):
+    """A scratch project after ``kedro run --pipeline synthetic_data`` and a default ``kedro run``
+    with the quick test settings: shared by the tests that read a finished run."""
+    from kedro_project import kedro_run, scratch_project
+
+    project = scratch_project(tmp_path_factory.mktemp("synthetic"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        kedro_run(project, "synthetic_data")
+        kedro_run(project)
+    return project

@@ -5,15 +5,18 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from conftest import REPO
+from kedro_project import scratch_project
 from explainable_salt.pipeline_registry import register_pipelines
 
 
 @pytest.fixture(scope="module")
-def catalog():
-    bootstrap_project(REPO)
-    with KedroSession.create(project_path=REPO) as session:
-        return session.load_context().catalog
+def catalog(tmp_path_factory):
+    project = scratch_project(tmp_path_factory.mktemp("catalog"))  # keeps the repo free of run files
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        bootstrap_project(project)
+        with KedroSession.create(project_path=project) as session:
+            return session.load_context().catalog
 
 
 @pytest.mark.parametrize("pipeline", ["__default__", "synthetic_data"])

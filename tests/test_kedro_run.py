@@ -29,16 +29,6 @@ def test_registry_has_the_five_stages_and_default_runs_them_in_order():
     assert set(pipelines["__default__"].nodes) == set().union(*(pipelines[s].nodes for s in stages))
 
 
-@pytest.fixture(scope="module")
-def synthetic_project(tmp_path_factory):
-    project = scratch_project(tmp_path_factory.mktemp("synthetic"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(project)
-        kedro_run(project, "synthetic_data")
-        kedro_run(project)
-        yield project
-
-
 def _mlflow_run(project):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("explainable-salt")

@@ -9,7 +9,6 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import REPO
-from kedro_project import kedro_run, scratch_project
 
 pytestmark = pytest.mark.integration
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -25,20 +24,10 @@ def test_notebook_is_committed_without_outputs(path):
     assert all(not c.get("outputs") and not c.get("execution_count") for c in cells if c["cell_type"] == "code")
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    project = scratch_project(tmp_path_factory.mktemp("notebooks"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(project)
-        kedro_run(project, "synthetic_data")
-        kedro_run(project)
-    return project
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_executes_through_the_catalog(path, finished_run):
+def test_notebook_executes_through_the_catalog(path, synthetic_project):
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(finished_run)}}).execute()
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(synthetic_project)}}).execute()
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     assert any(o.get("output_type") == "display_data" for c in notebook.cells for o in c.get("outputs", []))

@@ -1,9 +1,15 @@
 """Project settings: https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
+from pathlib import Path
+
 from kedro.config import OmegaConfigLoader
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # `${working_dir:}`: the directory Kedro runs in (the project root, against which the catalog's
+    # relative paths resolve too). It makes MLflow's SQLite URI absolute, so two projects in one
+    # process (as in the tests) never share a database.
+    "custom_resolvers": {"working_dir": lambda: Path.cwd().as_posix()},
 }
