@@ -10,11 +10,14 @@ def as_metrics(values: dict[str, float]) -> dict[str, dict]:
     return {name: {"value": float(v), "step": 0} for name, v in values.items()}
 
 
-def history_as_metrics(history: pd.DataFrame, step_column: str = "epoch") -> dict[str, list]:
-    """A per-epoch table → ``{column: [{"value": v, "step": epoch}, …]}`` for every other column."""
+def history_as_metrics(
+    history: pd.DataFrame, step_column: str = "epoch", skip: tuple[str, ...] = ("stage",)
+) -> dict[str, list]:
+    """A per-epoch table → ``{column: [{"value": v, "step": epoch}, …]}`` for every column but
+    the step and the ``skip`` (labelling) columns."""
     steps = history[step_column].astype(int).tolist()
     return {
         column: [{"value": float(v), "step": s} for v, s in zip(history[column], steps)]
         for column in history.columns
-        if column != step_column
+        if column != step_column and column not in skip
     }
