@@ -8,6 +8,9 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # Environments (conf/quick, conf/gpu, conf/local) override single keys of the base
+    # parameters instead of replacing a pipeline's whole parameter block.
+    "merge_strategy": {"parameters": "soft"},
     # `${working_dir:}`: the directory Kedro runs in (the project root, against which the catalog's
     # relative paths resolve too). It makes MLflow's SQLite URI absolute, so two projects in one
     # process (as in the tests) never share a database.

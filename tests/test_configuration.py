@@ -1,0 +1,25 @@
+"""Named configurations are Kedro environments that override single parameters of conf/base."""
+
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from conftest import REPO
+from explainable_salt.settings import CONFIG_LOADER_ARGS
+
+
+def _modelling(env: str) -> dict:
+    loader = OmegaConfigLoader(str(REPO / "conf"), env=env, **{k: v for k, v in CONFIG_LOADER_ARGS.items() if k != "default_run_env"})
+    return loader["parameters"]["modelling"]
+
+
+@pytest.mark.parametrize("env", ["quick", "gpu"])
+def test_an_environment_keeps_the_base_parameters_it_does_not_name(env):
+    base, named = _modelling("local"), _modelling(env)
+    assert named["inference"] == base["inference"] and named["channels"] == base["channels"]
+    assert named["training"]["stages"] != base["training"]["stages"]
+
+
+def test_gpu_configuration_is_the_residual_unet_with_a_lovasz_stage():
+    gpu = _modelling("gpu")
+    assert gpu["architecture"] == "residual_unet" and gpu["model"]["use_scse"]
+    assert [list(s["loss_weights"]) for s in gpu["training"]["stages"]] == [["bce", "dice"], ["lovasz"]]
