@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from kedro.pipeline import Node, node
 
 
 def as_metrics(values: dict[str, float]) -> dict[str, dict]:
@@ -21,3 +22,8 @@ def history_as_metrics(
         for column in history.columns
         if column != step_column and column not in skip
     }
+
+
+def tracking_node(name: str) -> Node:
+    """The node logging the flat metrics dataset ``name`` to MLflow as ``<name>_tracked``."""
+    return node(as_metrics, inputs=name, outputs=f"{name}_tracked", name=f"track_{name}")

@@ -8,7 +8,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from explainable_salt.pipelines.cross_validation.nodes import evaluate_ensemble, predict_with_ensemble, train_fold
 from explainable_salt.pipelines.modelling.nodes import make_submission
-from explainable_salt.tracking import as_metrics
+from explainable_salt.tracking import tracking_node
 
 SHARED = {"model_inputs", "train_masks", "manifest"}
 
@@ -30,8 +30,7 @@ def create_pipeline(n_folds: int = 5, **kwargs) -> Pipeline:
     ensemble = Pipeline([
         node(evaluate_ensemble, inputs=["model_inputs", "train_masks", "manifest", "params:modelling", *models, *scores],
              outputs="cross_validation_metrics", name="evaluate_ensemble"),
-        node(as_metrics, inputs="cross_validation_metrics", outputs="cross_validation_metrics_tracked",
-             name="track_cross_validation_metrics"),
+        tracking_node("cross_validation_metrics"),
         node(predict_with_ensemble, inputs=["model_inputs_test", "params:modelling", *models],
              outputs="test_masks_predicted_cv", name="predict_with_ensemble"),
         node(make_submission, inputs="test_masks_predicted_cv", outputs="submission_cv", name="make_submission_cv"),

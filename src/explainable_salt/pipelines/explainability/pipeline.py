@@ -11,11 +11,7 @@ from explainable_salt.pipelines.explainability.nodes import (
     randomisation_check,
     sample_background,
 )
-from explainable_salt.tracking import as_metrics
-
-
-def _tracked(name: str):
-    return node(as_metrics, inputs=name, outputs=f"{name}_tracked", name=f"track_{name}")
+from explainable_salt.tracking import tracking_node
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -79,10 +75,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="salt_location_maps",
                 name="map_salt_locations",
             ),
-            _tracked("explanation_checks"),
-            _tracked("importance_metrics"),
-            _tracked("deletion_metrics"),
-            _tracked("randomisation_metrics"),
+            tracking_node("explanation_checks"),
+            tracking_node("importance_metrics"),
+            tracking_node("deletion_metrics"),
+            tracking_node("randomisation_metrics"),
         ],
         tags="explainability",
     )

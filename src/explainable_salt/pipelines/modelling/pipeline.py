@@ -9,7 +9,7 @@ from explainable_salt.pipelines.modelling.nodes import (
     train_model,
     tune_decision_rule,
 )
-from explainable_salt.tracking import as_metrics, history_as_metrics
+from explainable_salt.tracking import history_as_metrics, tracking_node
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -45,12 +45,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["evaluation_metrics", "per_image_metrics"],
                 name="evaluate_model",
             ),
-            node(
-                as_metrics,
-                inputs="evaluation_metrics",
-                outputs="evaluation_metrics_tracked",
-                name="track_evaluation_metrics",
-            ),
+            tracking_node("evaluation_metrics"),
             node(
                 predict_test_masks,
                 inputs=[
