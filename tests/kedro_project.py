@@ -40,8 +40,8 @@ def scratch_project(root: Path) -> Path:
     return root
 
 
-def kedro_run(project: Path, pipeline_name: str | None = None, params: dict | None = None) -> None:
-    """``kedro run [--pipeline NAME]`` in ``project`` (the caller must chdir there first)."""
+def kedro_run(project: Path, pipeline_name: str | None = None, params: dict | None = None, runner=None) -> None:
+    """``kedro run [--pipeline NAME] [--runner R]`` in ``project`` (the caller must chdir there first)."""
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=params or QUICK_PARAMS) as session:
-        session.run(pipeline_name=pipeline_name)
+        session.run(pipeline_name=pipeline_name, runner=runner)

@@ -1,11 +1,12 @@
 import zipfile
 
+import mlflow
 import numpy as np
 import pytest
 from kedro.io import DatasetError
 from PIL import Image
 
-from explainable_salt.datasets import ImageStackDataset, PNGSetDataset
+from explainable_salt.datasets import ImageStackDataset, MlflowNestedRunDataset, PNGSetDataset
 from explainable_salt.stacks import ImageStack, StackChunk
 
 
@@ -121,3 +122,22 @@ def test_select_channels_picks_by_name_in_the_given_order():
     assert np.array_equal(picked.data[..., 0], stack.data[..., 2])
     with pytest.raises(KeyError, match="w"):
         stack.select_channels(["w"])
+
+
+def test_nested_run_dataset_records_a_finished_child_of_the_active_run(tmp_path, caplog):
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        dataset = MlflowNestedRunDataset(run_name="fold_3")
+        data = {"params": {"fold": 3}, "metrics": {"loss": [{"value": 0.5, "step": 1}, {"value": 0.25, "step": 2}]}}
+        dataset.save(data)  # no active run: nothing recorded
+        assert "not recorded" in caplog.text
+        with mlflow.start_run() as parent:
+            dataset.save(data)
+            assert dataset.load() == {"params": {"fold": "3"}, "metrics": data["metrics"]}
+        runs = mlflow.MlflowClient().search_runs([parent.info.experiment_id])
+        child = next(r for r in runs if r.info.run_name == "fold_3")
+        assert len(runs) == 2 and child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    finally:
+        mlflow.set_tracking_uri(previous)

@@ -13,11 +13,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.runner import ThreadRunner
 
 from explainable_salt.datasets import ImageStackDataset
 from explainable_salt.pipeline_registry import register_pipelines
 from explainable_salt.rle import rle_decode
-from kedro_project import kedro_run, scratch_project
+from kedro_project import QUICK_PARAMS, kedro_run, scratch_project
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +160,35 @@ def test_cross_validation_trains_one_namespaced_model_per_fold_and_an_ensemble(s
     assert set(cv) == {"cv.competition_metric_mean", "cv.competition_metric_std", "cv.ensemble.internal_test.competition_metric"}
     submission = pd.read_csv(synthetic_project / "data/07_model_output/submission_cv.csv", keep_default_na=False)
     assert len(submission) == 10
+
+
+def test_explainability_on_a_local_cluster_gives_the_in_process_numbers(synthetic_project):
+    output = synthetic_project / "data/07_model_output"
+    before = ImageStackDataset(str(output / "channel_contributions")).load()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(synthetic_project)
+        kedro_run(synthetic_project, "explainability", {**QUICK_PARAMS, "execution": {"mode": "local_cluster"}})
+    after = ImageStackDataset(str(output / "channel_contributions")).load()
+    assert list(after.ids) == list(before.ids) and after.channels == before.channels
+    np.testing.assert_allclose(after.data, before.data, rtol=0, atol=1e-6)
+
+
+def test_folds_train_in_parallel_on_a_local_cluster_each_a_finished_nested_mlflow_run(synthetic_project):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(synthetic_project)
+        kedro_run(synthetic_project, "cross_validation", {**QUICK_PARAMS, "execution": {"mode": "local_cluster"}},
+                  runner=ThreadRunner())
+    client, runs = _mlflow_run(synthetic_project)
+    assert all(r.info.status == "FINISHED" for r in runs)  # no run left RUNNING, by threads or workers
+    parent = max((r for r in runs if r.info.run_name == "cross_validation"), key=lambda r: r.info.start_time)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.run_name for r in children) == [f"fold_{k}" for k in range(5)]
+    for child in children:
+        assert child.data.params["fold"] == child.info.run_name.removeprefix("fold_")
+        assert 0 <= child.data.metrics["held_out.competition_metric"] <= 1
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "loss")] == [1, 2]
+    # Only the Kedro runs themselves have no parent: the threads logged into the parent run.
+    assert {r.info.run_name for r in runs if "mlflow.parentRunId" not in r.data.tags} <= {
+        "__default__", "cross_validation", "explainability"}
+    assert "cv.competition_metric_mean" in parent.data.metrics
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "models")} == {f"models/fold_{k}" for k in range(5)}

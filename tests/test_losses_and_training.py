@@ -1,8 +1,10 @@
+import keras
 import numpy as np
 import pytest
 
 from explainable_salt.losses import combined_loss, dice_loss, focal_loss, lovasz_hinge_loss
 from explainable_salt.models import build_model
+from explainable_salt import training
 from explainable_salt.training import fit
 
 RNG = np.random.default_rng(0)
@@ -42,3 +44,28 @@ def test_staged_training_logs_each_stage_and_the_validation_metric():
     assert history["epoch"].tolist() == [1, 2, 3]
     assert {"loss", "val_loss", "val_competition_metric"} <= set(history.columns)
     assert history["val_competition_metric"].between(0, 1).all()
+
+
+def test_stage_time_limit_stops_before_an_epoch_would_end_past_the_limit(monkeypatch):
+    now = {"t": 0.0}
+    monkeypatch.setattr(training.time, "perf_counter", lambda: now["t"])
+    limit = training.StageTimeLimit(minutes=1.0)
+    limit.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    limit.model.stop_training = False
+    limit.on_train_begin()
+    for epoch, end in enumerate([25.0, 50.0]):
+        limit.on_epoch_begin(epoch)
+        now["t"] = end
+        limit.on_epoch_end(epoch, {})
+        # after 25 s: 25 + 25 ≤ 60, go on; after 50 s: another 25-s epoch would end at 75 > 60
+        assert limit.model.stop_training is (epoch == 1)
+
+
+def test_no_stage_time_limit_never_stops():
+    limit = training.StageTimeLimit(minutes=None)
+    limit.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    limit.model.stop_training = False
+    limit.on_train_begin()
+    limit.on_epoch_begin(0)
+    limit.on_epoch_end(0, {})
+    assert limit.model.stop_training is False

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from explainable_salt.metrics import (
-    best_threshold,
+    apply_decision_rule,
+    best_decision_rule,
     competition_metric,
     competition_score_per_image,
     iou_per_image,
@@ -49,11 +50,22 @@ def test_metric_is_mean_over_images():
     assert competition_metric(truth, prediction) == 0.5
 
 
-def test_best_threshold_picks_the_cut_that_recovers_the_mask():
+def test_best_decision_rule_picks_the_cut_that_recovers_the_mask():
     truth = _box(slice(0, 30), slice(0, 30))
     probabilities = np.where(truth, 0.7, 0.4)
-    threshold, score = best_threshold(truth, probabilities, np.array([0.3, 0.5, 0.8]))
-    assert (threshold, score) == (0.5, 1.0)
+    rule, score = best_decision_rule(truth, probabilities, np.array([0.3, 0.5, 0.8]))
+    assert (rule, score) == ({"threshold": 0.5, "min_area": 0}, 1.0)
+
+
+def test_min_area_empties_specks_on_salt_free_images_only_when_it_helps():
+    truth = np.concatenate([EMPTY, _box(slice(0, 30), slice(0, 30))])
+    probabilities = np.where(truth, 0.9, 0.1)
+    probabilities[0, 50:53, 50:53] = 0.9  # a 9-pixel false positive on the empty image
+    rule, score = best_decision_rule(truth, probabilities, np.array([0.5]), [0, 10, 1000])
+    assert (rule, score) == ({"threshold": 0.5, "min_area": 10}, 1.0)
+    masks = apply_decision_rule(probabilities, rule)
+    assert masks[0].sum() == 0 and masks[1].sum() == 900
+    assert apply_decision_rule(probabilities, {"threshold": 0.5})[0].sum() == 9
 
 
 def test_summary_reports_pixel_precision_recall_and_empty_accuracy():

@@ -33,13 +33,32 @@ def competition_metric(truth: np.ndarray, prediction: np.ndarray) -> float:
     return float(competition_score_per_image(truth, prediction).mean())
 
 
-def best_threshold(
-    truth: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray
-) -> tuple[float, float]:
-    """The probability threshold maximising the competition metric, and that metric."""
-    scores = [competition_metric(truth, probabilities > t) for t in thresholds]
-    best = int(np.argmax(scores))
-    return float(thresholds[best]), float(scores[best])
+def apply_decision_rule(probabilities: np.ndarray, rule: dict) -> np.ndarray:
+    """Boolean masks: pixels above ``rule["threshold"]``, emptied where fewer than
+    ``rule.get("min_area", 0)`` pixels remain (small specks on salt-free images cost a whole image)."""
+    masks = np.asarray(probabilities) > rule["threshold"]
+    min_area = int(rule.get("min_area", 0))
+    if min_area > 0:
+        masks[masks.sum(axis=(1, 2)) < min_area] = False
+    return masks
+
+
+def best_decision_rule(
+    truth: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, min_areas: list[int] = (0,)
+) -> tuple[dict, float]:
+    """The ``{"threshold", "min_area"}`` maximising the competition metric, and that metric.
+
+    Ties go to the first in the grids' order (so, with the smallest minimum area listed first,
+    to the simpler rule).
+    """
+    best_rule, best_score = None, -np.inf
+    for min_area in min_areas:
+        for threshold in thresholds:
+            rule = {"threshold": float(threshold), "min_area": int(min_area)}
+            score = competition_metric(truth, apply_decision_rule(probabilities, rule))
+            if score > best_score:
+                best_rule, best_score = rule, score
+    return best_rule, float(best_score)
 
 
 def segmentation_summary(truth: np.ndarray, prediction: np.ndarray) -> dict[str, float]:

@@ -101,6 +101,7 @@ def channel_shapley(
     background: np.ndarray,
     images_per_chunk: int = 16,
     background_weights: np.ndarray | None = None,
+    progress: bool = True,
 ) -> ChannelShapley:
     """Exact channel Shapley values of ``predict`` for ``images`` ``(N, H, W, C)``.
 
@@ -119,7 +120,7 @@ def channel_shapley(
     predictions = predict(images).astype(np.float64)
 
     contributions = np.empty(images.shape, dtype=np.float32)
-    for start in tqdm(range(0, n, images_per_chunk), desc="channel Shapley", unit="chunk"):
+    for start in tqdm(range(0, n, images_per_chunk), desc="channel Shapley", unit="chunk", disable=not progress):
         x = images[start : start + images_per_chunk]
         values = np.empty((len(x), len(members), *x.shape[1:3]))
         values[:, 0] = expected
@@ -138,6 +139,20 @@ def _result(contributions: np.ndarray, expected: np.ndarray, predictions: np.nda
         expected_value=expected.astype(np.float32),
         predictions=predictions.astype(np.float32),
         max_additivity_error=float(np.abs(residual).max()),
+    )
+
+
+def concatenate(results: list[ChannelShapley]) -> ChannelShapley:
+    """One result from the results of consecutive image chunks (same model and background)."""
+    expected = results[0].expected_value
+    for result in results[1:]:
+        if not np.allclose(result.expected_value, expected, atol=1e-6):
+            raise ValueError("Chunks were explained against different expected values (model or background differ)")
+    return ChannelShapley(
+        contributions=np.concatenate([r.contributions for r in results]),
+        expected_value=expected,
+        predictions=np.concatenate([r.predictions for r in results]),
+        max_additivity_error=max(r.max_additivity_error for r in results),
     )
 
 

@@ -4,6 +4,7 @@ early stopping and best-weight checkpointing on the validation competition metri
 from __future__ import annotations
 
 import logging
+import time
 
 import keras
 import numpy as np
@@ -54,6 +55,29 @@ class BestOnValidationMetric(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
+class StageTimeLimit(keras.callbacks.Callback):
+    """Stops a stage before an epoch would end past ``minutes`` of wall-clock time (``None``: no
+    limit), judging by the slowest epoch so far; a guard for the training-time budget."""
+
+    def __init__(self, minutes: float | None):
+        super().__init__()
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.start = self.slowest = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start, self.slowest, self._epoch_start = time.perf_counter(), 0.0, time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.slowest = max(self.slowest, now - self._epoch_start)
+        if self.seconds is not None and now - self.start + self.slowest > self.seconds:
+            logger.info("Stage time limit of %.1f min reached after %d epochs", self.seconds / 60, epoch + 1)
+            self.model.stop_training = True
+
+
 def fit(
     model: keras.Model,
     x_train: np.ndarray,
@@ -64,7 +88,8 @@ def fit(
 ) -> pd.DataFrame:
     """Train ``model`` in place through ``settings["stages"]``; keep the best validation weights.
 
-    Each stage has ``loss_weights``, ``epochs`` and ``learning_rate``; Adam restarts per stage,
+    Each stage has ``loss_weights``, ``epochs``, ``learning_rate`` and optionally ``max_minutes``
+    (a wall-clock limit, :class:`StageTimeLimit`); Adam restarts per stage,
     the learning rate halves on a plateau of the validation metric, and a stage stops early after
     ``patience`` epochs without improvement. Returns the per-epoch history (epoch, stage, loss,
     val_loss, val_competition_metric, learning_rate).
@@ -82,6 +107,7 @@ def fit(
             keras.callbacks.ReduceLROnPlateau("val_competition_metric", mode="max", factor=0.5,
                                               patience=max(1, settings["patience"] // 2)),
             keras.callbacks.EarlyStopping("val_competition_metric", mode="max", patience=settings["patience"]),
+            StageTimeLimit(stage.get("max_minutes")),
         ]
         logger.info(
             "Training %s, stage %d (%s), on %d images (%d validation) for up to %d epochs",

@@ -1,6 +1,7 @@
 """The project's custom Kedro datasets, for what kedro-datasets does not cover."""
 
 from explainable_salt.datasets.image_stack_dataset import ImageStackDataset
+from explainable_salt.datasets.mlflow_nested_run_dataset import MlflowNestedRunDataset
 from explainable_salt.datasets.png_set_dataset import PNGSetDataset
 
-__all__ = ["ImageStackDataset", "PNGSetDataset"]
+__all__ = ["ImageStackDataset", "MlflowNestedRunDataset", "PNGSetDataset"]

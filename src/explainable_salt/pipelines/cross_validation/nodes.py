@@ -10,9 +10,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from explainable_salt import metrics, training
+from explainable_salt.execution import map_chunks, model_bytes, model_from_bytes
 from explainable_salt.inference import predict_probabilities
 from explainable_salt.models import build_model
 from explainable_salt.stacks import ImageStack
+from explainable_salt.tracking import history_as_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -21,13 +23,29 @@ def _arrays(model_inputs: ImageStack, train_masks: ImageStack, ids, channels):
     return model_inputs.select(ids).select_channels(channels).data, train_masks.select(ids).data
 
 
+def fit_and_score(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, params: dict
+) -> tuple[bytes, pd.DataFrame, float]:
+    """Build and train the configured model, score it on ``(x_val, y_val)`` at threshold 0.5.
+
+    A task that runs in process or on a Dask worker alike: returns the model as the bytes of its
+    ``.keras`` file, its history and the held-out competition metric.
+    """
+    model = build_model(params["architecture"], x_train.shape[-1], **params["model"])
+    history = training.fit(model, x_train, y_train, x_val, y_val, params["training"])
+    probabilities = predict_probabilities(model, x_val, params["inference"]["batch_size"], params["inference"]["flip_tta"])
+    return model_bytes(model), history, metrics.competition_metric(y_val, probabilities > 0.5)
+
+
 def train_fold(
-    model_inputs: ImageStack, train_masks: ImageStack, manifest: pd.DataFrame, params: dict, fold: int
+    model_inputs: ImageStack, train_masks: ImageStack, manifest: pd.DataFrame, params: dict,
+    execution: dict | None = None, *, fold: int,
 ) -> tuple[keras.Model, pd.DataFrame, dict]:
     """Train on every non-test fold but ``fold`` and score on ``fold`` (held out).
 
     Returns the model, its history and ``{"fold", "competition_metric"}`` on the held-out fold at
-    threshold 0.5.
+    threshold 0.5. With a Dask ``execution``, the training runs on a worker; under
+    ``--runner ThreadRunner`` the folds then train in parallel.
     """
     learnable = manifest[manifest["split"] != "internal_test"]
     train_ids = learnable.loc[learnable["fold"] != fold, "id"].to_numpy()
@@ -38,12 +56,23 @@ def train_fold(
     x_train, y_train = _arrays(model_inputs, train_masks, train_ids, channels)
     x_val, y_val = _arrays(model_inputs, train_masks, held_out, channels)
     logger.info("Fold %d: training on %d images, holding out %d", fold, len(train_ids), len(held_out))
-    model = build_model(params["architecture"], len(channels), **params["model"])
-    history = training.fit(model, x_train, y_train, x_val, y_val, params["training"])
-    probabilities = predict_probabilities(model, x_val, params["inference"]["batch_size"], params["inference"]["flip_tta"])
-    score = metrics.competition_metric(y_val, probabilities > 0.5)
+    [(payload, history, score)] = map_chunks(
+        fit_and_score, [(x_train, y_train, x_val, y_val)], execution, shared={"params": params},
+        labels=[f"fold {fold}"], total=1, desc=f"fold {fold}",
+    )
     logger.info("Fold %d: held-out competition metric %.4f", fold, score)
-    return model, history, {"fold": fold, "competition_metric": score}
+    return model_from_bytes(payload), history, {"fold": fold, "competition_metric": score}
+
+
+def fold_run(training_history: pd.DataFrame, validation_score: dict, params: dict) -> dict:
+    """What the fold's nested MLflow run records: its parameters, per-epoch history and score."""
+    return {
+        "params": {"fold": validation_score["fold"], "architecture": params["architecture"]},
+        "metrics": {
+            **history_as_metrics(training_history),
+            "held_out.competition_metric": [{"value": float(validation_score["competition_metric"]), "step": 0}],
+        },
+    }
 
 
 def _ensemble_probabilities(models: list[keras.Model], x: np.ndarray, params: dict) -> np.ndarray:

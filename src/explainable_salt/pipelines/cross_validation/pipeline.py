@@ -1,12 +1,19 @@
 """The cross_validation pipeline: the same training pipeline instantiated once per fold under the
 namespace ``fold_<k>`` (outputs through the ``fold_{k}.*`` dataset factories), then the ensemble.
-Not part of ``__default__``: it trains K models. Run it with ``kedro run --pipeline cross_validation``."""
+Not part of ``__default__``: it trains K models. Run it with ``kedro run --pipeline cross_validation``;
+on a Dask cluster, ``--runner ThreadRunner --params execution.mode=local_cluster`` trains the folds
+in parallel. Each fold is also an MLflow run nested in the Kedro run's (``fold_<k>.fold_run``)."""
 
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from explainable_salt.pipelines.cross_validation.nodes import evaluate_ensemble, predict_with_ensemble, train_fold
+from explainable_salt.pipelines.cross_validation.nodes import (
+    evaluate_ensemble,
+    fold_run,
+    predict_with_ensemble,
+    train_fold,
+)
 from explainable_salt.pipelines.modelling.nodes import make_submission
 from explainable_salt.tracking import tracking_node
 
@@ -17,10 +24,13 @@ def fold_pipeline(fold: int) -> Pipeline:
     """Training on all folds but ``fold``, as a namespaced modular pipeline."""
     train = update_wrapper(partial(train_fold, fold=fold), train_fold)
     template = Pipeline([
-        node(train, inputs=["model_inputs", "train_masks", "manifest", "params:modelling"],
+        node(train, inputs=["model_inputs", "train_masks", "manifest", "params:modelling", "params:execution"],
              outputs=["salt_model", "training_history", "validation_score"], name="train_fold"),
+        node(fold_run, inputs=["training_history", "validation_score", "params:modelling"],
+             outputs="fold_run", name="track_fold_run"),
     ])
-    return pipeline(template, namespace=f"fold_{fold}", inputs=SHARED, parameters={"params:modelling"})
+    return pipeline(template, namespace=f"fold_{fold}", inputs=SHARED,
+                    parameters={"params:modelling", "params:execution"})
 
 
 def create_pipeline(n_folds: int = 5, **kwargs) -> Pipeline:

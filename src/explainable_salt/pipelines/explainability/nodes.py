@@ -11,9 +11,17 @@ import pandas as pd
 
 from explainable_salt import faithfulness, importance
 from explainable_salt.background import choose_background
-from explainable_salt.pixel_attribution import salt_location_maps
+from explainable_salt.execution import as_model, chunk_slices, map_chunks
+from explainable_salt.metrics import apply_decision_rule
 from explainable_salt.pipelines.modelling.nodes import split_ids
-from explainable_salt.shapley import channel_shapley, channel_shapley_sampled, keras_predictor
+from explainable_salt.pixel_attribution import salt_location_maps
+from explainable_salt.shapley import (
+    ChannelShapley,
+    channel_shapley,
+    channel_shapley_sampled,
+    concatenate,
+    keras_predictor,
+)
 from explainable_salt.stacks import ImageStack
 
 logger = logging.getLogger(__name__)
@@ -48,6 +56,20 @@ def sample_background(
     return ImageStack(ids, images, tuple(salt_model_channels)), weights.tolist()
 
 
+def explain_chunk(
+    images: np.ndarray, seed: int, model: keras.Model | bytes, background: np.ndarray,
+    background_weights: np.ndarray, params: dict,
+) -> ChannelShapley:
+    """Channel Shapley values of one chunk of images: exact up to ``max_exact_channels``
+    channels, else sampled with ``seed``. A task that runs in process or on a Dask worker alike
+    (``model`` may be the bytes of its ``.keras`` file)."""
+    predict = keras_predictor(as_model(model), params["batch_size"])
+    if images.shape[-1] <= params["max_exact_channels"]:
+        return channel_shapley(predict, images, background, params["images_per_chunk"], background_weights,
+                               progress=False)
+    return channel_shapley_sampled(predict, images, background, params["n_permutations"], seed, background_weights)
+
+
 def explain_channels(
     salt_model: keras.Model,
     salt_model_channels: list[str],
@@ -56,6 +78,7 @@ def explain_channels(
     background: ImageStack,
     background_weights: list[float],
     params: dict,
+    execution: dict | None = None,
 ) -> tuple[ImageStack, ImageStack, ImageStack, dict]:
     """Shapley contribution of each channel to each predicted pixel of internal-test images.
 
@@ -64,7 +87,8 @@ def explain_channels(
     ``(N, 101, 101, C)`` named by channel, the ``expected_value_map`` (a one-image stack with id
     ``expected_value``), the explained ``salt_probabilities`` ``(N, 101, 101)`` and the checks.
     Raises :class:`AdditivityError` if ``expected + Σ φ`` misses a prediction by more than
-    ``additivity_tolerance``.
+    ``additivity_tolerance``. Chunks of ``images_per_task`` images run where ``execution`` says
+    (:mod:`explainable_salt.execution`); the sampled estimator seeds chunk ``k`` with ``seed + k``.
     """
     ids = _explained_ids(manifest, params)
     images = model_inputs.select(ids).select_channels(salt_model_channels)
@@ -74,14 +98,15 @@ def explain_channels(
         "Explaining %d internal-test images (%s): %d channels %s, %d background images",
         len(ids), "exact" if exact else "sampled", n_channels, salt_model_channels, len(background),
     )
-    predict = keras_predictor(salt_model, params["batch_size"])
-    weights = np.asarray(background_weights)
-    if exact:
-        result = channel_shapley(predict, images.data, background.data, params["images_per_chunk"], weights)
-    else:
-        result = channel_shapley_sampled(
-            predict, images.data, background.data, params["n_permutations"], params["seed"], weights
-        )
+    slices = chunk_slices(len(ids), params["images_per_task"])
+    chunks = ((np.asarray(images.data[s]), params["seed"] + k) for k, s in enumerate(slices))
+    result = concatenate(list(map_chunks(
+        explain_chunk, chunks, execution,
+        shared={"model": salt_model, "background": background.data,
+                "background_weights": np.asarray(background_weights), "params": params},
+        labels=(f"internal-test images {ids[s.start]} … {ids[s.stop - 1]}" for s in slices),
+        total=len(slices), desc="channel Shapley",
+    )))
     logger.info("Worst additivity error |E + Σφ − f(x)|: %.3g", result.max_additivity_error)
     if result.max_additivity_error > params["additivity_tolerance"]:
         raise AdditivityError(
@@ -119,7 +144,7 @@ def analyse_importance(
     ids = channel_contributions.ids
     rows = manifest.set_index("id").loc[ids]
     truth = train_masks.select(ids).data
-    predicted = explained_probabilities.data > decision_rule["threshold"]
+    predicted = apply_decision_rule(explained_probabilities.data, decision_rule)
     table = importance.importance_table(
         channel_contributions.data, channel_contributions.channels, truth, predicted,
         rows["coverage_class"].to_numpy(), _depth_bands(rows["depth"], params["depth_bands"]),
@@ -222,7 +247,7 @@ def map_salt_locations(
     """Which input locations of each channel drive the predicted salt, for the showcase images
     (expected gradients of the mean salt probability inside the predicted mask)."""
     images = model_inputs.select(showcase_image_ids).select_channels(background.channels)
-    predicted = explained_probabilities.select(showcase_image_ids).data > decision_rule["threshold"]
+    predicted = apply_decision_rule(explained_probabilities.select(showcase_image_ids).data, decision_rule)
     logger.info("Pixel-level maps for %d showcase images", len(showcase_image_ids))
     maps = salt_location_maps(salt_model, images.data, predicted, background.data, params["n_samples"], params["seed"])
     return ImageStack(images.ids, maps, images.channels)

@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 explain_channels,
                 inputs=[
                     "salt_model", "salt_model_channels", "model_inputs", "manifest",
-                    "shapley_background", "shapley_background_weights", "params:explainability",
+                    "shapley_background", "shapley_background_weights", "params:explainability", "params:execution",
                 ],
                 outputs=["channel_contributions", "expected_value_map", "explained_probabilities", "explanation_checks"],
                 name="explain_channels",

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from explainable_salt.attributes import compute_attributes
+from explainable_salt.execution import chunk_slices, map_chunks
 from explainable_salt.normalisation import apply_normaliser, fit_normaliser
 from explainable_salt.stacks import ImageStack, StackChunk
 
@@ -53,18 +53,37 @@ def fit_channel_normaliser(
     return normaliser
 
 
+def normalised_channels(
+    grey: np.ndarray, ids: np.ndarray, depths: np.ndarray, names: list[str], settings: dict | None,
+    normaliser: dict,
+) -> np.ndarray:
+    """The normalised channels ``(n, 101, 101, C) float32`` of one chunk of images: a task that
+    runs in process or on a Dask worker alike."""
+    channels = compute_attributes(grey, names, settings, depths)
+    _require_finite(channels, ids, names)
+    normalised = apply_normaliser(channels, normaliser)
+    _require_finite(normalised, ids, names)
+    return normalised
+
+
 def build_model_inputs(
-    images: ImageStack, depths: pd.DataFrame, normaliser: dict, params: dict
+    images: ImageStack, depths: pd.DataFrame, normaliser: dict, params: dict, execution: dict | None = None
 ) -> Iterator[StackChunk]:
     """Normalised channels ``(N, 101, 101, C) float32`` named as in the normaliser.
 
     A generator: yields one chunk of ``chunk_size`` images at a time, which the catalog's
-    ``ImageStackDataset`` writes straight to disk, so memory stays bounded by the chunk.
+    ``ImageStackDataset`` writes straight to disk, so memory stays bounded by the chunk. The
+    chunks are computed where ``execution`` says (:mod:`explainable_salt.execution`).
     """
-    names, size = normaliser["channels"], params["chunk_size"]
-    logger.info("Building channels %s for %d images", names, len(images))
-    for start in tqdm(range(0, len(images), size), desc="attributes", unit="chunk"):
-        chunk = ImageStack(images.ids[start : start + size], images.data[start : start + size])
-        normalised = apply_normaliser(_attributes(chunk, depths, names, params), normaliser)
-        _require_finite(normalised, chunk.ids, names)
-        yield StackChunk(ImageStack(chunk.ids, normalised, tuple(names)), start, len(images))
+    names = normaliser["channels"]
+    slices = chunk_slices(len(images), params["chunk_size"])
+    logger.info("Building channels %s for %d images in %d chunks", names, len(images), len(slices))
+    chunks = ((np.asarray(images.data[s]), images.ids[s], _depths_of(images.ids[s], depths)) for s in slices)
+    results = map_chunks(
+        normalised_channels, chunks, execution,
+        shared={"names": list(names), "settings": params.get("attribute_settings"), "normaliser": normaliser},
+        labels=(f"images {images.ids[s.start]} … {images.ids[s.stop - 1]}" for s in slices),
+        total=len(slices), desc="attributes",
+    )
+    for s, normalised in zip(slices, results):
+        yield StackChunk(ImageStack(images.ids[s], normalised, tuple(names)), s.start, len(images))

@@ -19,13 +19,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 build_model_inputs,
-                inputs=["train_images", "depths", "channel_normaliser", "params:feature_engineering"],
+                inputs=["train_images", "depths", "channel_normaliser", "params:feature_engineering", "params:execution"],
                 outputs="model_inputs",
                 name="build_model_inputs",
             ),
             node(
                 build_model_inputs,
-                inputs=["test_images", "depths", "channel_normaliser", "params:feature_engineering"],
+                inputs=["test_images", "depths", "channel_normaliser", "params:feature_engineering", "params:execution"],
                 outputs="model_inputs_test",
                 name="build_model_inputs_test",
             ),

@@ -7,9 +7,9 @@ import logging
 import keras
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from explainable_salt import metrics, training
+from explainable_salt.execution import as_model, chunk_slices, map_chunks
 from explainable_salt.inference import predict_probabilities
 from explainable_salt.models import build_model
 from explainable_salt.rle import rle_encode_stack
@@ -53,13 +53,14 @@ def tune_decision_rule(
     manifest: pd.DataFrame,
     params: dict,
 ) -> dict:
-    """Choose the probability threshold maximising the competition metric on validation only."""
+    """Choose the probability threshold and the minimum salt area (smaller predicted masks are
+    emptied) maximising the competition metric on the validation split only."""
     _, x_val, y_val = _split_arrays(model_inputs, train_masks, manifest, "validation", model_channels)
     probabilities = predict_probabilities(model, x_val, params["batch_size"], params["flip_tta"])
     grid = np.round(np.arange(*params["threshold_grid"]), 4)
-    threshold, score = metrics.best_threshold(y_val, probabilities, grid)
-    logger.info("Decision threshold %.2f (validation competition metric %.4f)", threshold, score)
-    return {"threshold": threshold, "validation_competition_metric": score}
+    rule, score = metrics.best_decision_rule(y_val, probabilities, grid, params.get("min_area_grid", [0]))
+    logger.info("Decision rule %s (validation competition metric %.4f)", rule, score)
+    return {**rule, "validation_competition_metric": score}
 
 
 def evaluate_model(
@@ -76,11 +77,12 @@ def evaluate_model(
         model_inputs, train_masks, manifest, "internal_test", model_channels
     )
     probabilities = predict_probabilities(model, x_test, params["batch_size"], params["flip_tta"])
-    predicted = probabilities > decision_rule["threshold"]
+    predicted = metrics.apply_decision_rule(probabilities, decision_rule)
     summary = metrics.segmentation_summary(y_test, predicted)
     scores = {f"internal_test.{k}": v for k, v in summary.items()}
     scores["validation.competition_metric"] = decision_rule["validation_competition_metric"]
     scores["threshold"] = decision_rule["threshold"]
+    scores["min_area"] = float(decision_rule.get("min_area", 0))
     logger.info("Internal test (%d images): %s", len(ids), summary)
     per_image = manifest.set_index("id").loc[ids, ["depth", "coverage", "coverage_class"]]
     per_image = per_image.reset_index().assign(
@@ -91,24 +93,39 @@ def evaluate_model(
     return scores, per_image
 
 
+def predict_masks(x: np.ndarray, model: keras.Model | bytes, params: dict, rule: dict) -> np.ndarray:
+    """Binary masks ``(n, 101, 101) uint8`` of one chunk of inputs: a task that runs in process or
+    on a Dask worker alike (``model`` may be the bytes of its ``.keras`` file)."""
+    probabilities = predict_probabilities(as_model(model), x, params["batch_size"], params["flip_tta"])
+    return metrics.apply_decision_rule(probabilities, rule).astype(np.uint8)
+
+
 def predict_test_masks(
     model: keras.Model,
     model_channels: list[str],
     model_inputs_test: ImageStack,
     decision_rule: dict,
     params: dict,
+    execution: dict | None = None,
 ) -> ImageStack:
     """Binary salt masks ``(N, 101, 101) uint8`` for every competition test image.
 
-    Reads the (memory-mapped) inputs ``chunk_size`` images at a time, so memory stays bounded.
+    Reads the (memory-mapped) inputs ``chunk_size`` images at a time, so memory stays bounded;
+    the chunks run where ``execution`` says (:mod:`explainable_salt.execution`).
     """
-    n, size = len(model_inputs_test), params["chunk_size"]
+    n = len(model_inputs_test)
     index = [model_inputs_test.channels.index(c) for c in model_channels]
+    slices = chunk_slices(n, params["chunk_size"])
+    chunks = ((np.asarray(model_inputs_test.data[s][..., index]),) for s in slices)
+    results = map_chunks(
+        predict_masks, chunks, execution,
+        shared={"model": model, "params": params, "rule": decision_rule},
+        labels=(f"test images {model_inputs_test.ids[s.start]} … {model_inputs_test.ids[s.stop - 1]}" for s in slices),
+        total=len(slices), desc="test masks",
+    )
     masks = np.empty((n, *model_inputs_test.data.shape[1:3]), dtype=np.uint8)
-    for start in tqdm(range(0, n, size), desc="test masks", unit="chunk"):
-        x = np.asarray(model_inputs_test.data[start : start + size][..., index])
-        probabilities = predict_probabilities(model, x, params["batch_size"], params["flip_tta"])
-        masks[start : start + size] = probabilities > decision_rule["threshold"]
+    for s, chunk_masks in zip(slices, results):
+        masks[s] = chunk_masks
     logger.info("Predicted %d test masks (%.1f %% with salt)", len(masks), 100 * masks.any(axis=(1, 2)).mean())
     return ImageStack(model_inputs_test.ids, masks)
 

@@ -50,7 +50,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 predict_test_masks,
                 inputs=[
                     "salt_model", "salt_model_channels", "model_inputs_test", "decision_rule",
-                    "params:modelling.inference",
+                    "params:modelling.inference", "params:execution",
                 ],
                 outputs="test_masks_predicted",
                 name="predict_test_masks",

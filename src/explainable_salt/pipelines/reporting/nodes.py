@@ -7,6 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from explainable_salt import plotting, report
+from explainable_salt.metrics import apply_decision_rule
 from explainable_salt.stacks import ImageStack
 
 OVERALL_GROUPS = [
@@ -149,7 +150,7 @@ def plot_salt_location_maps(
     return plotting.salt_location_maps(
         ids,
         model_inputs.select(ids).select_channels(salt_location_maps.channels).data,
-        explained_probabilities.select(ids).data > decision_rule["threshold"],
+        apply_decision_rule(explained_probabilities.select(ids).data, decision_rule),
         salt_location_maps.data,
         salt_location_maps.channels,
     )

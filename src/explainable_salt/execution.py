@@ -1,0 +1,245 @@
+"""Where per-image work runs: in this process, or in image chunks on a Dask cluster.
+
+The ``execution`` parameters (``conf/base/parameters.yml``) choose it:
+
+- ``mode: in_process`` (default): chunks run one after the other in the Kedro process;
+- ``mode: local_cluster``: a ``dask.distributed.LocalCluster`` of ``n_workers`` processes with
+  ``threads_per_worker`` threads each, bound to ``127.0.0.1``, started for the node and closed after;
+- ``mode: scheduler``: an existing cluster at ``address`` (``tcp://host:8786``; ``dask scheduler`` +
+  ``dask worker``, dask-kubernetes, dask-jobqueue...), whose workers have this package installed.
+
+The chunks are the same whichever mode runs them, so the results are too. Tasks are module-level
+functions of this package (shipped by reference) applied to NumPy chunks; Keras models travel as
+the bytes of their ``.keras`` file and are loaded once per worker process. Each task may be
+retried ``retries`` times; a chunk that still fails (its worker died too often, say) raises
+:class:`ChunkFailedError` naming its images, so no image goes missing silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+MODES = ("in_process", "local_cluster", "scheduler")
+DEFAULTS = {
+    "mode": "in_process", "n_workers": 2, "threads_per_worker": 1, "address": None,
+    "retries": 1, "max_chunks_in_flight": None,
+}
+
+
+class ChunkFailedError(RuntimeError):
+    """A chunk of images could not be processed on the cluster, even after its retries."""
+
+
+def settings(execution: dict | None) -> dict:
+    """The ``execution`` parameters completed with :data:`DEFAULTS` and checked."""
+    merged = {**DEFAULTS, **(execution or {})}
+    if merged["mode"] not in MODES:
+        raise ValueError(f"execution.mode must be one of {MODES}, not {merged['mode']!r}")
+    if merged["mode"] == "scheduler" and not merged["address"]:
+        raise ValueError("execution.mode 'scheduler' needs execution.address, e.g. tcp://scheduler:8786")
+    return merged
+
+
+def worker_environment(threads: int) -> dict[str, str]:
+    """Environment limiting TensorFlow and the BLAS/OpenMP libraries to ``threads`` threads, so
+    that workers sharing a machine do not oversubscribe its cores."""
+    n = str(int(threads))
+    return {
+        "TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": n,
+        "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+
+
+def limit_tensorflow_threads(threads: int) -> None:
+    """Limit TensorFlow in this process to ``threads`` intra-op threads (a no-op once TensorFlow
+    has started executing: the environment of :func:`worker_environment` covers that case)."""
+    import tensorflow as tf
+
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+_CLIENTS: dict[tuple, list] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _connect(execution: dict) -> tuple[Any, Any]:
+    from distributed import Client, LocalCluster
+
+    threads = int(execution["threads_per_worker"])
+    if execution["mode"] == "local_cluster":
+        cluster = LocalCluster(
+            n_workers=int(execution["n_workers"]), threads_per_worker=threads, processes=True,
+            host="127.0.0.1", dashboard_address=None, env=worker_environment(threads),
+        )
+        logger.info("Started a Dask LocalCluster: %d workers x %d thread(s)", execution["n_workers"], threads)
+        return Client(cluster, set_as_default=False), cluster
+    client = Client(execution["address"], set_as_default=False)
+    # Workers of an existing cluster keep their own environment; limit TensorFlow where it has
+    # not started yet.
+    client.run(limit_tensorflow_threads, threads)
+    logger.info("Connected to the Dask scheduler at %s (%d workers)", execution["address"],
+                len(client.scheduler_info()["workers"]))
+    return client, None
+
+
+@contextlib.contextmanager
+def dask_client(execution: dict | None) -> Iterator[Any]:
+    """A ``distributed.Client`` for the configured cluster, or ``None`` for ``in_process``.
+
+    Nodes running at the same time (``--runner ThreadRunner``) share one client and cluster; the
+    last one to finish closes them.
+    """
+    execution = settings(execution)
+    if execution["mode"] == "in_process":
+        yield None
+        return
+    key = tuple(sorted((k, str(v)) for k, v in execution.items()))
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = [*_connect(execution), 0]
+        entry = _CLIENTS[key]
+        entry[2] += 1
+    try:
+        yield entry[0]
+    finally:
+        with _CLIENTS_LOCK:
+            entry[2] -= 1
+            if entry[2] == 0:
+                del _CLIENTS[key]
+                entry[0].close()
+                if entry[1] is not None:
+                    entry[1].close()
+
+
+def model_bytes(model: keras.Model) -> bytes:
+    """The ``.keras`` file of ``model``, as bytes, for shipping to or from workers."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def model_from_bytes(payload: bytes) -> keras.Model:
+    """The model whose ``.keras`` file ``payload`` is (the inverse of :func:`model_bytes`)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(payload)
+        return keras.models.load_model(path, compile=False)
+
+
+_MODELS: dict[str, keras.Model] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def as_model(model: keras.Model | bytes) -> keras.Model:
+    """``model`` itself, or the model whose ``.keras`` bytes it is (loaded once per process)."""
+    if isinstance(model, keras.Model):
+        return model
+    key = hashlib.sha1(model).hexdigest()
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = model_from_bytes(model)
+        return _MODELS[key]
+
+
+def chunk_slices(n: int, size: int) -> list[slice]:
+    """Consecutive slices of at most ``size`` covering ``range(n)``."""
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def map_chunks(
+    function: Callable[..., Any],
+    chunks: Iterable[tuple],
+    execution: dict,
+    *,
+    shared: dict[str, Any] | None = None,
+    labels: Iterable[str] | None = None,
+    total: int | None = None,
+    desc: str = "chunks",
+    client: Any = None,
+) -> Iterator[Any]:
+    """Yield ``function(*chunk, **shared)`` for each chunk, in order.
+
+    In process, one chunk after the other. On a cluster (``client`` given, or opened from
+    ``execution``), ``shared`` is sent once to every worker, at most ``max_chunks_in_flight``
+    chunks (default: twice the worker threads) are submitted at a time, so memory stays bounded,
+    and a failing chunk raises :class:`ChunkFailedError` with its label (e.g. its image ids).
+    ``function`` must be importable on the workers (a module-level function of this package).
+    """
+    execution = settings(execution)
+    shared = shared or {}
+    labels = iter(labels) if labels is not None else None
+    progress = tqdm(total=total, desc=desc, unit="chunk")
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(dask_client(execution))
+        if client is None:
+            for chunk in chunks:
+                yield function(*chunk, **shared)
+                progress.update()
+            progress.close()
+            return
+        # Models travel as their .keras bytes, loaded once per worker (see as_model).
+        shared = {k: model_bytes(v) if isinstance(v, keras.Model) else v for k, v in shared.items()}
+        yield from _map_on_cluster(client, function, chunks, execution, shared, labels, progress)
+
+
+def _map_on_cluster(client, function, chunks, execution, shared, labels, progress) -> Iterator[Any]:
+    from distributed import KilledWorker
+
+    shared_futures = {name: client.scatter(value, broadcast=True, hash=False) for name, value in shared.items()}
+    in_flight = execution["max_chunks_in_flight"] or 2 * max(1, sum(client.nthreads().values()))
+    window: deque = deque()
+
+    def collect():
+        future, index, label = window.popleft()
+        try:
+            result = future.result()
+        except KilledWorker as error:
+            raise ChunkFailedError(
+                f"Chunk {index} ({label or 'no label'}) failed: the workers running it died "
+                f"repeatedly ({error}). No partial result was kept."
+            ) from error
+        except Exception as error:
+            raise ChunkFailedError(
+                f"Chunk {index} ({label or 'no label'}) failed after {execution['retries']} "
+                f"retries: {type(error).__name__}: {error}"
+            ) from error
+        progress.update()
+        return result
+
+    try:
+        for index, chunk in enumerate(chunks):
+            label = next(labels) if labels is not None else ""
+            # The chunk travels inside its task (not scattered to one worker), so the task can
+            # rerun elsewhere if that worker dies.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*[Ll]arge graph.*")
+                future = client.submit(function, *chunk, **shared_futures, retries=int(execution["retries"]),
+                                       pure=False, key=f"{getattr(function, '__name__', 'task')}-{index}-{os.urandom(4).hex()}")
+            window.append((future, index, label))
+            while len(window) >= in_flight:
+                yield collect()
+        while window:
+            yield collect()
+    finally:
+        for future, _, _ in window:
+            future.cancel()
+        progress.close()
