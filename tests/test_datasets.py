@@ -132,7 +132,8 @@ def test_nested_run_dataset_records_a_finished_child_of_the_active_run(tmp_path,
         data = {"params": {"fold": 3}, "metrics": {"loss": [{"value": 0.5, "step": 1}, {"value": 0.25, "step": 2}]}}
         dataset.save(data)  # no active run: nothing recorded
         assert "not recorded" in caplog.text
-        with mlflow.start_run() as parent:
+        experiment = mlflow.set_experiment("nested-runs")
+        with mlflow.start_run(experiment_id=experiment.experiment_id) as parent:
             dataset.save(data)
             assert dataset.load() == {"params": {"fold": "3"}, "metrics": data["metrics"]}
         runs = mlflow.MlflowClient().search_runs([parent.info.experiment_id])

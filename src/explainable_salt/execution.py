@@ -178,7 +178,7 @@ def map_chunks(
     """Yield ``function(*chunk, **shared)`` for each chunk, in order.
 
     In process, one chunk after the other. On a cluster (``client`` given, or opened from
-    ``execution``), ``shared`` is sent once to every worker, at most ``max_chunks_in_flight``
+    ``execution``), ``shared`` is sent once (a task of its own, which workers fetch), at most ``max_chunks_in_flight``
     chunks (default: twice the worker threads) are submitted at a time, so memory stays bounded,
     and a failing chunk raises :class:`ChunkFailedError` with its label (e.g. its image ids).
     ``function`` must be importable on the workers (a module-level function of this package).
@@ -201,10 +201,16 @@ def map_chunks(
         yield from _map_on_cluster(client, function, chunks, execution, shared, labels, progress)
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
 def _map_on_cluster(client, function, chunks, execution, shared, labels, progress) -> Iterator[Any]:
     from distributed import KilledWorker
 
-    shared_futures = {name: client.scatter(value, broadcast=True, hash=False) for name, value in shared.items()}
+    # Shared values become tasks of their own rather than scattered data: the scheduler keeps
+    # them, so a copy lost with a dead worker is recomputed instead of cancelling its dependents.
+    shared_futures = {name: client.submit(_identity, value, pure=False) for name, value in shared.items()}
     in_flight = execution["max_chunks_in_flight"] or 2 * max(1, sum(client.nthreads().values()))
     window: deque = deque()
 
