@@ -10,7 +10,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from explainable_salt import metrics, training
-from explainable_salt.execution import map_chunks, model_bytes, model_from_bytes
+from explainable_salt.execution import chunk_slices, map_chunks, model_bytes, model_from_bytes
 from explainable_salt.inference import predict_probabilities
 from explainable_salt.models import build_model
 from explainable_salt.stacks import ImageStack
@@ -102,9 +102,8 @@ def evaluate_ensemble(
 def predict_with_ensemble(model_inputs_test: ImageStack, params: dict, *models: keras.Model) -> ImageStack:
     """Masks for every competition test image from the mean probability of the fold models."""
     index = [model_inputs_test.channels.index(c) for c in params["channels"]]
-    size = params["inference"]["chunk_size"]
     masks = np.empty(model_inputs_test.data.shape[:3], dtype=np.uint8)
-    for start in tqdm(range(0, len(masks), size), desc="ensemble test masks", unit="chunk"):
-        x = np.asarray(model_inputs_test.data[start : start + size][..., index])
-        masks[start : start + size] = _ensemble_probabilities(list(models), x, params["inference"]) > 0.5
+    for s in tqdm(chunk_slices(len(masks), params["inference"]["chunk_size"]), desc="ensemble test masks", unit="chunk"):
+        x = np.asarray(model_inputs_test.data[s][..., index])
+        masks[s] = _ensemble_probabilities(list(models), x, params["inference"]) > 0.5
     return ImageStack(model_inputs_test.ids, masks)

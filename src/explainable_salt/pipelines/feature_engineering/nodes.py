@@ -31,12 +31,18 @@ def _require_finite(channels: np.ndarray, ids: np.ndarray, names: list[str]) -> 
         )
 
 
-def _attributes(images: ImageStack, depths: pd.DataFrame, names: list[str], params: dict) -> np.ndarray:
-    channels = compute_attributes(
-        images.data, names, params.get("attribute_settings"), _depths_of(images.ids, depths)
-    )
-    _require_finite(channels, images.ids, names)
+def _checked_attributes(
+    grey: np.ndarray, ids: np.ndarray, depths: np.ndarray, names: list[str], settings: dict | None
+) -> np.ndarray:
+    channels = compute_attributes(grey, names, settings, depths)
+    _require_finite(channels, ids, names)
     return channels
+
+
+def _attributes(images: ImageStack, depths: pd.DataFrame, names: list[str], params: dict) -> np.ndarray:
+    return _checked_attributes(
+        images.data, images.ids, _depths_of(images.ids, depths), names, params.get("attribute_settings")
+    )
 
 
 def fit_channel_normaliser(
@@ -59,9 +65,7 @@ def normalised_channels(
 ) -> np.ndarray:
     """The normalised channels ``(n, 101, 101, C) float32`` of one chunk of images: a task that
     runs in process or on a Dask worker alike."""
-    channels = compute_attributes(grey, names, settings, depths)
-    _require_finite(channels, ids, names)
-    normalised = apply_normaliser(channels, normaliser)
+    normalised = apply_normaliser(_checked_attributes(grey, ids, depths, names, settings), normaliser)
     _require_finite(normalised, ids, names)
     return normalised
 
