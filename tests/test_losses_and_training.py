@@ -69,3 +69,39 @@ def test_no_stage_time_limit_never_stops():
     limit.on_epoch_begin(0)
     limit.on_epoch_end(0, {})
     assert limit.model.stop_training is False
+
+
+def test_cosine_schedule_decays_over_epochs_or_minutes_whichever_runs_out_first(monkeypatch):
+    now = {"t": 0.0}
+    monkeypatch.setattr(training.time, "perf_counter", lambda: now["t"])
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    schedule = training.CosineOverBudget(learning_rate=0.01, epochs=4, minutes=1.0)
+    schedule.set_model(model)
+    schedule.on_train_begin()
+    rates = []
+    for epoch, t in enumerate([0.0, 5.0, 45.0]):  # by epochs: 0, 1/4, 2/4 of the budget
+        now["t"] = t  # by time: 0, 1/12, 3/4
+        schedule.on_epoch_begin(epoch)
+        logs = {}
+        schedule.on_epoch_end(epoch, logs)
+        rates.append(logs["learning_rate"])
+    expected = [0.01, 0.005 * (1 + np.cos(np.pi / 4)), 0.005 * (1 + np.cos(np.pi * 0.75))]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
+def test_an_unknown_schedule_names_the_known_ones():
+    with pytest.raises(ValueError, match="cosine"):
+        training._learning_rate_schedule({"learning_rate": 0.1, "epochs": 1, "schedule": "step"}, 4)
+
+
+def test_staged_training_with_a_cosine_schedule_ends_near_zero_learning_rate():
+    x = RNG.normal(size=(16, 101, 101, 1)).astype(np.float32)
+    y = (x[..., 0] > 0.5).astype(np.uint8)
+    model = build_model("unet", 1, depth=1, base_filters=4)
+    settings = {
+        "stages": [{"loss_weights": {"bce": 1.0}, "epochs": 3, "learning_rate": 0.01, "schedule": "cosine"}],
+        "batch_size": 8, "patience": 5, "seed": 0,
+    }
+    history = fit(model, x[:12], y[:12], x[12:], y[12:], settings)
+    np.testing.assert_allclose(history["learning_rate"], [0.01, 0.0075, 0.0025], rtol=1e-5)

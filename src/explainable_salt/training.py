@@ -78,6 +78,52 @@ class StageTimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class CosineOverBudget(keras.callbacks.Callback):
+    """Cosine decay of the learning rate from ``learning_rate`` to zero over a stage's budget.
+
+    The budget is ``epochs`` or, when ``minutes`` is given, that much wall-clock time, whichever
+    runs out first: each epoch starts at ``learning_rate * (1 + cos(pi * p)) / 2`` with ``p`` the
+    larger of the fractions of epochs and of minutes used. Training for a fixed budget this way
+    beats halving on plateaus (Li, Yumer & Ramanan 2020, "Budgeted training").
+    """
+
+    def __init__(self, learning_rate: float, epochs: int, minutes: float | None):
+        super().__init__()
+        self.learning_rate, self.epochs = learning_rate, epochs
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def progress(self, epoch: int) -> float:
+        """The fraction of the budget used when ``epoch`` (0-based) begins."""
+        used = epoch / self.epochs
+        if self.seconds is not None:
+            used = max(used, (time.perf_counter() - self.start) / self.seconds)
+        return min(used, 1.0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rate = 0.5 * self.learning_rate * (1.0 + np.cos(np.pi * self.progress(epoch)))
+        self.model.optimizer.learning_rate.assign(rate)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # as Keras' own schedulers do: the rate joins the history
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def _learning_rate_schedule(stage: dict, patience: int) -> keras.callbacks.Callback:
+    """The stage's ``schedule``: ``plateau`` (halve after ``patience // 2`` epochs without a
+    better validation metric, the default) or ``cosine`` (:class:`CosineOverBudget`)."""
+    schedule = stage.get("schedule", "plateau")
+    if schedule == "cosine":
+        return CosineOverBudget(stage["learning_rate"], stage["epochs"], stage.get("max_minutes"))
+    if schedule == "plateau":
+        return keras.callbacks.ReduceLROnPlateau("val_competition_metric", mode="max", factor=0.5,
+                                                 patience=max(1, patience // 2))
+    raise ValueError(f"Unknown learning-rate schedule {schedule!r}; known: cosine, plateau")
+
+
 def fit(
     model: keras.Model,
     x_train: np.ndarray,
@@ -89,9 +135,10 @@ def fit(
     """Train ``model`` in place through ``settings["stages"]``; keep the best validation weights.
 
     Each stage has ``loss_weights``, ``epochs``, ``learning_rate`` and optionally ``max_minutes``
-    (a wall-clock limit, :class:`StageTimeLimit`); Adam restarts per stage,
-    the learning rate halves on a plateau of the validation metric, and a stage stops early after
-    ``patience`` epochs without improvement. Returns the per-epoch history (epoch, stage, loss,
+    (a wall-clock limit, :class:`StageTimeLimit`) and ``schedule`` (``plateau``: the learning
+    rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`).
+    Adam restarts per stage, and a stage stops early after ``patience`` epochs without
+    improvement. Returns the per-epoch history (epoch, stage, loss,
     val_loss, val_competition_metric, learning_rate).
     """
     keras.utils.set_random_seed(settings["seed"])
@@ -104,8 +151,7 @@ def fit(
         model.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=combined_loss(stage["loss_weights"]))
         callbacks = [
             best,
-            keras.callbacks.ReduceLROnPlateau("val_competition_metric", mode="max", factor=0.5,
-                                              patience=max(1, settings["patience"] // 2)),
+            _learning_rate_schedule(stage, settings["patience"]),
             keras.callbacks.EarlyStopping("val_competition_metric", mode="max", patience=settings["patience"]),
             StageTimeLimit(stage.get("max_minutes")),
         ]
