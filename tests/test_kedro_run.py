@@ -75,7 +75,9 @@ def test_the_run_is_one_mlflow_run_with_params_metrics_history_and_figures(synth
     run = default_runs[0]
     assert run.info.status == "FINISHED"
     assert run.data.params["modelling.training.batch_size"] == "16"
-    assert 0.0 <= run.data.metrics["internal_test.competition_metric"] <= 1.0
+    metric = run.data.metrics
+    assert 0.0 <= metric["internal_test.competition_metric_low"] <= metric["internal_test.competition_metric"]
+    assert metric["internal_test.competition_metric"] <= metric["internal_test.competition_metric_high"] <= 1.0
     assert run.data.metrics["shapley.max_additivity_error"] < 1e-5
     history = client.get_metric_history(run.info.run_id, "training.loss")
     assert [m.step for m in history] == [1, 2]

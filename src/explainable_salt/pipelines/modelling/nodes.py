@@ -10,6 +10,7 @@ import pandas as pd
 
 from explainable_salt import metrics, training
 from explainable_salt.execution import as_model, chunk_slices, map_chunks
+from explainable_salt.importance import bootstrap_mean
 from explainable_salt.inference import predict_probabilities
 from explainable_salt.models import build_model
 from explainable_salt.rle import rle_encode_stack
@@ -72,13 +73,21 @@ def evaluate_model(
     decision_rule: dict,
     params: dict,
 ) -> tuple[dict, pd.DataFrame]:
-    """Scores on the internal test split and a per-image metrics table for error analysis."""
+    """Scores on the internal test split and a per-image metrics table for error analysis.
+
+    The competition metric comes with a 95 % bootstrap interval over images
+    (``internal_test.competition_metric_low`` / ``_high``): how much it could move on another
+    sample of images like these. It says nothing of the training's own variance.
+    """
     ids, x_test, y_test = _split_arrays(
         model_inputs, train_masks, manifest, "internal_test", model_channels
     )
     probabilities = predict_probabilities(model, x_test, params["batch_size"], params["flip_tta"])
     predicted = metrics.apply_decision_rule(probabilities, decision_rule)
     summary = metrics.segmentation_summary(y_test, predicted)
+    per_image_score = metrics.competition_score_per_image(y_test, predicted)
+    _, low, high, _ = bootstrap_mean(per_image_score[:, None], params["bootstrap_resamples"], seed=0)
+    summary["competition_metric_low"], summary["competition_metric_high"] = float(low[0]), float(high[0])
     scores = {f"internal_test.{k}": v for k, v in summary.items()}
     scores["validation.competition_metric"] = decision_rule["validation_competition_metric"]
     scores["threshold"] = decision_rule["threshold"]
@@ -88,7 +97,7 @@ def evaluate_model(
     per_image = per_image.reset_index().assign(
         predicted_coverage=predicted.reshape(len(ids), -1).mean(axis=1),
         iou=metrics.iou_per_image(y_test, predicted),
-        score=metrics.competition_score_per_image(y_test, predicted),
+        score=per_image_score,
     )
     return scores, per_image
 
