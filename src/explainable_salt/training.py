@@ -34,8 +34,9 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -
 
 
 class BestOnValidationMetric(keras.callbacks.Callback):
-    """Adds ``val_competition_metric`` to each epoch's logs and keeps the best weights seen
-    (across stages: one instance is shared), restoring them when training ends."""
+    """Adds ``val_loss`` (the compiled loss) and ``val_competition_metric`` to each epoch's logs,
+    from one prediction of the validation images, and keeps the best weights seen (across
+    stages: one instance is shared), restoring them when training ends."""
 
     def __init__(self, x_val: np.ndarray, y_val: np.ndarray, batch_size: int):
         super().__init__()
@@ -44,6 +45,8 @@ class BestOnValidationMetric(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         probabilities = predict_probabilities(self.model, self.x_val, self.batch_size)
+        truth = self.y_val[..., None].astype(np.float32)
+        logs["val_loss"] = float(self.model.loss(truth, probabilities[..., None]))
         score = competition_metric(self.y_val, probabilities > 0.5)
         logs["val_competition_metric"] = score
         if score > self.best:
@@ -144,7 +147,6 @@ def fit(
     keras.utils.set_random_seed(settings["seed"])
     best = BestOnValidationMetric(x_val, y_val, settings["batch_size"])
     data = training_dataset(x_train, y_train, settings["batch_size"], settings["seed"])
-    validation = (x_val, y_val[..., None].astype(np.float32))
     tables, epochs_done = [], 0
     for number, stage in enumerate(settings["stages"], start=1):
         best.restore()  # each stage starts from the best weights so far
@@ -159,8 +161,9 @@ def fit(
             "Training %s, stage %d (%s), on %d images (%d validation) for up to %d epochs",
             model.name, number, "+".join(stage["loss_weights"]), len(x_train), len(x_val), stage["epochs"],
         )
-        history = model.fit(data, validation_data=validation, epochs=stage["epochs"], callbacks=callbacks,
-                            shuffle=False, verbose=2)  # the tf.data pipeline shuffles
+        # Validation happens in ``best``: one prediction gives both the loss and the metric.
+        history = model.fit(data, epochs=stage["epochs"], callbacks=callbacks, shuffle=False,
+                            verbose=2)  # the tf.data pipeline shuffles
         table = pd.DataFrame(history.history)
         table.insert(0, "stage", number)
         table.insert(0, "epoch", np.arange(epochs_done + 1, epochs_done + len(table) + 1))
