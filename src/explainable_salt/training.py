@@ -87,7 +87,8 @@ class CosineOverBudget(keras.callbacks.Callback):
     The budget is ``epochs`` or, when ``minutes`` is given, that much wall-clock time, whichever
     runs out first: each epoch starts at ``learning_rate * (1 + cos(pi * p)) / 2`` with ``p`` the
     larger of the fractions of epochs and of minutes used. Training for a fixed budget this way
-    beats halving on plateaus (Li, Yumer & Ramanan 2020, "Budgeted training").
+    beats halving on plateaus (Li, Yumer & Ramanan 2020, "Budgeted training"). With a time
+    budget the schedule follows the machine's speed: a slower or busier machine decays sooner.
     """
 
     def __init__(self, learning_rate: float, epochs: int, minutes: float | None):
