@@ -58,30 +58,45 @@ class BestOnValidationMetric(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-class StageTimeLimit(keras.callbacks.Callback):
-    """Stops a stage before an epoch would end past ``minutes`` of wall-clock time (``None``: no
-    limit), judging by the slowest epoch so far; a guard for the training-time budget."""
+class _StageClock(keras.callbacks.Callback):
+    """Wall-clock time since the stage began, against an optional budget of ``minutes``."""
 
     def __init__(self, minutes: float | None):
         super().__init__()
         self.seconds = None if minutes is None else 60.0 * minutes
-        self.start = self.slowest = 0.0
+        self.start = 0.0
 
     def on_train_begin(self, logs=None):
-        self.start, self.slowest, self._epoch_start = time.perf_counter(), 0.0, time.perf_counter()
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds since the stage began."""
+        return time.perf_counter() - self.start
+
+
+class StageTimeLimit(_StageClock):
+    """Stops a stage before an epoch would end past ``minutes`` of wall-clock time (``None``: no
+    limit), judging by the slowest epoch so far; a guard for the training-time budget."""
+
+    def __init__(self, minutes: float | None):
+        super().__init__(minutes)
+        self.slowest = self._epoch_start = 0.0
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.slowest, self._epoch_start = 0.0, self.start
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        self.slowest = max(self.slowest, now - self._epoch_start)
-        if self.seconds is not None and now - self.start + self.slowest > self.seconds:
+        self.slowest = max(self.slowest, time.perf_counter() - self._epoch_start)
+        if self.seconds is not None and self.elapsed() + self.slowest > self.seconds:
             logger.info("Stage time limit of %.1f min reached after %d epochs", self.seconds / 60, epoch + 1)
             self.model.stop_training = True
 
 
-class CosineOverBudget(keras.callbacks.Callback):
+class CosineOverBudget(_StageClock):
     """Cosine decay of the learning rate from ``learning_rate`` to zero over a stage's budget.
 
     The budget is ``epochs`` or, when ``minutes`` is given, that much wall-clock time, whichever
@@ -92,19 +107,14 @@ class CosineOverBudget(keras.callbacks.Callback):
     """
 
     def __init__(self, learning_rate: float, epochs: int, minutes: float | None):
-        super().__init__()
+        super().__init__(minutes)
         self.learning_rate, self.epochs = learning_rate, epochs
-        self.seconds = None if minutes is None else 60.0 * minutes
-        self.start = 0.0
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
 
     def progress(self, epoch: int) -> float:
         """The fraction of the budget used when ``epoch`` (0-based) begins."""
         used = epoch / self.epochs
         if self.seconds is not None:
-            used = max(used, (time.perf_counter() - self.start) / self.seconds)
+            used = max(used, self.elapsed() / self.seconds)
         return min(used, 1.0)
 
     def on_epoch_begin(self, epoch, logs=None):
