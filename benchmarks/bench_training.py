@@ -5,6 +5,8 @@
 For each zoo model at its default settings (``conf/base`` for the configured one), with the
 default four input channels: seconds per epoch and training images/s on ``--train-images``
 images (three epochs, no validation; the fastest after the first, which includes tracing);
+then, for the configured model, float32 against mixed_bfloat16 with their epochs interleaved
+(so both see the same spells of host throttling), in wall-clock and CPU seconds per epoch;
 then the inference throughput of the configured model for ``--test-images`` images including attribute computation and flip test-time augmentation
 (``--test-images 0`` skips it).
 """
@@ -47,10 +49,32 @@ ZOO = {
 }
 
 
+def compare_dtype_policies(params: dict, x: np.ndarray, y: np.ndarray, rounds: int) -> None:
+    """Seconds per epoch of the configured model under each dtype policy, epochs interleaved;
+    the first round (tracing) is left out."""
+    settings = {k: v for k, v in params["model"].items() if k != "dtype_policy"}
+    data = training_dataset(x, y, params["training"]["batch_size"], seed=0)
+    models = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        models[policy] = build_model(params["architecture"], x.shape[-1], dtype_policy=policy, **settings)
+        models[policy].compile(optimizer=keras.optimizers.Adam(1e-3), loss=combined_loss({"bce": 1.0, "dice": 1.0}))
+    seconds = {policy: [] for policy in models}
+    for _ in range(rounds):
+        for policy, model in models.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            model.fit(data, epochs=1, verbose=0)
+            seconds[policy].append((time.perf_counter() - wall, time.process_time() - cpu))
+    for policy, times in seconds.items():
+        wall, cpu = np.mean(times[1:], axis=0)
+        print(f"{params['architecture']} {policy:14s}: {wall:6.1f} s per epoch (wall clock), {cpu:6.1f} s of CPU, "
+              f"{len(x) / wall:6.1f} training images/s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-images", type=int, default=512)
     parser.add_argument("--test-images", type=int, default=18000)
+    parser.add_argument("--policy-rounds", type=int, default=6, help="interleaved epochs per dtype policy")
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]
     channels = params["channels"]
@@ -70,6 +94,7 @@ def main() -> None:
         print(f"{name:14s}: {seconds:6.1f} s per epoch, {args.train_images / seconds:6.1f} training images/s "
               f"({model.count_params():,} parameters)", flush=True)
 
+    compare_dtype_policies(params, x, y, rounds=args.policy_rounds)
     if not args.test_images:
         return
     model = build_model(params["architecture"], len(channels), **params["model"])

@@ -117,3 +117,16 @@ def test_validation_loss_is_the_loss_keras_evaluates_for_the_kept_weights():
     kept = history.loc[history["val_competition_metric"].idxmax()]  # the first best epoch
     evaluated = model.evaluate(x[12:], y[12:, ..., None].astype(np.float32), batch_size=4, verbose=0)
     assert kept["val_loss"] == pytest.approx(evaluated, rel=1e-4)
+
+
+@pytest.mark.parametrize("schedule, epochs_run", [("plateau", 2), ("cosine", 4)])
+def test_only_a_plateau_stage_stops_early_a_cosine_stage_runs_its_budget(schedule, epochs_run):
+    # at a learning rate of 0, and without batch-norm statistics, the model never changes
+    x = RNG.normal(size=(12, 101, 101, 1)).astype(np.float32)
+    y = (x[..., 0] > 0.5).astype(np.uint8)
+    model = build_model("unet", 1, depth=1, base_filters=4, batch_norm=False)
+    settings = {"stages": [{"loss_weights": {"bce": 1.0}, "epochs": 4, "learning_rate": 0.0, "schedule": schedule}],
+                "batch_size": 4, "patience": 1, "seed": 0}
+    history = fit(model, x[:8], y[:8], x[8:], y[8:], settings)
+    assert len(history) == epochs_run
+    assert history["val_competition_metric"].nunique() == 1

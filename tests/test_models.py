@@ -46,3 +46,20 @@ def test_vgg16_without_weights_says_it_starts_random(caplog):
 def test_unknown_architecture_names_the_zoo():
     with pytest.raises(ValueError, match="unet"):
         build_model("segformer", input_channels=2)
+
+
+def test_a_mixed_bfloat16_model_computes_in_bfloat16_and_returns_float32_probabilities(tmp_path):
+    model = build_model("unet", input_channels=3, dtype_policy="mixed_bfloat16", depth=2, base_filters=4)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
+    assert model.get_layer("down0_conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("down0_conv1").variable_dtype == "float32"
+    out = model.predict(X, verbose=0)
+    assert out.dtype == np.float32 and out.shape == (2, 101, 101, 1)
+    # the same weights in float32 give nearly the same probabilities (bfloat16 keeps ~3 digits)
+    reference = build_model("unet", input_channels=3, depth=2, base_filters=4)
+    reference.set_weights(model.get_weights())
+    np.testing.assert_allclose(out, reference.predict(X, verbose=0), atol=0.05)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", compile=False)
+    assert loaded.get_layer("down0_conv1").compute_dtype == "bfloat16"
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), out)

@@ -85,6 +85,13 @@ def residual_block(x, filters: int, kernel_size: int, batch_norm: bool, use_scse
     return scse(y, name) if use_scse else y
 
 
+def _probability_head(x, pad: tuple[int, int]):
+    """Per-pixel salt probability, cropped back to the input size; float32 whatever the policy
+    (losses, thresholds and Shapley sums need float32 probabilities)."""
+    x = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="salt_probability")(x)
+    return layers.Cropping2D((pad, pad), dtype="float32", name="crop")(x)
+
+
 def _unet(input_channels, depth, base_filters, dropout, image_size, padding, block, name):
     inputs = keras.Input((image_size, image_size, input_channels), name="channels")
     pad = _padding(image_size, depth)
@@ -101,9 +108,7 @@ def _unet(input_channels, depth, base_filters, dropout, image_size, padding, blo
         x = layers.Conv2DTranspose(base_filters * 2**level, 2, strides=2, name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = block(x, base_filters * 2**level, f"dec{level}")
-    x = layers.Conv2D(1, 1, activation="sigmoid", name="salt_probability")(x)
-    outputs = layers.Cropping2D((pad, pad), name="crop")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, _probability_head(x, pad), name=name)
 
 
 def build_unet(
@@ -158,15 +163,26 @@ def build_vgg16_unet(
         x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = conv_block(x, filters, 3, batch_norm, f"dec{level}")
-    x = layers.Conv2D(1, 1, activation="sigmoid", name="salt_probability")(x)
-    return keras.Model(inputs, layers.Cropping2D((pad, pad), name="crop")(x), name="vgg16_unet")
+    return keras.Model(inputs, _probability_head(x, pad), name="vgg16_unet")
 
 
 MODELS = {"unet": build_unet, "residual_unet": build_residual_unet, "vgg16_unet": build_vgg16_unet}
 
 
-def build_model(architecture: str, input_channels: int, **settings) -> keras.Model:
-    """Build the zoo model named ``architecture`` with its ``settings``."""
+def build_model(
+    architecture: str, input_channels: int, dtype_policy: str = "float32", **settings
+) -> keras.Model:
+    """Build the zoo model named ``architecture`` with its ``settings``.
+
+    ``dtype_policy`` is the Keras dtype policy of its layers: ``float32``, or ``mixed_bfloat16``
+    (bfloat16 arithmetic on float32 weights; faster on CPUs with AVX-512 BF16 or AMX and on recent
+    GPUs, see ``benchmarks/bench_training.py``). The output probabilities are float32 either way.
+    """
     if architecture not in MODELS:
         raise ValueError(f"Unknown architecture {architecture!r}; the zoo has {sorted(MODELS)}")
-    return MODELS[architecture](input_channels, **settings)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy)
+    try:
+        return MODELS[architecture](input_channels, **settings)
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -151,8 +151,8 @@ def fit(
     Each stage has ``loss_weights``, ``epochs``, ``learning_rate`` and optionally ``max_minutes``
     (a wall-clock limit, :class:`StageTimeLimit`) and ``schedule`` (``plateau``: the learning
     rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`).
-    Adam restarts per stage, and a stage stops early after ``patience`` epochs without
-    improvement. Returns the per-epoch history (epoch, stage, loss,
+    Adam restarts per stage. A plateau stage stops early after ``patience`` epochs without
+    improvement; a cosine stage runs to the end of its budget. Returns the per-epoch history (epoch, stage, loss,
     val_loss, val_competition_metric, learning_rate).
     """
     keras.utils.set_random_seed(settings["seed"])
@@ -162,12 +162,12 @@ def fit(
     for number, stage in enumerate(settings["stages"], start=1):
         best.restore()  # each stage starts from the best weights so far
         model.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=combined_loss(stage["loss_weights"]))
-        callbacks = [
-            best,
-            _learning_rate_schedule(stage, settings["patience"]),
-            keras.callbacks.EarlyStopping("val_competition_metric", mode="max", patience=settings["patience"]),
-            StageTimeLimit(stage.get("max_minutes")),
-        ]
+        callbacks = [best, _learning_rate_schedule(stage, settings["patience"]), StageTimeLimit(stage.get("max_minutes"))]
+        if stage.get("schedule", "plateau") == "plateau":
+            # A cosine stage runs its whole budget: its gains come as the rate decays, after
+            # epochs whose validation score is noisy at a high rate.
+            callbacks.append(
+                keras.callbacks.EarlyStopping("val_competition_metric", mode="max", patience=settings["patience"]))
         logger.info(
             "Training %s, stage %d (%s), on %d images (%d validation) for up to %d epochs",
             model.name, number, "+".join(stage["loss_weights"]), len(x_train), len(x_val), stage["epochs"],
