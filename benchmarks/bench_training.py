@@ -92,7 +92,7 @@ def main() -> None:
         model.fit(data, epochs=3, callbacks=[timer], verbose=0)  # epoch 1 includes tracing
         seconds = min(timer.seconds[1:])
         print(f"{name:14s}: {seconds:6.1f} s per epoch, {args.train_images / seconds:6.1f} training images/s "
-              f"({model.count_params():,} parameters)", flush=True)
+              f"({model.count_params():,} parameters, {model.get_layer('pad').dtype_policy.name})", flush=True)
 
     compare_dtype_policies(params, x, y, rounds=args.policy_rounds)
     if not args.test_images:

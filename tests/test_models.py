@@ -63,3 +63,15 @@ def test_a_mixed_bfloat16_model_computes_in_bfloat16_and_returns_float32_probabi
     loaded = keras.models.load_model(tmp_path / "m.keras", compile=False)
     assert loaded.get_layer("down0_conv1").compute_dtype == "bfloat16"
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), out)
+
+
+def test_auto_dtype_policy_follows_the_hardware(monkeypatch):
+    from explainable_salt import models
+
+    assert models.resolve_dtype_policy("float32") == "float32"
+    monkeypatch.setattr(models, "_has_bfloat16_arithmetic", lambda: True)
+    assert models.resolve_dtype_policy("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(models, "_has_bfloat16_arithmetic", lambda: False)
+    assert models.resolve_dtype_policy("auto") == "float32"
+    assert build_model("unet", input_channels=1, dtype_policy="auto", depth=1, base_filters=2).get_layer(
+        "down0_conv1").compute_dtype == "float32"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import keras
 from keras import layers, ops
@@ -166,6 +167,32 @@ def build_vgg16_unet(
     return keras.Model(inputs, _probability_head(x, pad), name="vgg16_unet")
 
 
+def _has_bfloat16_arithmetic() -> bool:
+    """Whether TensorFlow computes in bfloat16 natively here: a GPU of compute capability 8 or
+    more, or, without a GPU, a CPU flagging AVX-512 BF16 or AMX BF16 in ``/proc/cpuinfo``."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return all(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0)
+                   for gpu in gpus)
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: no way to tell, stay with float32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype_policy(policy: str) -> str:
+    """``policy`` itself, or for ``auto``: ``mixed_bfloat16`` where the hardware computes in
+    bfloat16 natively (elsewhere it is emulated and slower), ``float32`` otherwise."""
+    if policy != "auto":
+        return policy
+    resolved = "mixed_bfloat16" if _has_bfloat16_arithmetic() else "float32"
+    logger.info("dtype policy auto: %s", resolved)
+    return resolved
+
+
 MODELS = {"unet": build_unet, "residual_unet": build_residual_unet, "vgg16_unet": build_vgg16_unet}
 
 
@@ -174,14 +201,15 @@ def build_model(
 ) -> keras.Model:
     """Build the zoo model named ``architecture`` with its ``settings``.
 
-    ``dtype_policy`` is the Keras dtype policy of its layers: ``float32``, or ``mixed_bfloat16``
-    (bfloat16 arithmetic on float32 weights; faster on CPUs with AVX-512 BF16 or AMX and on recent
-    GPUs, see ``benchmarks/bench_training.py``). The output probabilities are float32 either way.
+    ``dtype_policy`` is the Keras dtype policy of its layers: ``float32``, ``mixed_bfloat16``
+    (bfloat16 arithmetic on float32 weights; faster where the hardware has bfloat16 arithmetic,
+    see ``benchmarks/bench_training.py``) or ``auto`` (:func:`resolve_dtype_policy`). The output
+    probabilities are float32 either way.
     """
     if architecture not in MODELS:
         raise ValueError(f"Unknown architecture {architecture!r}; the zoo has {sorted(MODELS)}")
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype_policy)
+    keras.config.set_dtype_policy(resolve_dtype_policy(dtype_policy))
     try:
         return MODELS[architecture](input_channels, **settings)
     finally:
