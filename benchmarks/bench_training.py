@@ -1,14 +1,16 @@
 """Training and inference speed of each zoo model on this machine.
 
     .venv/bin/python benchmarks/bench_training.py [--train-images 512] [--test-images 18000]
+        [--zoo unet residual_unet vgg16_unet] [--policy-rounds 6]
 
 For each zoo model at its default settings (``conf/base`` for the configured one), with the
 default four input channels: seconds per epoch and training images/s on ``--train-images``
 images (three epochs, no validation; the fastest after the first, which includes tracing);
 then, for the configured model, float32 against mixed_bfloat16 with their epochs interleaved
 (so both see the same spells of host throttling), in wall-clock and CPU seconds per epoch;
-then the inference throughput of the configured model for ``--test-images`` images including attribute computation and flip test-time augmentation
-(``--test-images 0`` skips it).
+then the inference throughput of the configured model (its dtype policy) for ``--test-images``
+images including attribute computation and flip test-time augmentation (``--test-images 0``
+skips it).
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-images", type=int, default=512)
     parser.add_argument("--test-images", type=int, default=18000)
+    parser.add_argument("--zoo", nargs="*", default=list(ZOO), choices=list(ZOO),
+                        help="zoo models to time (none: only the dtype policies and inference)")
     parser.add_argument("--policy-rounds", type=int, default=6, help="interleaved epochs per dtype policy")
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]
@@ -82,7 +86,8 @@ def main() -> None:
     x = rng.normal(size=(args.train_images, 101, 101, len(channels))).astype(np.float32)
     y = (rng.random((args.train_images, 101, 101)) > 0.5).astype(np.uint8)
     print(f"{os.cpu_count()} cores; {args.train_images} training images of {len(channels)} channels")
-    for name, settings in ZOO.items():
+    for name in args.zoo:
+        settings = ZOO[name]
         if name == params["architecture"]:
             settings = params["model"]
         model = build_model(name, len(channels), **settings)
