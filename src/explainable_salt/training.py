@@ -152,8 +152,8 @@ def fit(
     (a wall-clock limit, :class:`StageTimeLimit`) and ``schedule`` (``plateau``: the learning
     rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`).
     Adam restarts per stage. A plateau stage stops early after ``patience`` epochs without
-    improvement; a cosine stage runs to the end of its budget. Returns the per-epoch history (epoch, stage, loss,
-    val_loss, val_competition_metric, learning_rate).
+    improvement; a cosine stage runs to the end of its budget. Returns the per-epoch history
+    (epoch, stage, loss, val_loss, val_competition_metric, learning_rate).
     """
     keras.utils.set_random_seed(settings["seed"])
     best = BestOnValidationMetric(x_val, y_val, settings["batch_size"])
