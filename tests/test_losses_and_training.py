@@ -92,7 +92,7 @@ def test_cosine_schedule_decays_over_epochs_or_minutes_whichever_runs_out_first(
 
 def test_an_unknown_schedule_names_the_known_ones():
     with pytest.raises(ValueError, match="cosine"):
-        training._learning_rate_schedule({"learning_rate": 0.1, "epochs": 1, "schedule": "step"}, 4)
+        training._schedule_callbacks({"learning_rate": 0.1, "epochs": 1, "schedule": "step"}, 4)
 
 
 def test_staged_training_with_a_cosine_schedule_decays_the_rate_each_epoch():

@@ -126,15 +126,20 @@ class CosineOverBudget(_StageClock):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def _learning_rate_schedule(stage: dict, patience: int) -> keras.callbacks.Callback:
-    """The stage's ``schedule``: ``plateau`` (halve after ``patience // 2`` epochs without a
-    better validation metric, the default) or ``cosine`` (:class:`CosineOverBudget`)."""
+def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Callback]:
+    """The stage's ``schedule``: ``plateau`` (the default: halve the rate after ``patience // 2``
+    epochs without a better validation metric, stop after ``patience``) or ``cosine``
+    (:class:`CosineOverBudget`, no early stop: its gains come as the rate decays, after epochs
+    whose validation score is noisy at a high rate)."""
     schedule = stage.get("schedule", "plateau")
     if schedule == "cosine":
-        return CosineOverBudget(stage["learning_rate"], stage["epochs"], stage.get("max_minutes"))
+        return [CosineOverBudget(stage["learning_rate"], stage["epochs"], stage.get("max_minutes"))]
     if schedule == "plateau":
-        return keras.callbacks.ReduceLROnPlateau("val_competition_metric", mode="max", factor=0.5,
-                                                 patience=max(1, patience // 2))
+        return [
+            keras.callbacks.ReduceLROnPlateau("val_competition_metric", mode="max", factor=0.5,
+                                              patience=max(1, patience // 2)),
+            keras.callbacks.EarlyStopping("val_competition_metric", mode="max", patience=patience),
+        ]
     raise ValueError(f"Unknown learning-rate schedule {schedule!r}; known: cosine, plateau")
 
 
@@ -162,12 +167,7 @@ def fit(
     for number, stage in enumerate(settings["stages"], start=1):
         best.restore()  # each stage starts from the best weights so far
         model.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=combined_loss(stage["loss_weights"]))
-        callbacks = [best, _learning_rate_schedule(stage, settings["patience"]), StageTimeLimit(stage.get("max_minutes"))]
-        if stage.get("schedule", "plateau") == "plateau":
-            # A cosine stage runs its whole budget: its gains come as the rate decays, after
-            # epochs whose validation score is noisy at a high rate.
-            callbacks.append(
-                keras.callbacks.EarlyStopping("val_competition_metric", mode="max", patience=settings["patience"]))
+        callbacks = [best, *_schedule_callbacks(stage, settings["patience"]), StageTimeLimit(stage.get("max_minutes"))]
         logger.info(
             "Training %s, stage %d (%s), on %d images (%d validation) for up to %d epochs",
             model.name, number, "+".join(stage["loss_weights"]), len(x_train), len(x_val), stage["epochs"],
