@@ -130,3 +130,35 @@ def test_only_a_plateau_stage_stops_early_a_cosine_stage_runs_its_budget(schedul
     history = fit(model, x[:8], y[:8], x[8:], y[8:], settings)
     assert len(history) == epochs_run
     assert history["val_competition_metric"].nunique() == 1
+
+
+def test_training_targets_with_presence_say_which_images_hold_salt_and_flip_with_the_image():
+    x = np.zeros((3, 101, 101, 1), dtype=np.float32)
+    x[:, :, :50] = 1.0  # the left half marks where the mask is, to see flips follow
+    y = np.zeros((3, 101, 101), dtype=np.uint8)
+    y[0, :, :50] = 1
+    y[2, :, :50] = 1
+    images, (masks, presence) = next(iter(training.training_dataset(x, y, batch_size=3, seed=0, presence=True)))
+    images, masks, presence = images.numpy(), masks.numpy(), presence.numpy()
+    assert masks.shape == (3, 101, 101, 1) and presence.shape == (3, 1)
+    np.testing.assert_array_equal(presence[:, 0], masks.max(axis=(1, 2, 3)))
+    assert sorted(presence[:, 0].tolist()) == [0.0, 1.0, 1.0]
+    for image, mask in zip(images, masks):
+        if mask.any():
+            np.testing.assert_array_equal(mask[..., 0], image[..., 0])  # flipped together
+
+
+def test_presence_head_training_leaves_a_mask_only_model_and_logs_the_presence_loss():
+    x = RNG.normal(size=(16, 101, 101, 2)).astype(np.float32)
+    y = (x[..., 0] > 0.5).astype(np.uint8)
+    y[:6] = 0  # some images without salt
+    model = build_model("unet", 2, depth=2, base_filters=4)
+    before = [w.copy() for w in model.get_weights()]
+    settings = {"stages": [{"loss_weights": {"lovasz": 1.0}, "epochs": 2, "learning_rate": 0.01}],
+                "batch_size": 12, "patience": 3, "seed": 0, "presence_loss_weight": 0.5}
+    history = fit(model, x[:12], y[:12], x[12:], y[12:], settings)
+    assert [o.shape for o in model.outputs] == [(None, 101, 101, 1)]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    # one batch per epoch, so the epoch means add up exactly
+    np.testing.assert_allclose(history["loss"], history["salt_mask_loss"] + 0.5 * history["salt_presence_loss"],
+                               rtol=1e-3)

@@ -75,3 +75,17 @@ def test_auto_dtype_policy_follows_the_hardware(monkeypatch):
     assert models.resolve_dtype_policy("auto") == "float32"
     assert build_model("unet", input_channels=1, dtype_policy="auto", depth=1, base_filters=2).get_layer(
         "down0_conv1").compute_dtype == "float32"
+
+
+@pytest.mark.parametrize("architecture, settings", [("unet", {"depth": 2, "base_filters": 4}),
+                                                    ("residual_unet", {"depth": 2, "base_filters": 4}),
+                                                    ("vgg16_unet", {"decoder_filters": 4})])
+def test_the_presence_twin_shares_the_mask_model_and_adds_a_per_image_probability(architecture, settings):
+    from explainable_salt.models import with_presence_head
+
+    model = build_model(architecture, input_channels=3, **settings)
+    twin = with_presence_head(model)
+    masks, presence = twin.predict(X, verbose=0)
+    assert presence.shape == (2, 1) and ((presence > 0) & (presence < 1)).all()
+    np.testing.assert_allclose(masks, model.predict(X, verbose=0), atol=1e-6)
+    assert {id(w) for w in model.weights} <= {id(w) for w in twin.weights}

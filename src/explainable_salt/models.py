@@ -104,7 +104,7 @@ def _unet(input_channels, depth, base_filters, dropout, image_size, padding, blo
         x = layers.MaxPooling2D(name=f"pool{level}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"drop{level}")(x)
-    x = block(x, base_filters * 2**depth, "bottleneck")
+    x = layers.Identity(name="bottleneck")(block(x, base_filters * 2**depth, "bottleneck"))
     for level in reversed(range(depth)):
         x = layers.Conv2DTranspose(base_filters * 2**level, 2, strides=2, name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
@@ -159,12 +159,31 @@ def build_vgg16_unet(
     features = keras.Model(encoder.input, [encoder.get_layer(n).output for n in skip_names]
                            + [encoder.get_layer("block5_conv3").output], name="vgg16_encoder")
     *skips, x = features(x)
+    x = layers.Identity(name="bottleneck")(x)
     for level in reversed(range(4)):
         filters = decoder_filters * 2**level
         x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = conv_block(x, filters, 3, batch_norm, f"dec{level}")
     return keras.Model(inputs, _probability_head(x, pad), name="vgg16_unet")
+
+
+def with_presence_head(model: keras.Model) -> keras.Model:
+    """A training-time twin of a zoo ``model`` that also outputs, per image, the probability
+    that it holds any salt, from the pooled (average and maximum) bottleneck features.
+
+    The twin shares its layers with ``model``: training it with a presence loss (deep
+    supervision, :func:`explainable_salt.training.fit`) trains ``model``, which stays a mask-only
+    model for prediction and explanation.
+    """
+    features = model.get_layer("bottleneck").output
+    pooled = layers.Concatenate(name="presence_pool")([
+        layers.GlobalAveragePooling2D(name="presence_avg")(features),
+        layers.GlobalMaxPooling2D(name="presence_max")(features),
+    ])
+    presence = layers.Dense(1, activation="sigmoid", dtype="float32", name="salt_presence")(pooled)
+    mask = layers.Identity(dtype="float32", name="salt_mask")(model.outputs[0])  # names the loss
+    return keras.Model(model.inputs, [mask, presence], name=f"{model.name}_with_presence")
 
 
 def _has_bfloat16_arithmetic() -> bool:

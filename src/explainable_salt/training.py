@@ -14,39 +14,48 @@ import tensorflow as tf
 from explainable_salt.inference import predict_probabilities
 from explainable_salt.losses import combined_loss
 from explainable_salt.metrics import competition_metric
+from explainable_salt.models import with_presence_head
 
 logger = logging.getLogger(__name__)
 
 
-def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Shuffled batches with random left-right flips applied on the fly."""
+def training_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, presence: bool = False
+) -> tf.data.Dataset:
+    """Shuffled batches with random left-right flips applied on the fly. Targets are the masks
+    ``(N, 101, 101, 1)``, or with ``presence`` the pair (masks, whether each holds salt ``(N, 1)``)."""
+    masks = y[..., None].astype(np.float32)
+    targets = (masks, masks.max(axis=(1, 2))) if presence else masks
 
-    def flip(image, mask):
+    def flip(image, target):
         do_flip = tf.random.uniform(()) < 0.5
-        return (
-            tf.cond(do_flip, lambda: tf.reverse(image, [1]), lambda: image),
-            tf.cond(do_flip, lambda: tf.reverse(mask, [1]), lambda: mask),
-        )
 
-    data = tf.data.Dataset.from_tensor_slices((x, y[..., None].astype(np.float32)))
+        def maybe_flip(tensor):
+            return tf.cond(do_flip, lambda: tf.reverse(tensor, [1]), lambda: tensor)
+
+        return maybe_flip(image), (maybe_flip(target[0]), target[1]) if presence else maybe_flip(target)
+
+    data = tf.data.Dataset.from_tensor_slices((x, targets))
     data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return data.map(flip, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 class BestOnValidationMetric(keras.callbacks.Callback):
-    """Adds ``val_loss`` (the compiled loss) and ``val_competition_metric`` to each epoch's logs,
-    from one prediction of the validation images, and keeps the best weights seen (across
-    stages: one instance is shared), restoring them when training ends."""
+    """Adds ``val_loss`` (the segmentation ``loss``) and ``val_competition_metric`` to each
+    epoch's logs, from one prediction of the validation images by ``mask_model``, and keeps the
+    best weights of the model being fitted (which holds ``mask_model``'s layers) seen across
+    stages (one instance is shared), restoring them when training ends."""
 
-    def __init__(self, x_val: np.ndarray, y_val: np.ndarray, batch_size: int):
+    def __init__(self, mask_model: keras.Model, x_val: np.ndarray, y_val: np.ndarray, batch_size: int):
         super().__init__()
-        self.x_val, self.y_val, self.batch_size = x_val, y_val, batch_size
+        self.mask_model, self.x_val, self.y_val, self.batch_size = mask_model, x_val, y_val, batch_size
+        self.loss = None  # the current stage's segmentation loss, set by ``fit``
         self.best, self.best_weights = -np.inf, None
 
     def on_epoch_end(self, epoch, logs=None):
-        probabilities = predict_probabilities(self.model, self.x_val, self.batch_size)
+        probabilities = predict_probabilities(self.mask_model, self.x_val, self.batch_size)
         truth = self.y_val[..., None].astype(np.float32)
-        logs["val_loss"] = float(self.model.loss(truth, probabilities[..., None]))
+        logs["val_loss"] = float(self.loss(truth, probabilities[..., None]))
         score = competition_metric(self.y_val, probabilities > 0.5)
         logs["val_competition_metric"] = score
         if score > self.best:
@@ -157,24 +166,34 @@ def fit(
     (a wall-clock limit, :class:`StageTimeLimit`) and ``schedule`` (``plateau``: the learning
     rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`).
     Adam restarts per stage. A plateau stage stops early after ``patience`` epochs without
-    improvement; a cosine stage runs to the end of its budget. Returns the per-epoch history
+    improvement; a cosine stage runs to the end of its budget. With a ``presence_loss_weight``
+    above 0, a head on the bottleneck learns whether each image holds salt
+    (:func:`~explainable_salt.models.with_presence_head`, binary cross-entropy of that weight
+    added to every stage's loss); ``model`` itself stays mask-only. Returns the per-epoch history
     (epoch, stage, loss, val_loss, val_competition_metric, learning_rate).
     """
     keras.utils.set_random_seed(settings["seed"])
-    best = BestOnValidationMetric(x_val, y_val, settings["batch_size"])
-    data = training_dataset(x_train, y_train, settings["batch_size"], settings["seed"])
+    presence_weight = float(settings.get("presence_loss_weight", 0.0))
+    fitted = with_presence_head(model) if presence_weight > 0 else model
+    best = BestOnValidationMetric(model, x_val, y_val, settings["batch_size"])
+    data = training_dataset(x_train, y_train, settings["batch_size"], settings["seed"], presence_weight > 0)
     tables, epochs_done = [], 0
     for number, stage in enumerate(settings["stages"], start=1):
         best.restore()  # each stage starts from the best weights so far
-        model.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=combined_loss(stage["loss_weights"]))
+        best.loss = combined_loss(stage["loss_weights"])
+        losses = [best.loss, "binary_crossentropy"] if presence_weight > 0 else best.loss
+        fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses,
+                       loss_weights=[1.0, presence_weight] if presence_weight > 0 else None)
         callbacks = [best, *_schedule_callbacks(stage, settings["patience"]), StageTimeLimit(stage.get("max_minutes"))]
         logger.info(
-            "Training %s, stage %d (%s), on %d images (%d validation) for up to %d epochs",
-            model.name, number, "+".join(stage["loss_weights"]), len(x_train), len(x_val), stage["epochs"],
+            "Training %s, stage %d (%s%s), on %d images (%d validation) for up to %d epochs",
+            model.name, number, "+".join(stage["loss_weights"]),
+            f", presence × {presence_weight:g}" if presence_weight > 0 else "",
+            len(x_train), len(x_val), stage["epochs"],
         )
         # Validation happens in ``best``: one prediction gives both the loss and the metric.
-        history = model.fit(data, epochs=stage["epochs"], callbacks=callbacks, shuffle=False,
-                            verbose=2)  # the tf.data pipeline shuffles
+        history = fitted.fit(data, epochs=stage["epochs"], callbacks=callbacks, shuffle=False,
+                             verbose=2)  # the tf.data pipeline shuffles
         table = pd.DataFrame(history.history)
         table.insert(0, "stage", number)
         table.insert(0, "epoch", np.arange(epochs_done + 1, epochs_done + len(table) + 1))
