@@ -12,7 +12,7 @@ import pandas as pd
 import tensorflow as tf
 
 from explainable_salt.inference import predict_probabilities
-from explainable_salt.losses import combined_loss
+from explainable_salt.losses import bce_loss, combined_loss
 from explainable_salt.metrics import competition_metric
 from explainable_salt.models import with_presence_head
 
@@ -174,21 +174,21 @@ def fit(
     """
     keras.utils.set_random_seed(settings["seed"])
     presence_weight = float(settings.get("presence_loss_weight", 0.0))
-    fitted = with_presence_head(model) if presence_weight > 0 else model
+    presence = presence_weight > 0
+    fitted = with_presence_head(model) if presence else model
     best = BestOnValidationMetric(model, x_val, y_val, settings["batch_size"])
-    data = training_dataset(x_train, y_train, settings["batch_size"], settings["seed"], presence_weight > 0)
+    data = training_dataset(x_train, y_train, settings["batch_size"], settings["seed"], presence)
     tables, epochs_done = [], 0
     for number, stage in enumerate(settings["stages"], start=1):
         best.restore()  # each stage starts from the best weights so far
         best.loss = combined_loss(stage["loss_weights"])
-        losses = [best.loss, "binary_crossentropy"] if presence_weight > 0 else best.loss
-        fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses,
-                       loss_weights=[1.0, presence_weight] if presence_weight > 0 else None)
+        losses, weights = ([best.loss, bce_loss], [1.0, presence_weight]) if presence else (best.loss, None)
+        fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses, loss_weights=weights)
         callbacks = [best, *_schedule_callbacks(stage, settings["patience"]), StageTimeLimit(stage.get("max_minutes"))]
         logger.info(
             "Training %s, stage %d (%s%s), on %d images (%d validation) for up to %d epochs",
             model.name, number, "+".join(stage["loss_weights"]),
-            f", presence × {presence_weight:g}" if presence_weight > 0 else "",
+            f", presence × {presence_weight:g}" if presence else "",
             len(x_train), len(x_val), stage["epochs"],
         )
         # Validation happens in ``best``: one prediction gives both the loss and the metric.
