@@ -12,7 +12,10 @@ TRUTH = np.zeros((2, 8, 8, 1), dtype=np.float32)
 TRUTH[0, 2:6, 2:6] = 1.0
 
 
-@pytest.mark.parametrize("loss", [dice_loss, focal_loss, lovasz_hinge_loss, combined_loss({"bce": 1, "lovasz": 1})])
+@pytest.mark.parametrize(
+    "loss",
+    [dice_loss, focal_loss, lovasz_hinge_loss, combined_loss({"bce": 1, "lovasz": 1}), combined_loss({"lovasz_elu": 1})],
+)
 def test_a_loss_is_smaller_for_a_good_prediction_than_for_its_inverse(loss):
     good = np.clip(TRUTH, 0.05, 0.95)
     assert float(loss(TRUTH, good)) < float(loss(TRUTH, 1.0 - good))
@@ -21,6 +24,40 @@ def test_a_loss_is_smaller_for_a_good_prediction_than_for_its_inverse(loss):
 def test_lovasz_hinge_is_zero_for_confident_correct_predictions():
     confident = np.where(TRUTH > 0, 0.999, 0.001).astype(np.float32)
     assert float(lovasz_hinge_loss(TRUTH, confident)) == pytest.approx(0.0, abs=1e-6)
+
+
+def _lovasz_reference(truth: np.ndarray, probabilities: np.ndarray, hinge) -> float:
+    """Berman et al.'s binary Lovász hinge, image by image, in plain numpy."""
+    losses = []
+    for y, p in zip(truth.reshape(len(truth), -1), probabilities.reshape(len(truth), -1)):
+        logits = np.log(p) - np.log1p(-p)
+        errors = 1.0 - logits * (2.0 * y - 1.0)
+        order = np.argsort(-errors, kind="stable")
+        y_sorted = y[order]
+        jaccard = 1.0 - (y.sum() - np.cumsum(y_sorted)) / (y.sum() + np.cumsum(1.0 - y_sorted))
+        jaccard[1:] = jaccard[1:] - jaccard[:-1]
+        losses.append(float(np.dot(hinge(errors[order]), jaccard)))
+    return float(np.mean(losses))
+
+
+@pytest.mark.parametrize(
+    "name, hinge",
+    [("lovasz", lambda e: np.maximum(e, 0.0)), ("lovasz_elu", lambda e: np.where(e > 0, e + 1.0, np.exp(e)))],
+)
+def test_lovasz_losses_match_a_numpy_reference(name, hinge):
+    truth = (RNG.random((3, 6, 6, 1)) < 0.4).astype(np.float32)
+    truth[2] = 0.0  # an empty image: only its largest error counts
+    probabilities = RNG.uniform(0.02, 0.98, truth.shape).astype(np.float32)
+    loss = combined_loss({name: 1.0})
+    assert float(loss(truth, probabilities)) == pytest.approx(_lovasz_reference(truth, probabilities, hinge), rel=1e-4)
+
+
+def test_lovasz_elu_keeps_pushing_correct_pixels_beyond_the_margin():
+    elu = combined_loss({"lovasz_elu": 1.0})
+    sure = np.where(TRUTH > 0, 0.999, 0.001).astype(np.float32)
+    surer = np.where(TRUTH > 0, 0.99999, 0.00001).astype(np.float32)
+    assert 0.0 < float(elu(TRUTH, surer)) < float(elu(TRUTH, sure))
+    assert float(lovasz_hinge_loss(TRUTH, surer)) == float(lovasz_hinge_loss(TRUTH, sure)) == 0.0
 
 
 def test_unknown_loss_names_the_known_ones():
