@@ -199,3 +199,35 @@ def test_presence_head_training_leaves_a_mask_only_model_and_logs_the_presence_l
     # one batch per epoch, so the epoch means add up exactly
     np.testing.assert_allclose(history["loss"], history["salt_mask_loss"] + 0.5 * history["salt_presence_loss"],
                                rtol=1e-3)
+
+
+def test_crop_augmentation_moves_mask_and_image_together_and_recomputes_presence():
+    x = np.zeros((8, 101, 101, 2), dtype=np.float32)
+    y = np.zeros((8, 101, 101), dtype=np.uint8)
+    for i in range(8):  # small off-centre blobs, so some crops miss them
+        y[i, 5 + 10 * i: 15 + 10 * i, 3 + 5 * i: 30] = 1
+    x[..., 0] = y  # the first channel marks where the mask is
+    x[..., 1] = RNG.normal(size=(8, 101, 101))
+    data = training.training_dataset(x, y, batch_size=8, seed=0, presence=True,
+                                     augmentation={"min_crop": 0.5, "crop_probability": 1.0})
+    images, (masks, presence) = next(iter(data))  # one batch: each pass draws new crops
+    images, masks, presence = images.numpy(), masks.numpy(), presence.numpy()
+    assert images.shape == (8, 101, 101, 2) and masks.shape == (8, 101, 101, 1)
+    assert set(np.unique(masks)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(presence[:, 0], masks.max(axis=(1, 2, 3)))
+    # every image was zoomed: the salt areas change, and they still match the marker channel
+    assert sorted(masks.sum(axis=(1, 2, 3)).tolist()) != sorted(y.sum(axis=(1, 2)).astype(float).tolist())
+    agreement = ((images[..., 0] > 0.5) == (masks[..., 0] > 0.5)).mean()
+    assert agreement > 0.999
+
+
+def test_augmentation_can_be_switched_off_and_rejects_bad_settings():
+    x = RNG.normal(size=(4, 101, 101, 1)).astype(np.float32)
+    y = (x[..., 0] > 0).astype(np.uint8)
+    data = training.training_dataset(x, y, batch_size=4, seed=0, augmentation={"flip": False})
+    images, masks = next(iter(data))
+    order = [int(np.argmin(np.abs(x - image).sum(axis=(1, 2, 3)))) for image in images.numpy()]
+    np.testing.assert_array_equal(images.numpy(), x[order])  # only shuffled
+    np.testing.assert_array_equal(masks.numpy()[..., 0], y[order])
+    with pytest.raises(ValueError, match="min_crop"):
+        training.training_dataset(x, y, batch_size=4, seed=0, augmentation={"min_crop": 0.0})

@@ -1,4 +1,4 @@
-"""Training of a zoo model in stages (e.g. BCE + Dice, then Lovász), with ``tf.data`` flips,
+"""Training of a zoo model in stages (e.g. BCE + Dice, then Lovász), with ``tf.data`` flips and crops,
 early stopping and best-weight checkpointing on the validation competition metric."""
 
 from __future__ import annotations
@@ -20,24 +20,45 @@ logger = logging.getLogger(__name__)
 
 
 def training_dataset(
-    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, presence: bool = False
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    seed: int,
+    presence: bool = False,
+    augmentation: dict | None = None,
 ) -> tf.data.Dataset:
-    """Shuffled batches with random left-right flips applied on the fly. Targets are the masks
-    ``(N, 101, 101, 1)``, or with ``presence`` the pair (masks, whether each holds salt ``(N, 1)``)."""
+    """Shuffled batches, augmented on the fly. Targets are the masks ``(N, 101, 101, 1)``, or with
+    ``presence`` the pair (masks, whether each augmented mask holds salt ``(N, 1)``).
+
+    ``augmentation`` (default: flips only): ``flip`` mirrors each image left-right with
+    probability 0.5; with ``crop_probability`` above 0, that share of the images is cropped to a
+    random square window of ``min_crop`` to 1 times the side and resized back (a zoom of up to
+    ``1 / min_crop``). Image and mask move together: the stack is resampled bilinearly in one
+    ``tf.image.crop_and_resize`` call per batch and the mask is binarised again at 0.5.
+    """
+    augmentation = {"flip": True, "min_crop": 1.0, "crop_probability": 0.0, **(augmentation or {})}
+    flip, min_crop, crop_share = augmentation["flip"], augmentation["min_crop"], augmentation["crop_probability"]
+    if not 0.0 < min_crop <= 1.0 or not 0.0 <= crop_share <= 1.0:
+        raise ValueError(f"augmentation needs 0 < min_crop <= 1 and 0 <= crop_probability <= 1; got {augmentation}")
     masks = y[..., None].astype(np.float32)
-    targets = (masks, masks.max(axis=(1, 2))) if presence else masks
 
-    def flip(image, target):
-        do_flip = tf.random.uniform(()) < 0.5
+    def augment(images, masks):
+        stack = tf.concat([images, masks], axis=-1)
+        n = tf.shape(stack)[0]
+        if flip:
+            mirrored = tf.random.uniform((n, 1, 1, 1)) < 0.5
+            stack = tf.where(mirrored, tf.reverse(stack, [2]), stack)
+        if crop_share > 0 and min_crop < 1:
+            side = tf.where(tf.random.uniform((n,)) < crop_share, tf.random.uniform((n,), min_crop, 1.0), 1.0)
+            top, left = (tf.random.uniform((n,)) * (1.0 - side) for _ in range(2))
+            boxes = tf.stack([top, left, top + side, left + side], axis=1)
+            stack = tf.image.crop_and_resize(stack, boxes, tf.range(n), x.shape[1:3])
+        images, masks = stack[..., :-1], tf.cast(stack[..., -1:] > 0.5, tf.float32)
+        return images, ((masks, tf.reduce_max(masks, axis=(1, 2))) if presence else masks)
 
-        def maybe_flip(tensor):
-            return tf.cond(do_flip, lambda: tf.reverse(tensor, [1]), lambda: tensor)
-
-        return maybe_flip(image), (maybe_flip(target[0]), target[1]) if presence else maybe_flip(target)
-
-    data = tf.data.Dataset.from_tensor_slices((x, targets))
-    data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return data.map(flip, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    data = tf.data.Dataset.from_tensor_slices((x.astype(np.float32, copy=False), masks))
+    data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    return data.map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 class BestOnValidationMetric(keras.callbacks.Callback):
@@ -177,7 +198,8 @@ def fit(
     presence = presence_weight > 0
     fitted = with_presence_head(model) if presence else model
     best = BestOnValidationMetric(model, x_val, y_val, settings["batch_size"])
-    data = training_dataset(x_train, y_train, settings["batch_size"], settings["seed"], presence)
+    data = training_dataset(x_train, y_train, settings["batch_size"], settings["seed"], presence,
+                            settings.get("augmentation"))
     tables, epochs_done = [], 0
     for number, stage in enumerate(settings["stages"], start=1):
         best.restore()  # each stage starts from the best weights so far
