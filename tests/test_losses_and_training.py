@@ -14,7 +14,8 @@ TRUTH[0, 2:6, 2:6] = 1.0
 
 @pytest.mark.parametrize(
     "loss",
-    [dice_loss, focal_loss, lovasz_hinge_loss, combined_loss({"bce": 1, "lovasz": 1}), combined_loss({"lovasz_elu": 1})],
+    [dice_loss, focal_loss, lovasz_hinge_loss, combined_loss({"bce": 1, "lovasz": 1}), combined_loss({"lovasz_elu": 1}),
+     combined_loss({"lovasz_symmetric": 1})],
 )
 def test_a_loss_is_smaller_for_a_good_prediction_than_for_its_inverse(loss):
     good = np.clip(TRUTH, 0.05, 0.95)
@@ -50,6 +51,29 @@ def test_lovasz_losses_match_a_numpy_reference(name, hinge):
     probabilities = RNG.uniform(0.02, 0.98, truth.shape).astype(np.float32)
     loss = combined_loss({name: 1.0})
     assert float(loss(truth, probabilities)) == pytest.approx(_lovasz_reference(truth, probabilities, hinge), rel=1e-4)
+
+
+def test_symmetric_lovasz_averages_the_salt_and_background_hinges():
+    truth = (RNG.random((3, 6, 6, 1)) < 0.4).astype(np.float32)
+    truth[2] = 0.0
+    probabilities = RNG.uniform(0.02, 0.98, truth.shape).astype(np.float32)
+    relu = lambda e: np.maximum(e, 0.0)  # noqa: E731
+    expected = 0.5 * (
+        _lovasz_reference(truth, probabilities, relu) + _lovasz_reference(1.0 - truth, 1.0 - probabilities, relu)
+    )
+    loss = combined_loss({"lovasz_symmetric": 1.0})
+    assert float(loss(truth, probabilities)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_symmetric_lovasz_rewards_every_pixel_of_a_salt_free_image():
+    empty = np.zeros((1, 8, 8, 1), dtype=np.float32)
+    wrong = np.full(empty.shape, 0.6, dtype=np.float32)
+    wrong[0, 0, 0] = 0.9  # the largest error, the only one the salt term weighs
+    better = wrong.copy()
+    better[0, 4, 4] = 0.1
+    symmetric = combined_loss({"lovasz_symmetric": 1.0})
+    assert float(lovasz_hinge_loss(empty, better)) == pytest.approx(float(lovasz_hinge_loss(empty, wrong)))
+    assert float(symmetric(empty, better)) < float(symmetric(empty, wrong))
 
 
 def test_lovasz_elu_keeps_pushing_correct_pixels_beyond_the_margin():

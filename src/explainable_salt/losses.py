@@ -54,12 +54,23 @@ def lovasz_hinge_loss(y_true, y_pred, elu: bool = False):
     return ops.mean(ops.sum(hinge * ops.stop_gradient(gradient), axis=1))
 
 
+def lovasz_symmetric_loss(y_true, y_pred):
+    """The Lovász hinge of salt and of background, averaged: ``(L(y, p) + L(1 − y, 1 − p)) / 2``.
+
+    On a salt-free image the salt term weighs only the largest error (its IoU is undefined);
+    the background term gives every pixel of it a gradient towards an empty mask.
+    """
+    y_true = ops.cast(y_true, y_pred.dtype)
+    return 0.5 * (lovasz_hinge_loss(y_true, y_pred) + lovasz_hinge_loss(1.0 - y_true, 1.0 - y_pred))
+
+
 LOSSES = {
     "bce": bce_loss,
     "dice": dice_loss,
     "focal": focal_loss,
     "lovasz": lovasz_hinge_loss,
     "lovasz_elu": partial(lovasz_hinge_loss, elu=True),
+    "lovasz_symmetric": lovasz_symmetric_loss,
 }
 
 
