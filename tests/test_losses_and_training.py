@@ -41,28 +41,25 @@ def _lovasz_reference(truth: np.ndarray, probabilities: np.ndarray, hinge) -> fl
     return float(np.mean(losses))
 
 
+def _relu(e):
+    return np.maximum(e, 0.0)
+
+
 @pytest.mark.parametrize(
-    "name, hinge",
-    [("lovasz", lambda e: np.maximum(e, 0.0)), ("lovasz_elu", lambda e: np.where(e > 0, e + 1.0, np.exp(e)))],
+    "name, reference",
+    [
+        ("lovasz", lambda y, p: _lovasz_reference(y, p, _relu)),
+        ("lovasz_elu", lambda y, p: _lovasz_reference(y, p, lambda e: np.where(e > 0, e + 1.0, np.exp(e)))),
+        # salt and background hinges, averaged
+        ("lovasz_symmetric", lambda y, p: 0.5 * (_lovasz_reference(y, p, _relu) + _lovasz_reference(1 - y, 1 - p, _relu))),
+    ],
 )
-def test_lovasz_losses_match_a_numpy_reference(name, hinge):
+def test_lovasz_losses_match_a_numpy_reference(name, reference):
     truth = (RNG.random((3, 6, 6, 1)) < 0.4).astype(np.float32)
     truth[2] = 0.0  # an empty image: only its largest error counts
     probabilities = RNG.uniform(0.02, 0.98, truth.shape).astype(np.float32)
     loss = combined_loss({name: 1.0})
-    assert float(loss(truth, probabilities)) == pytest.approx(_lovasz_reference(truth, probabilities, hinge), rel=1e-4)
-
-
-def test_symmetric_lovasz_averages_the_salt_and_background_hinges():
-    truth = (RNG.random((3, 6, 6, 1)) < 0.4).astype(np.float32)
-    truth[2] = 0.0
-    probabilities = RNG.uniform(0.02, 0.98, truth.shape).astype(np.float32)
-    relu = lambda e: np.maximum(e, 0.0)  # noqa: E731
-    expected = 0.5 * (
-        _lovasz_reference(truth, probabilities, relu) + _lovasz_reference(1.0 - truth, 1.0 - probabilities, relu)
-    )
-    loss = combined_loss({"lovasz_symmetric": 1.0})
-    assert float(loss(truth, probabilities)) == pytest.approx(expected, rel=1e-4)
+    assert float(loss(truth, probabilities)) == pytest.approx(reference(truth, probabilities), rel=1e-4)
 
 
 def test_symmetric_lovasz_rewards_every_pixel_of_a_salt_free_image():
