@@ -1,10 +1,14 @@
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
-from explainable_salt.losses import combined_loss, dice_loss, focal_loss, lovasz_hinge_loss
-from explainable_salt.models import build_model
 from explainable_salt import training
+from explainable_salt.inference import predict_probabilities
+from explainable_salt.losses import combined_loss, dice_loss, focal_loss, lovasz_hinge_loss
+from explainable_salt.metrics import competition_metric
+from explainable_salt.models import build_model
+from explainable_salt.tracking import history_as_metrics
 from explainable_salt.training import fit
 
 RNG = np.random.default_rng(0)
@@ -252,3 +256,70 @@ def test_augmentation_can_be_switched_off_and_rejects_bad_settings():
     np.testing.assert_array_equal(masks.numpy()[..., 0], y[order])
     with pytest.raises(ValueError, match="min_crop"):
         training.training_dataset(x, y, batch_size=4, seed=0, augmentation={"min_crop": 0.0})
+
+
+class _Progress:
+    """A stand-in cosine schedule: ``progress(epoch)`` is ``epoch / epochs``."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def progress(self, epoch):
+        return epoch / self.epochs
+
+
+class _Scorer:
+    """A stand-in for BestOnValidationMetric that scores the model by its single weight."""
+
+    def __init__(self, model):
+        self.model, self.best = model, 0.5
+
+    def score(self):
+        return 0.0, float(self.model.get_weights()[0].item())
+
+
+def test_weight_average_is_the_mean_of_the_weights_at_the_end_of_the_budgets_tail():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    average = training.WeightAverage(_Progress(4), start=0.5, best=_Scorer(model))
+    average.set_model(model)
+    average.on_train_begin()
+    for epoch, value in enumerate([10.0, 1.0, 2.0, 6.0]):  # epochs ending at 1/4 .. 4/4 of the budget
+        model.set_weights([np.full((1, 1), value, np.float32)])
+        average.on_epoch_end(epoch, {})
+    average.on_train_end()
+    assert model.get_weights()[0].item() == pytest.approx(3.0)  # mean of 1, 2 and 6; the 10 is too early
+    assert average.averaged == {"averaged_epochs": 3, "averaged_val_loss": 0.0,
+                                "averaged_val_competition_metric": pytest.approx(3.0)}
+
+
+def test_weight_averaging_needs_a_cosine_stage_and_a_fraction_below_one():
+    with pytest.raises(ValueError, match="cosine"):
+        training._weight_average({"average_from": 0.5, "schedule": "plateau"},
+                                 keras.callbacks.Callback(), None)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        training.WeightAverage(_Progress(4), start=1.0, best=None)
+    assert training._weight_average({"schedule": "cosine"}, keras.callbacks.Callback(), None) is None
+
+
+def test_staged_training_with_weight_averaging_keeps_the_better_of_the_mean_and_the_best_epoch():
+    x = RNG.normal(size=(16, 101, 101, 1)).astype(np.float32)
+    y = (x[..., 0] > 0.5).astype(np.uint8)
+    model = build_model("unet", 1, depth=1, base_filters=4)
+    settings = {"stages": [{"loss_weights": {"bce": 1.0}, "epochs": 4, "learning_rate": 0.01, "schedule": "cosine",
+                            "average_from": 0.5}],
+                "batch_size": 8, "patience": 5, "seed": 0}
+    history = fit(model, x[:12], y[:12], x[12:], y[12:], settings)
+    # epochs 2, 3 and 4 end at 2/4, 3/4 and 4/4 of the budget; the columns fill the last row only
+    assert history["averaged_epochs"].tolist()[:3] == pytest.approx([np.nan] * 3, nan_ok=True)
+    assert history["averaged_epochs"].iloc[-1] == 3
+    kept = competition_metric(y[12:], predict_probabilities(model, x[12:], 4) > 0.5)
+    best_of_both = max(history["val_competition_metric"].max(), history["averaged_val_competition_metric"].iloc[-1])
+    assert kept == pytest.approx(best_of_both)
+
+
+def test_history_metrics_skip_the_empty_cells_of_a_column_kept_for_some_epochs_only():
+    history = pd.DataFrame({"epoch": [1, 2], "stage": [1, 1], "loss": [0.5, 0.4],
+                            "averaged_val_competition_metric": [np.nan, 0.7]})
+    metrics = history_as_metrics(history)
+    assert metrics == {"loss": [{"value": 0.5, "step": 1}, {"value": 0.4, "step": 2}],
+                       "averaged_val_competition_metric": [{"value": 0.7, "step": 2}]}

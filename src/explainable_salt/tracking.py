@@ -15,10 +15,11 @@ def history_as_metrics(
     history: pd.DataFrame, step_column: str = "epoch", skip: tuple[str, ...] = ("stage",)
 ) -> dict[str, list]:
     """A per-epoch table → ``{column: [{"value": v, "step": epoch}, …]}`` for every column but
-    the step and the ``skip`` (labelling) columns."""
+    the step and the ``skip`` (labelling) columns; empty cells (a column kept for some epochs
+    only, such as the averaged-weight scores) are not logged."""
     steps = history[step_column].astype(int).tolist()
     return {
-        column: [{"value": float(v), "step": s} for v, s in zip(history[column], steps)]
+        column: [{"value": float(v), "step": s} for v, s in zip(history[column], steps) if pd.notna(v)]
         for column in history.columns
         if column != step_column and column not in skip
     }

@@ -74,13 +74,18 @@ class BestOnValidationMetric(keras.callbacks.Callback):
         self.best, self.best_weights = -np.inf, None
 
     def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"], logs["val_competition_metric"] = self.score()
+
+    def score(self) -> tuple[float, float]:
+        """The validation loss and competition metric of the current weights, which become the
+        best weights if their metric beats every one before."""
         probabilities = predict_probabilities(self.mask_model, self.x_val, self.batch_size)
         truth = self.y_val[..., None].astype(np.float32)
-        logs["val_loss"] = float(self.loss(truth, probabilities[..., None]))
-        score = competition_metric(self.y_val, probabilities > 0.5)
-        logs["val_competition_metric"] = score
-        if score > self.best:
-            self.best, self.best_weights = score, self.model.get_weights()
+        loss = float(self.loss(truth, probabilities[..., None]))
+        metric = competition_metric(self.y_val, probabilities > 0.5)
+        if metric > self.best:
+            self.best, self.best_weights = metric, self.model.get_weights()
+        return loss, metric
 
     def restore(self) -> None:
         """Load the best weights seen so far into the model, if any epoch has been scored."""
@@ -156,6 +161,52 @@ class CosineOverBudget(_StageClock):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
+class WeightAverage(keras.callbacks.Callback):
+    """Stochastic weight averaging (Izmailov et al. 2018, "Averaging weights leads to wider optima
+    and better generalization") over the tail of a cosine stage.
+
+    From the epoch that ends with ``start`` of the ``schedule``'s budget used, the weights at each
+    epoch's end join a running mean (batch-norm statistics included: late in the decay the
+    weights move little, so their statistics stay close). When the stage ends the mean is loaded
+    and scored on validation by ``best``, which keeps it only if it beats every epoch so far;
+    ``averaged`` then holds the number of epochs averaged and the mean's validation loss and metric.
+    """
+
+    def __init__(self, schedule: CosineOverBudget, start: float, best: BestOnValidationMetric):
+        super().__init__()
+        if not 0.0 <= start < 1.0:
+            raise ValueError(f"average_from is a fraction of the stage's budget in [0, 1); got {start}")
+        self.schedule, self.start, self.best = schedule, start, best
+        self.mean, self.count, self.averaged = None, 0, None
+
+    def on_train_begin(self, logs=None):
+        self.mean, self.count, self.averaged = None, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.schedule.progress(epoch + 1) < self.start:
+            return
+        self.count += 1
+        weights = self.model.get_weights()
+        if self.mean is None:
+            self.mean = [w.astype(np.float64) for w in weights]
+        else:
+            for mean, w in zip(self.mean, weights):
+                mean += (w - mean) / self.count
+
+    def on_train_end(self, logs=None):
+        if self.count < 2:
+            logger.info("Weight averaging skipped: %d epoch(s) ended after %.0f %% of the budget",
+                        self.count, 100 * self.start)
+            return
+        self.model.set_weights([mean.astype(w.dtype) for mean, w in zip(self.mean, self.model.get_weights())])
+        before = self.best.best
+        loss, metric = self.best.score()
+        self.averaged = {"averaged_epochs": self.count, "averaged_val_loss": loss,
+                         "averaged_val_competition_metric": metric}
+        logger.info("Average of the last %d epochs' weights: validation competition metric %.4f, %s the "
+                    "best epoch's %.4f", self.count, metric, "kept over" if metric > before else "below", before)
+
+
 def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Callback]:
     """The stage's ``schedule``: ``plateau`` (the default: halve the rate after ``patience // 2``
     epochs without a better validation metric, stop after ``patience``) or ``cosine``
@@ -173,6 +224,18 @@ def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Call
     raise ValueError(f"Unknown learning-rate schedule {schedule!r}; known: cosine, plateau")
 
 
+def _weight_average(stage: dict, schedule: keras.callbacks.Callback, best: BestOnValidationMetric
+                    ) -> WeightAverage | None:
+    """The stage's :class:`WeightAverage` from its ``average_from`` (``None``: no averaging),
+    which needs a cosine schedule."""
+    start = stage.get("average_from")
+    if start is None:
+        return None
+    if not isinstance(schedule, CosineOverBudget):
+        raise ValueError(f"average_from needs a cosine schedule; this stage's is {stage.get('schedule', 'plateau')!r}")
+    return WeightAverage(schedule, float(start), best)
+
+
 def fit(
     model: keras.Model,
     x_train: np.ndarray,
@@ -185,13 +248,16 @@ def fit(
 
     Each stage has ``loss_weights``, ``epochs``, ``learning_rate`` and optionally ``max_minutes``
     (a wall-clock limit, :class:`StageTimeLimit`) and ``schedule`` (``plateau``: the learning
-    rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`).
+    rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`)
+    and, in a cosine stage, ``average_from`` (:class:`WeightAverage` from that fraction of the
+    budget on).
     Adam restarts per stage. A plateau stage stops early after ``patience`` epochs without
     improvement; a cosine stage runs to the end of its budget. With a ``presence_loss_weight``
     above 0, a head on the bottleneck learns whether each image holds salt
     (:func:`~explainable_salt.models.with_presence_head`, binary cross-entropy of that weight
     added to every stage's loss); ``model`` itself stays mask-only. Returns the per-epoch history
-    (epoch, stage, loss, val_loss, val_competition_metric, learning_rate).
+    (epoch, stage, loss, val_loss, val_competition_metric, learning_rate; with averaging, the
+    averaged_* columns on each averaging stage's last row).
     """
     keras.utils.set_random_seed(settings["seed"])
     presence_weight = float(settings.get("presence_loss_weight", 0.0))
@@ -206,7 +272,9 @@ def fit(
         best.loss = combined_loss(stage["loss_weights"])
         losses, weights = ([best.loss, bce_loss], [1.0, presence_weight]) if presence else (best.loss, None)
         fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses, loss_weights=weights)
-        callbacks = [best, *_schedule_callbacks(stage, settings["patience"]), StageTimeLimit(stage.get("max_minutes"))]
+        callbacks = [best, *_schedule_callbacks(stage, settings["patience"])]
+        average = _weight_average(stage, callbacks[-1], best)
+        callbacks += [StageTimeLimit(stage.get("max_minutes"))] + ([average] if average else [])
         logger.info(
             "Training %s, stage %d (%s%s), on %d images (%d validation) for up to %d epochs",
             model.name, number, "+".join(stage["loss_weights"]),
@@ -219,6 +287,8 @@ def fit(
         table = pd.DataFrame(history.history)
         table.insert(0, "stage", number)
         table.insert(0, "epoch", np.arange(epochs_done + 1, epochs_done + len(table) + 1))
+        for column, value in (average.averaged if average and average.averaged else {}).items():
+            table.loc[table.index[-1], column] = value  # on the stage's last row
         epochs_done += len(table)
         tables.append(table)
     best.restore()
