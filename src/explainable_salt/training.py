@@ -169,7 +169,8 @@ class WeightAverage(keras.callbacks.Callback):
     epoch's end join a running mean (batch-norm statistics included: late in the decay the
     weights move little, so their statistics stay close). When the stage ends the mean is loaded
     and scored on validation by ``best``, which keeps it only if it beats every epoch so far;
-    ``averaged`` then holds the number of epochs averaged and the mean's validation loss and metric.
+    ``averaged`` then holds the number of epochs averaged and the mean's validation loss and metric
+    (empty if fewer than two epochs were averaged).
     """
 
     def __init__(self, schedule: CosineOverBudget, start: float, best: BestOnValidationMetric):
@@ -177,21 +178,18 @@ class WeightAverage(keras.callbacks.Callback):
         if not 0.0 <= start < 1.0:
             raise ValueError(f"average_from is a fraction of the stage's budget in [0, 1); got {start}")
         self.schedule, self.start, self.best = schedule, start, best
-        self.mean, self.count, self.averaged = None, 0, None
+        self.mean, self.count, self.averaged = [], 0, {}
 
     def on_train_begin(self, logs=None):
-        self.mean, self.count, self.averaged = None, 0, None
+        self.mean = [np.zeros(w.shape) for w in self.model.get_weights()]
+        self.count, self.averaged = 0, {}
 
     def on_epoch_end(self, epoch, logs=None):
         if self.schedule.progress(epoch + 1) < self.start:
             return
         self.count += 1
-        weights = self.model.get_weights()
-        if self.mean is None:
-            self.mean = [w.astype(np.float64) for w in weights]
-        else:
-            for mean, w in zip(self.mean, weights):
-                mean += (w - mean) / self.count
+        for mean, w in zip(self.mean, self.model.get_weights()):
+            mean += (w - mean) / self.count
 
     def on_train_end(self, logs=None):
         if self.count < 2:
@@ -287,7 +285,7 @@ def fit(
         table = pd.DataFrame(history.history)
         table.insert(0, "stage", number)
         table.insert(0, "epoch", np.arange(epochs_done + 1, epochs_done + len(table) + 1))
-        for column, value in (average.averaged if average and average.averaged else {}).items():
+        for column, value in (average.averaged if average else {}).items():
             table.loc[table.index[-1], column] = value  # on the stage's last row
         epochs_done += len(table)
         tables.append(table)
