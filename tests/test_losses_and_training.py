@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from explainable_salt import training
 from explainable_salt.inference import predict_probabilities
@@ -152,6 +153,24 @@ def test_cosine_schedule_decays_over_epochs_or_minutes_whichever_runs_out_first(
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("alpha", [0.25, 1.0])
+def test_cosine_schedule_decays_to_alpha_times_the_rate_and_alpha_one_holds_it_constant(alpha):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    schedule = training.CosineOverBudget(learning_rate=0.01, epochs=2, minutes=None, alpha=alpha)
+    schedule.set_model(model)
+    schedule.on_train_begin()
+    rates = []
+    for epoch in range(3):  # 0, 1/2 and all of the budget
+        schedule.on_epoch_begin(epoch)
+        logs = {}
+        schedule.on_epoch_end(epoch, logs)
+        rates.append(logs["learning_rate"])
+    np.testing.assert_allclose(rates, [0.01, 0.01 * (alpha + (1 - alpha) / 2), 0.01 * alpha], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"alpha .* \[0, 1\]; got 1.5"):
+        training.CosineOverBudget(learning_rate=0.01, epochs=2, minutes=None, alpha=1.5)
+
+
 def test_an_unknown_schedule_names_the_known_ones():
     with pytest.raises(ValueError, match="cosine"):
         training._schedule_callbacks({"learning_rate": 0.1, "epochs": 1, "schedule": "step"}, 4)
@@ -299,6 +318,27 @@ def test_weight_averaging_needs_a_cosine_stage_and_a_fraction_below_one():
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         training.WeightAverage(_Progress(4), start=1.0, best=None)
     assert training._weight_average({"schedule": "cosine"}, keras.callbacks.Callback(), None) is None
+
+
+def test_batch_norm_statistics_become_the_mean_of_the_batch_statistics_of_one_pass():
+    inner = keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization()])
+    model = keras.Sequential([keras.Input((2,)), inner, keras.layers.Dense(1)])  # a nested model
+    x = RNG.normal(3.0, 2.0, size=(12, 2)).astype(np.float32)
+    data = tf.data.Dataset.from_tensor_slices((x, np.zeros(12, np.float32))).batch(4)
+    batch_norm = inner.layers[0]
+    trained = [w.copy() for w in model.get_weights()]
+    assert training.recompute_batch_norm_statistics(model, data) == 3
+    batches = x.reshape(3, 4, 2)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(batch_norm.moving_mean), batches.mean(axis=1).mean(0),
+                               rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(batch_norm.moving_variance),
+                               batches.var(axis=1).mean(0), rtol=1e-4)
+    assert batch_norm.momentum == 0.99
+    for before, after, weight in zip(trained, model.get_weights(), model.weights):
+        if weight.trainable:
+            np.testing.assert_array_equal(before, after)
+    assert training.recompute_batch_norm_statistics(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
+                                                    data) == 0
 
 
 def test_staged_training_with_weight_averaging_keeps_the_better_of_the_mean_and_the_best_epoch():

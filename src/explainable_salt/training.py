@@ -132,18 +132,22 @@ class StageTimeLimit(_StageClock):
 
 
 class CosineOverBudget(_StageClock):
-    """Cosine decay of the learning rate from ``learning_rate`` to zero over a stage's budget.
+    """Cosine decay of the learning rate from ``learning_rate`` to ``alpha`` times it over a
+    stage's budget (``alpha`` as in ``keras.optimizers.schedules.CosineDecay``; 1: constant).
 
     The budget is ``epochs`` or, when ``minutes`` is given, that much wall-clock time, whichever
-    runs out first: each epoch starts at ``learning_rate * (1 + cos(pi * p)) / 2`` with ``p`` the
-    larger of the fractions of epochs and of minutes used. Training for a fixed budget this way
-    beats halving on plateaus (Li, Yumer & Ramanan 2020, "Budgeted training"). With a time
-    budget the schedule follows the machine's speed: a slower or busier machine decays sooner.
+    runs out first: each epoch starts at ``learning_rate * (alpha + (1 - alpha) * (1 + cos(pi *
+    p)) / 2)`` with ``p`` the larger of the fractions of epochs and of minutes used. Training for
+    a fixed budget this way beats halving on plateaus (Li, Yumer & Ramanan 2020, "Budgeted
+    training"). With a time budget the schedule follows the machine's speed: a slower or busier
+    machine decays sooner.
     """
 
-    def __init__(self, learning_rate: float, epochs: int, minutes: float | None):
+    def __init__(self, learning_rate: float, epochs: int, minutes: float | None, alpha: float = 0.0):
         super().__init__(minutes)
-        self.learning_rate, self.epochs = learning_rate, epochs
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha is the fraction of the learning rate the decay ends at, in [0, 1]; got {alpha}")
+        self.learning_rate, self.epochs, self.alpha = learning_rate, epochs, alpha
 
     def progress(self, epoch: int) -> float:
         """The fraction of the budget used when ``epoch`` (0-based) begins."""
@@ -153,7 +157,8 @@ class CosineOverBudget(_StageClock):
         return min(used, 1.0)
 
     def on_epoch_begin(self, epoch, logs=None):
-        rate = 0.5 * self.learning_rate * (1.0 + np.cos(np.pi * self.progress(epoch)))
+        decay = 0.5 * (1.0 + np.cos(np.pi * self.progress(epoch)))
+        rate = self.learning_rate * (self.alpha + (1.0 - self.alpha) * decay)
         self.model.optimizer.learning_rate.assign(rate)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -161,23 +166,51 @@ class CosineOverBudget(_StageClock):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
+def _batch_norm_layers(layer: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
+    """The batch-normalisation layers in ``layer`` and the models nested in it, each once."""
+    found = [layer] if isinstance(layer, keras.layers.BatchNormalization) else []
+    for inner in getattr(layer, "layers", []):
+        found += [bn for bn in _batch_norm_layers(inner) if all(bn is not seen for seen in found)]
+    return found
+
+
+def recompute_batch_norm_statistics(model: keras.Model, data: tf.data.Dataset) -> int:
+    """Set the moving mean and variance of every batch-normalisation layer in ``model`` to the
+    average of their batch values over one pass of ``data`` (batches of (inputs, targets)), as
+    after stochastic weight averaging, whose averaged statistics belong to none of the averaged
+    weights. Trainable weights stay as they are. Returns the number of batches used."""
+    layers = _batch_norm_layers(model)
+    momenta = [bn.momentum for bn in layers]
+    batches = 0
+    if layers:
+        for batches, (inputs, _) in enumerate(data, start=1):
+            for bn in layers:  # a cumulative mean: batch k weighs 1 / k
+                bn.momentum = 1.0 - 1.0 / batches
+            model(inputs, training=True)
+        for bn, momentum in zip(layers, momenta):
+            bn.momentum = momentum
+    return batches
+
+
 class WeightAverage(keras.callbacks.Callback):
     """Stochastic weight averaging (Izmailov et al. 2018, "Averaging weights leads to wider optima
-    and better generalization") over the tail of a cosine stage.
+    and better generalization") over the tail of a cosine stage, or all of a constant-rate one
+    (``alpha: 1``).
 
     From the epoch that ends with ``start`` of the ``schedule``'s budget used, the weights at each
-    epoch's end join a running mean (batch-norm statistics included: late in the decay the
-    weights move little, so their statistics stay close). When the stage ends the mean is loaded
-    and scored on validation by ``best``, which keeps it only if it beats every epoch so far;
-    ``averaged`` then holds the number of epochs averaged and the mean's validation loss and metric
-    (empty if fewer than two epochs were averaged).
+    epoch's end join a running mean. When the stage ends the mean is loaded, its batch-norm
+    statistics are recomputed over the training ``data`` (:func:`recompute_batch_norm_statistics`;
+    skipped without ``data``), and ``best`` scores it on validation and keeps it only if it beats
+    every epoch so far; ``averaged`` then holds the number of epochs averaged and the mean's
+    validation loss and metric (empty if fewer than two epochs were averaged).
     """
 
-    def __init__(self, schedule: CosineOverBudget, start: float, best: BestOnValidationMetric):
+    def __init__(self, schedule: CosineOverBudget, start: float, best: BestOnValidationMetric,
+                 data: tf.data.Dataset | None = None):
         super().__init__()
         if not 0.0 <= start < 1.0:
             raise ValueError(f"average_from is a fraction of the stage's budget in [0, 1); got {start}")
-        self.schedule, self.start, self.best = schedule, start, best
+        self.schedule, self.start, self.best, self.data = schedule, start, best, data
         self.mean, self.count, self.averaged = [], 0, {}
 
     def on_train_begin(self, logs=None):
@@ -197,6 +230,9 @@ class WeightAverage(keras.callbacks.Callback):
                         self.count, 100 * self.start)
             return
         self.model.set_weights([mean.astype(w.dtype) for mean, w in zip(self.mean, self.model.get_weights())])
+        if self.data is not None:
+            batches = recompute_batch_norm_statistics(self.model, self.data)
+            logger.info("Batch-norm statistics of the averaged weights recomputed over %d training batches", batches)
         before = self.best.best
         loss, metric = self.best.score()
         self.averaged = {"averaged_epochs": self.count, "averaged_val_loss": loss,
@@ -212,7 +248,8 @@ def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Call
     whose validation score is noisy at a high rate)."""
     schedule = stage.get("schedule", "plateau")
     if schedule == "cosine":
-        return [CosineOverBudget(stage["learning_rate"], stage["epochs"], stage.get("max_minutes"))]
+        return [CosineOverBudget(stage["learning_rate"], stage["epochs"], stage.get("max_minutes"),
+                                 stage.get("alpha", 0.0))]
     if schedule == "plateau":
         return [
             keras.callbacks.ReduceLROnPlateau("val_competition_metric", mode="max", factor=0.5,
@@ -222,16 +259,16 @@ def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Call
     raise ValueError(f"Unknown learning-rate schedule {schedule!r}; known: cosine, plateau")
 
 
-def _weight_average(stage: dict, schedule: keras.callbacks.Callback, best: BestOnValidationMetric
-                    ) -> WeightAverage | None:
+def _weight_average(stage: dict, schedule: keras.callbacks.Callback, best: BestOnValidationMetric,
+                    data: tf.data.Dataset | None = None) -> WeightAverage | None:
     """The stage's :class:`WeightAverage` from its ``average_from`` (``None``: no averaging),
-    which needs a cosine schedule."""
+    which needs a cosine schedule; ``data`` recomputes the batch-norm statistics of the mean."""
     start = stage.get("average_from")
     if start is None:
         return None
     if not isinstance(schedule, CosineOverBudget):
         raise ValueError(f"average_from needs a cosine schedule; this stage's is {stage.get('schedule', 'plateau')!r}")
-    return WeightAverage(schedule, float(start), best)
+    return WeightAverage(schedule, float(start), best, data)
 
 
 def fit(
@@ -246,8 +283,8 @@ def fit(
 
     Each stage has ``loss_weights``, ``epochs``, ``learning_rate`` and optionally ``max_minutes``
     (a wall-clock limit, :class:`StageTimeLimit`) and ``schedule`` (``plateau``: the learning
-    rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`)
-    and, in a cosine stage, ``average_from`` (:class:`WeightAverage` from that fraction of the
+    rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`,
+    down to ``alpha`` times the rate) and, in a cosine stage, ``average_from`` (:class:`WeightAverage` from that fraction of the
     budget on).
     Adam restarts per stage. A plateau stage stops early after ``patience`` epochs without
     improvement; a cosine stage runs to the end of its budget. With a ``presence_loss_weight``
@@ -271,7 +308,7 @@ def fit(
         losses, weights = ([best.loss, bce_loss], [1.0, presence_weight]) if presence else (best.loss, None)
         fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses, loss_weights=weights)
         callbacks = [best, *_schedule_callbacks(stage, settings["patience"])]
-        average = _weight_average(stage, callbacks[-1], best)
+        average = _weight_average(stage, callbacks[-1], best, data)
         callbacks += [StageTimeLimit(stage.get("max_minutes"))] + ([average] if average else [])
         logger.info(
             "Training %s, stage %d (%s%s), on %d images (%d validation) for up to %d epochs",
