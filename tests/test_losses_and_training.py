@@ -299,7 +299,8 @@ class _Scorer:
 
 def test_weight_average_is_the_mean_of_the_weights_at_the_end_of_the_budgets_tail():
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
-    average = training.WeightAverage(_Progress(4), start=0.5, best=_Scorer(model))
+    data = tf.data.Dataset.from_tensor_slices((np.ones((2, 1), np.float32), np.ones(2, np.float32))).batch(2)
+    average = training.WeightAverage(_Progress(4), start=0.5, best=_Scorer(model), data=data)
     average.set_model(model)
     average.on_train_begin()
     for epoch, value in enumerate([10.0, 1.0, 2.0, 6.0]):  # epochs ending at 1/4 .. 4/4 of the budget
@@ -314,10 +315,10 @@ def test_weight_average_is_the_mean_of_the_weights_at_the_end_of_the_budgets_tai
 def test_weight_averaging_needs_a_cosine_stage_and_a_fraction_below_one():
     with pytest.raises(ValueError, match="cosine"):
         training._weight_average({"average_from": 0.5, "schedule": "plateau"},
-                                 keras.callbacks.Callback(), None)
+                                 keras.callbacks.Callback(), None, None)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        training.WeightAverage(_Progress(4), start=1.0, best=None)
-    assert training._weight_average({"schedule": "cosine"}, keras.callbacks.Callback(), None) is None
+        training.WeightAverage(_Progress(4), start=1.0, best=None, data=None)
+    assert training._weight_average({"schedule": "cosine"}, keras.callbacks.Callback(), None, None) is None
 
 
 def test_batch_norm_statistics_become_the_mean_of_the_batch_statistics_of_one_pass():

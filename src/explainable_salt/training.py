@@ -168,10 +168,10 @@ class CosineOverBudget(_StageClock):
 
 def _batch_norm_layers(layer: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
     """The batch-normalisation layers in ``layer`` and the models nested in it, each once."""
-    found = [layer] if isinstance(layer, keras.layers.BatchNormalization) else []
+    found = {id(layer): layer} if isinstance(layer, keras.layers.BatchNormalization) else {}
     for inner in getattr(layer, "layers", []):
-        found += [bn for bn in _batch_norm_layers(inner) if all(bn is not seen for seen in found)]
-    return found
+        found.update((id(bn), bn) for bn in _batch_norm_layers(inner))
+    return list(found.values())
 
 
 def recompute_batch_norm_statistics(model: keras.Model, data: tf.data.Dataset) -> int:
@@ -199,14 +199,14 @@ class WeightAverage(keras.callbacks.Callback):
 
     From the epoch that ends with ``start`` of the ``schedule``'s budget used, the weights at each
     epoch's end join a running mean. When the stage ends the mean is loaded, its batch-norm
-    statistics are recomputed over the training ``data`` (:func:`recompute_batch_norm_statistics`;
-    skipped without ``data``), and ``best`` scores it on validation and keeps it only if it beats
+    statistics are recomputed over the training ``data`` (:func:`recompute_batch_norm_statistics`),
+    and ``best`` scores it on validation and keeps it only if it beats
     every epoch so far; ``averaged`` then holds the number of epochs averaged and the mean's
     validation loss and metric (empty if fewer than two epochs were averaged).
     """
 
     def __init__(self, schedule: CosineOverBudget, start: float, best: BestOnValidationMetric,
-                 data: tf.data.Dataset | None = None):
+                 data: tf.data.Dataset):
         super().__init__()
         if not 0.0 <= start < 1.0:
             raise ValueError(f"average_from is a fraction of the stage's budget in [0, 1); got {start}")
@@ -230,9 +230,8 @@ class WeightAverage(keras.callbacks.Callback):
                         self.count, 100 * self.start)
             return
         self.model.set_weights([mean.astype(w.dtype) for mean, w in zip(self.mean, self.model.get_weights())])
-        if self.data is not None:
-            batches = recompute_batch_norm_statistics(self.model, self.data)
-            logger.info("Batch-norm statistics of the averaged weights recomputed over %d training batches", batches)
+        batches = recompute_batch_norm_statistics(self.model, self.data)
+        logger.info("Batch-norm statistics of the averaged weights recomputed over %d training batches", batches)
         before = self.best.best
         loss, metric = self.best.score()
         self.averaged = {"averaged_epochs": self.count, "averaged_val_loss": loss,
@@ -260,7 +259,7 @@ def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Call
 
 
 def _weight_average(stage: dict, schedule: keras.callbacks.Callback, best: BestOnValidationMetric,
-                    data: tf.data.Dataset | None = None) -> WeightAverage | None:
+                    data: tf.data.Dataset) -> WeightAverage | None:
     """The stage's :class:`WeightAverage` from its ``average_from`` (``None``: no averaging),
     which needs a cosine schedule; ``data`` recomputes the batch-norm statistics of the mean."""
     start = stage.get("average_from")
@@ -284,8 +283,8 @@ def fit(
     Each stage has ``loss_weights``, ``epochs``, ``learning_rate`` and optionally ``max_minutes``
     (a wall-clock limit, :class:`StageTimeLimit`) and ``schedule`` (``plateau``: the learning
     rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`,
-    down to ``alpha`` times the rate) and, in a cosine stage, ``average_from`` (:class:`WeightAverage` from that fraction of the
-    budget on).
+    down to ``alpha`` times the rate) and, in a cosine stage, ``average_from``
+    (:class:`WeightAverage` from that fraction of the budget on).
     Adam restarts per stage. A plateau stage stops early after ``patience`` epochs without
     improvement; a cosine stage runs to the end of its budget. With a ``presence_loss_weight``
     above 0, a head on the bottleneck learns whether each image holds salt
