@@ -1,7 +1,7 @@
 """Training and inference speed of each zoo model on this machine.
 
     .venv/bin/python benchmarks/bench_training.py [--train-images 512] [--test-images 18000]
-        [--zoo unet residual_unet vgg16_unet] [--policy-rounds 6]
+        [--zoo unet residual_unet vgg16_unet] [--policy-rounds 6] [--base-filters N]
 
 For each zoo model at its default settings (``conf/base`` for the configured one), with the
 default four input channels: seconds per epoch and training images/s on ``--train-images``
@@ -10,7 +10,8 @@ then, for the configured model, float32 against mixed_bfloat16 with their epochs
 (so both see the same spells of host throttling), in wall-clock and CPU seconds per epoch;
 then the inference throughput of the configured model (its dtype policy) for ``--test-images``
 images including attribute computation and flip test-time augmentation (``--test-images 0``
-skips it).
+skips it). ``--base-filters N`` gives the configured model N base filters in place of
+``conf/base``'s, in all three; ``--policy-rounds 0`` skips the dtype policies.
 """
 
 from __future__ import annotations
@@ -78,9 +79,13 @@ def main() -> None:
     parser.add_argument("--test-images", type=int, default=18000)
     parser.add_argument("--zoo", nargs="*", default=list(ZOO), choices=list(ZOO),
                         help="zoo models to time (none: only the dtype policies and inference)")
-    parser.add_argument("--policy-rounds", type=int, default=6, help="interleaved epochs per dtype policy")
+    parser.add_argument("--policy-rounds", type=int, default=6,
+                        help="interleaved epochs per dtype policy (0: skip the comparison)")
+    parser.add_argument("--base-filters", type=int, help="base filters of the configured model (default: conf/base)")
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]
+    if args.base_filters:
+        params["model"]["base_filters"] = args.base_filters
     channels = params["channels"]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.train_images, 101, 101, len(channels))).astype(np.float32)
@@ -99,7 +104,8 @@ def main() -> None:
         print(f"{name:14s}: {seconds:6.1f} s per epoch, {args.train_images / seconds:6.1f} training images/s "
               f"({model.count_params():,} parameters, {model.get_layer('pad').dtype_policy.name})", flush=True)
 
-    compare_dtype_policies(params, x, y, rounds=args.policy_rounds)
+    if args.policy_rounds:
+        compare_dtype_policies(params, x, y, rounds=args.policy_rounds)
     if not args.test_images:
         return
     model = build_model(params["architecture"], len(channels), **params["model"])
