@@ -22,6 +22,7 @@ import argparse
 import time
 from pathlib import Path
 
+import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 import keras
 import numpy as np
 import shap

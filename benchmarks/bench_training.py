@@ -21,13 +21,14 @@ import os
 import time
 from pathlib import Path
 
+import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 import keras
 import numpy as np
 import yaml
 
 from explainable_salt.attributes import compute_attributes
 from explainable_salt.inference import predict_probabilities
-from explainable_salt.models import build_model
+from explainable_salt.models import build_model, onednn_enabled
 from explainable_salt.losses import combined_loss
 from explainable_salt.training import training_dataset
 
@@ -90,7 +91,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.train_images, 101, 101, len(channels))).astype(np.float32)
     y = (rng.random((args.train_images, 101, 101)) > 0.5).astype(np.uint8)
-    print(f"{os.cpu_count()} cores; {args.train_images} training images of {len(channels)} channels")
+    print(f"{os.cpu_count()} cores; {args.train_images} training images of {len(channels)} channels; "
+          f"oneDNN CPU kernels: {onednn_enabled()}")
     for name in args.zoo:
         settings = ZOO[name]
         if name == params["architecture"]:

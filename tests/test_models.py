@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -89,3 +93,14 @@ def test_the_presence_twin_shares_the_mask_model_and_adds_a_per_image_probabilit
     assert presence.shape == (2, 1) and ((presence > 0) & (presence < 1)).all()
     np.testing.assert_allclose(masks, model.predict(X, verbose=0), atol=1e-6)
     assert {id(w) for w in model.weights} <= {id(w) for w in twin.weights}
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, "1 True"), ("0", "0 False")])
+def test_importing_the_package_turns_onednn_on_unless_the_environment_says_no(setting, expected):
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    code = ("import os, explainable_salt, keras; from explainable_salt.models import onednn_enabled; "
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], onednn_enabled())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == expected

@@ -202,13 +202,24 @@ def _has_bfloat16_arithmetic() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its oneDNN CPU kernels (``TF_ENABLE_ONEDNN_OPTS``, read when
+    TensorFlow loads; see ``explainable_salt/__init__.py``); ``None`` if this TensorFlow cannot say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def resolve_dtype_policy(policy: str) -> str:
     """``policy`` itself, or for ``auto``: ``mixed_bfloat16`` where the hardware computes in
     bfloat16 natively (elsewhere it is emulated and slower), ``float32`` otherwise."""
     if policy != "auto":
         return policy
     resolved = "mixed_bfloat16" if _has_bfloat16_arithmetic() else "float32"
-    logger.info("dtype policy auto: %s", resolved)
+    logger.info("dtype policy auto: %s (oneDNN CPU kernels: %s)", resolved,
+                {True: "on", False: "off", None: "unknown"}[onednn_enabled()])
     return resolved
 
 
