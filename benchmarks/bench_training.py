@@ -1,7 +1,7 @@
 """Training and inference speed of each zoo model on this machine.
 
     .venv/bin/python benchmarks/bench_training.py [--train-images 512] [--test-images 18000]
-        [--zoo unet residual_unet vgg16_unet] [--policy-rounds 6] [--base-filters N]
+        [--zoo unet residual_unet vgg16_unet] [--policy-rounds 6] [--base-filters N] [--batch-size N]
 
 For each zoo model at its default settings (``conf/base`` for the configured one), with the
 default four input channels: seconds per epoch and training images/s on ``--train-images``
@@ -11,7 +11,8 @@ then, for the configured model, float32 against mixed_bfloat16 with their epochs
 then the inference throughput of the configured model (its dtype policy) for ``--test-images``
 images including attribute computation and flip test-time augmentation (``--test-images 0``
 skips it). ``--base-filters N`` gives the configured model N base filters in place of
-``conf/base``'s, in all three; ``--policy-rounds 0`` skips the dtype policies.
+``conf/base``'s, in all three, and ``--batch-size N`` trains every model in batches of N in
+place of ``conf/base``'s; ``--policy-rounds 0`` skips the dtype policies.
 """
 
 from __future__ import annotations
@@ -83,10 +84,13 @@ def main() -> None:
     parser.add_argument("--policy-rounds", type=int, default=6,
                         help="interleaved epochs per dtype policy (0: skip the comparison)")
     parser.add_argument("--base-filters", type=int, help="base filters of the configured model (default: conf/base)")
+    parser.add_argument("--batch-size", type=int, help="training batch size (default: conf/base)")
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]
     if args.base_filters:
         params["model"]["base_filters"] = args.base_filters
+    if args.batch_size:
+        params["training"]["batch_size"] = args.batch_size
     channels = params["channels"]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.train_images, 101, 101, len(channels))).astype(np.float32)
