@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_training.py [--train-images 512] [--test-images 18000]
         [--zoo unet residual_unet vgg16_unet] [--policy-rounds 6] [--base-filters N] [--batch-size N]
+        [--epoch-rounds R]
 
 For each zoo model at its default settings (``conf/base`` for the configured one), with the
 default four input channels: seconds per epoch and training images/s on ``--train-images``
@@ -12,7 +13,10 @@ then the inference throughput of the configured model (its dtype policy) for ``-
 images including attribute computation and flip test-time augmentation (``--test-images 0``
 skips it). ``--base-filters N`` gives the configured model N base filters in place of
 ``conf/base``'s, in all three, and ``--batch-size N`` trains every model in batches of N in
-place of ``conf/base``'s; ``--policy-rounds 0`` skips the dtype policies.
+place of ``conf/base``'s; ``--policy-rounds 0`` skips the dtype policies. ``--epoch-rounds R``
+adds, before the dtype policies, R alternating rounds of whole three-epoch fits of the configured
+model with the project's tf.data pipeline (autotuning off) and with autotuning turned back on:
+their wall-clock seconds per epoch count what the fastest epoch hides, the start of each epoch.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 import keras
 import numpy as np
+import tensorflow as tf
 import yaml
 
 from explainable_salt.attributes import compute_attributes
@@ -75,6 +80,32 @@ def compare_dtype_policies(params: dict, x: np.ndarray, y: np.ndarray, rounds: i
               f"{len(x) / wall:6.1f} training images/s", flush=True)
 
 
+def compare_pipelines(params: dict, x: np.ndarray, y: np.ndarray, rounds: int, epochs: int = 3) -> None:
+    """Wall-clock seconds per epoch of whole ``fit`` calls of the configured model, each of
+    ``epochs`` epochs, with the project's training pipeline (fixed parallelism, tf.data
+    autotuning off) and with autotuning turned back on, alternating; CPU seconds beside them.
+    Unlike the zoo timing, this counts the start and end of every epoch."""
+    fixed = training_dataset(x, y, params["training"]["batch_size"], seed=0)
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    pipelines = {"fixed (project)": fixed, "autotuned": fixed.with_options(options)}
+    seconds = {name: [] for name in pipelines}
+    for _ in range(rounds):
+        for name, data in pipelines.items():
+            model = build_model(params["architecture"], x.shape[-1], **params["model"])
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=combined_loss({"bce": 1.0, "dice": 1.0}))
+            model.fit(data.take(1), epochs=1, verbose=0)  # tracing, left out
+            wall, cpu = time.perf_counter(), time.process_time()
+            model.fit(data, epochs=epochs, verbose=0)
+            seconds[name].append(((time.perf_counter() - wall) / epochs, (time.process_time() - cpu) / epochs))
+            print(f"  {name:16s}: {seconds[name][-1][0]:6.1f} s per epoch (wall clock), "
+                  f"{seconds[name][-1][1]:6.1f} s of CPU", flush=True)
+    for name, times in seconds.items():
+        wall, cpu = np.mean(times, axis=0)
+        print(f"tf.data {name:16s}: {wall:6.1f} s per epoch (wall clock), {cpu:6.1f} s of CPU, "
+              f"{len(x) / wall:6.1f} training images/s over {rounds} x {epochs} epochs", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-images", type=int, default=512)
@@ -83,6 +114,9 @@ def main() -> None:
                         help="zoo models to time (none: only the dtype policies and inference)")
     parser.add_argument("--policy-rounds", type=int, default=6,
                         help="interleaved epochs per dtype policy (0: skip the comparison)")
+    parser.add_argument("--epoch-rounds", type=int, default=0,
+                        help="alternating fits of 3 epochs with the project's tf.data pipeline and with "
+                             "autotuning on (0: skip)")
     parser.add_argument("--base-filters", type=int, help="base filters of the configured model (default: conf/base)")
     parser.add_argument("--batch-size", type=int, help="training batch size (default: conf/base)")
     args = parser.parse_args()
@@ -110,6 +144,8 @@ def main() -> None:
         print(f"{name:14s}: {seconds:6.1f} s per epoch, {args.train_images / seconds:6.1f} training images/s "
               f"({model.count_params():,} parameters, {model.get_layer('pad').dtype_policy.name})", flush=True)
 
+    if args.epoch_rounds:
+        compare_pipelines(params, x, y, rounds=args.epoch_rounds)
     if args.policy_rounds:
         compare_dtype_policies(params, x, y, rounds=args.policy_rounds)
     if not args.test_images:

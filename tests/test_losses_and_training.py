@@ -277,6 +277,19 @@ def test_augmentation_can_be_switched_off_and_rejects_bad_settings():
         training.training_dataset(x, y, batch_size=4, seed=0, augmentation={"min_crop": 0.0})
 
 
+
+def test_training_pipeline_runs_without_tf_data_autotuning_and_yields_each_image_once_per_epoch():
+    x = RNG.normal(size=(10, 101, 101, 1)).astype(np.float32)
+    y = (x[..., 0] > 0).astype(np.uint8)
+    data = training.training_dataset(x, y, batch_size=4, seed=0, augmentation={"flip": False})
+    assert data.options().autotune.enabled is False
+    for _ in range(2):  # each pass is a new iterator, as each epoch of ``fit`` is
+        images = np.concatenate([batch.numpy() for batch, _ in data])
+        assert [len(batch) for batch, _ in data] == [4, 4, 2]
+        order = [int(np.argmin(np.abs(x - image).sum(axis=(1, 2, 3)))) for image in images]
+        assert sorted(order) == list(range(10))
+        np.testing.assert_array_equal(images, x[order])
+
 class _Progress:
     """A stand-in cosine schedule: ``progress(epoch)`` is ``epoch / epochs``."""
 

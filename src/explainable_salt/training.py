@@ -19,6 +19,13 @@ from explainable_salt.models import with_presence_head
 logger = logging.getLogger(__name__)
 
 
+# tf.data's autotuning, on by default, left both cores idle for 2 to 40 s at the start of most
+# epochs on a 2-core machine, with nothing computed; a fixed two batches in flight do not
+# (benchmarks/bench_training.py --epoch-rounds, docs/modelling.md).
+FIXED_PIPELINE = tf.data.Options()
+FIXED_PIPELINE.autotune.enabled = False
+
+
 def training_dataset(
     x: np.ndarray,
     y: np.ndarray,
@@ -58,7 +65,8 @@ def training_dataset(
 
     data = tf.data.Dataset.from_tensor_slices((x.astype(np.float32, copy=False), masks))
     data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    return data.map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return data.map(augment, num_parallel_calls=2).prefetch(2).with_options(FIXED_PIPELINE)
+
 
 
 class BestOnValidationMetric(keras.callbacks.Callback):
