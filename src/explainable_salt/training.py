@@ -19,9 +19,9 @@ from explainable_salt.models import with_presence_head
 logger = logging.getLogger(__name__)
 
 
-# tf.data's autotuning, on by default, left both cores idle for 2 to 40 s at the start of most
-# epochs on a 2-core machine, with nothing computed; a fixed two batches in flight do not
-# (benchmarks/bench_training.py --epoch-rounds, docs/modelling.md).
+# tf.data's autotuning, on by default, made many epochs on a 2-core CPU wait with both cores idle
+# before their first batch; with fixed parallelism and two batches in flight they do not
+# (benchmarks/bench_training.py --epoch-rounds; docs/modelling.md, "Epochs that waited").
 FIXED_PIPELINE = tf.data.Options()
 FIXED_PIPELINE.autotune.enabled = False
 
@@ -41,7 +41,8 @@ def training_dataset(
     probability 0.5; with ``crop_probability`` above 0, that share of the images is cropped to a
     random square window of ``min_crop`` to 1 times the side and resized back (a zoom of up to
     ``1 / min_crop``). Image and mask move together: the stack is resampled bilinearly in one
-    ``tf.image.crop_and_resize`` call per batch and the mask is binarised again at 0.5.
+    ``tf.image.crop_and_resize`` call per batch and the mask is binarised again at 0.5. The
+    pipeline runs with :data:`FIXED_PIPELINE` options: fixed parallelism, no autotuning.
     """
     augmentation = {"flip": True, "min_crop": 1.0, "crop_probability": 0.0, **(augmentation or {})}
     flip, min_crop, crop_share = augmentation["flip"], augmentation["min_crop"], augmentation["crop_probability"]
