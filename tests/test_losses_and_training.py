@@ -270,12 +270,16 @@ def test_augmentation_can_be_switched_off_and_rejects_bad_settings():
     y = (x[..., 0] > 0).astype(np.uint8)
     data = training.training_dataset(x, y, batch_size=4, seed=0, augmentation={"flip": False})
     images, masks = next(iter(data))
-    order = [int(np.argmin(np.abs(x - image).sum(axis=(1, 2, 3)))) for image in images.numpy()]
+    order = _source_order(x, images.numpy())
     np.testing.assert_array_equal(images.numpy(), x[order])  # only shuffled
     np.testing.assert_array_equal(masks.numpy()[..., 0], y[order])
     with pytest.raises(ValueError, match="min_crop"):
         training.training_dataset(x, y, batch_size=4, seed=0, augmentation={"min_crop": 0.0})
 
+
+def _source_order(x: np.ndarray, images: np.ndarray) -> list[int]:
+    """The index in ``x`` of each of ``images`` (unaugmented copies of its images)."""
+    return [int(np.argmin(np.abs(x - image).sum(axis=(1, 2, 3)))) for image in images]
 
 
 def test_training_pipeline_runs_without_tf_data_autotuning_and_yields_each_image_once_per_epoch():
@@ -284,11 +288,13 @@ def test_training_pipeline_runs_without_tf_data_autotuning_and_yields_each_image
     data = training.training_dataset(x, y, batch_size=4, seed=0, augmentation={"flip": False})
     assert data.options().autotune.enabled is False
     for _ in range(2):  # each pass is a new iterator, as each epoch of ``fit`` is
-        images = np.concatenate([batch.numpy() for batch, _ in data])
-        assert [len(batch) for batch, _ in data] == [4, 4, 2]
-        order = [int(np.argmin(np.abs(x - image).sum(axis=(1, 2, 3)))) for image in images]
+        batches = [batch.numpy() for batch, _ in data]
+        assert [len(batch) for batch in batches] == [4, 4, 2]
+        images = np.concatenate(batches)
+        order = _source_order(x, images)
         assert sorted(order) == list(range(10))
         np.testing.assert_array_equal(images, x[order])
+
 
 class _Progress:
     """A stand-in cosine schedule: ``progress(epoch)`` is ``epoch / epochs``."""

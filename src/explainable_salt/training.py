@@ -69,7 +69,6 @@ def training_dataset(
     return data.map(augment, num_parallel_calls=2).prefetch(2).with_options(FIXED_PIPELINE)
 
 
-
 class BestOnValidationMetric(keras.callbacks.Callback):
     """Adds ``val_loss`` (the segmentation ``loss``) and ``val_competition_metric`` to each
     epoch's logs, from one prediction of the validation images by ``mask_model``, and keeps the
