@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from explainable_salt.inference import predict_probabilities
 from explainable_salt.models import Padding2D, build_model
 
 X = np.random.default_rng(0).random((2, 101, 101, 3)).astype(np.float32)
@@ -26,6 +27,18 @@ def test_every_zoo_model_maps_101_by_101_channels_to_101_by_101_probabilities(ar
     out = model.predict(X, verbose=0)
     assert out.shape == (2, 101, 101, 1)
     assert (out >= 0).all() and (out <= 1).all()
+
+
+def test_predicted_probabilities_are_the_model_outputs_in_order_and_flip_tta_averages_the_mirror():
+    model = build_model("unet", input_channels=3, depth=1, base_filters=4)
+    x = np.random.default_rng(1).random((7, 101, 101, 3)).astype(np.float32)  # batches of 3, 3, 1
+    direct = np.asarray(model(x, training=False))[..., 0]
+    mirror = np.asarray(model(x[:, :, ::-1].copy(), training=False))[:, :, ::-1, 0]
+    assert np.abs(direct - mirror).max() > 1e-3  # the model is not mirror-symmetric
+    plain = predict_probabilities(model, x, batch_size=3)
+    assert plain.shape == (7, 101, 101) and plain.dtype == np.float32
+    np.testing.assert_allclose(plain, direct, atol=1e-5)
+    np.testing.assert_allclose(predict_probabilities(model, x, 3, flip_tta=True), 0.5 * (direct + mirror), atol=1e-5)
 
 
 def test_reflect_padding_mirrors_the_border():

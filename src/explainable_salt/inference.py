@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
+
+# tf.data's autotuning, on by default, made many epochs on a 2-core CPU wait with both cores idle
+# before their first batch; with fixed parallelism and few batches in flight they do not
+# (benchmarks/bench_training.py --epoch-rounds; docs/modelling.md, "Epochs that waited"). Training
+# (explainable_salt.training.training_dataset) and prediction both run with these options.
+FIXED_PIPELINE = tf.data.Options()
+FIXED_PIPELINE.autotune.enabled = False
+
+
+def _batches(inputs: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    """The images in order, in batches, one batch prefetched, without autotuning."""
+    data = tf.data.Dataset.from_tensor_slices(np.ascontiguousarray(inputs, dtype=np.float32))
+    return data.batch(batch_size).prefetch(1).with_options(FIXED_PIPELINE)
 
 
 def predict_probabilities(
@@ -11,11 +25,12 @@ def predict_probabilities(
 ) -> np.ndarray:
     """Salt probabilities ``(N, 101, 101) float32`` for inputs ``(N, 101, 101, C)``.
 
-    With ``flip_tta``, averages the prediction of each image and of its left-right mirror.
+    With ``flip_tta``, averages the prediction of each image and of its left-right mirror. The
+    images go through a :data:`FIXED_PIPELINE` ``tf.data`` pipeline in their order.
     """
     verbose = 0 if len(inputs) <= 4 * batch_size else 2
-    probabilities = model.predict(inputs, batch_size=batch_size, verbose=verbose)[..., 0]
+    probabilities = model.predict(_batches(inputs, batch_size), verbose=verbose)[..., 0]
     if flip_tta:
-        mirrored = model.predict(inputs[:, :, ::-1], batch_size=batch_size, verbose=verbose)
+        mirrored = model.predict(_batches(inputs[:, :, ::-1], batch_size), verbose=verbose)
         probabilities = 0.5 * (probabilities + mirrored[:, :, ::-1, 0])
     return probabilities.astype(np.float32)

@@ -11,19 +11,12 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from explainable_salt.inference import predict_probabilities
+from explainable_salt.inference import FIXED_PIPELINE, predict_probabilities
 from explainable_salt.losses import bce_loss, combined_loss
 from explainable_salt.metrics import competition_metric
 from explainable_salt.models import with_presence_head
 
 logger = logging.getLogger(__name__)
-
-
-# tf.data's autotuning, on by default, made many epochs on a 2-core CPU wait with both cores idle
-# before their first batch; with fixed parallelism and two batches in flight they do not
-# (benchmarks/bench_training.py --epoch-rounds; docs/modelling.md, "Epochs that waited").
-FIXED_PIPELINE = tf.data.Options()
-FIXED_PIPELINE.autotune.enabled = False
 
 
 def training_dataset(
