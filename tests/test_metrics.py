@@ -54,7 +54,7 @@ def test_best_decision_rule_picks_the_cut_that_recovers_the_mask():
     truth = _box(slice(0, 30), slice(0, 30))
     probabilities = np.where(truth, 0.7, 0.4)
     rule, score = best_decision_rule(truth, probabilities, np.array([0.3, 0.5, 0.8]))
-    assert (rule, score) == ({"threshold": 0.5, "min_area": 0}, 1.0)
+    assert (rule, score) == ({"threshold": 0.5, "min_area": 0, "peak_threshold": 0.0}, 1.0)
 
 
 def test_min_area_empties_specks_on_salt_free_images_only_when_it_helps():
@@ -62,10 +62,28 @@ def test_min_area_empties_specks_on_salt_free_images_only_when_it_helps():
     probabilities = np.where(truth, 0.9, 0.1)
     probabilities[0, 50:53, 50:53] = 0.9  # a 9-pixel false positive on the empty image
     rule, score = best_decision_rule(truth, probabilities, np.array([0.5]), [0, 10, 1000])
-    assert (rule, score) == ({"threshold": 0.5, "min_area": 10}, 1.0)
+    assert (rule, score) == ({"threshold": 0.5, "min_area": 10, "peak_threshold": 0.0}, 1.0)
     masks = apply_decision_rule(probabilities, rule)
     assert masks[0].sum() == 0 and masks[1].sum() == 900
     assert apply_decision_rule(probabilities, {"threshold": 0.5})[0].sum() == 9
+
+
+def test_peak_threshold_empties_faint_images_and_leaves_the_mask_to_the_lower_threshold():
+    # Image 0 is salt-free with a faint 400-pixel blob; image 1 holds a box whose confident core
+    # (0.9) is ringed by a fainter edge (0.45) that belongs to the mask.
+    truth = np.concatenate([EMPTY, _box(slice(10, 40), slice(10, 40))])
+    probabilities = np.full(truth.shape, 0.05)
+    probabilities[0, 60:80, 60:80] = 0.45
+    probabilities[1, 10:40, 10:40] = 0.45
+    probabilities[1, 15:35, 15:35] = 0.9
+    # No threshold alone scores both: at 0.4 the blob stays, at 0.5 the edge is lost (IoU 4/9).
+    plain, plain_score = best_decision_rule(truth, probabilities, np.array([0.4, 0.5]), [0, 10])
+    assert plain_score == 0.5
+    rule, score = best_decision_rule(truth, probabilities, np.array([0.4, 0.5]), [0, 10], [0.0, 0.5, 0.95])
+    assert (rule, score) == ({"threshold": 0.4, "min_area": 0, "peak_threshold": 0.5}, 1.0)
+    masks = apply_decision_rule(probabilities, rule)
+    assert masks[0].sum() == 0 and masks[1].sum() == 900
+    assert apply_decision_rule(probabilities, {"threshold": 0.4, "peak_threshold": 0.95}).sum() == 0
 
 
 def test_summary_reports_pixel_precision_recall_and_empty_accuracy():

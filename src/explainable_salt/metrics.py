@@ -35,29 +35,42 @@ def competition_metric(truth: np.ndarray, prediction: np.ndarray) -> float:
 
 def apply_decision_rule(probabilities: np.ndarray, rule: dict) -> np.ndarray:
     """Boolean masks: pixels above ``rule["threshold"]``, emptied where fewer than
-    ``rule.get("min_area", 0)`` pixels remain (small specks on salt-free images cost a whole image)."""
-    masks = np.asarray(probabilities) > rule["threshold"]
+    ``rule.get("min_area", 0)`` pixels remain (small specks on salt-free images cost a whole image)
+    or where no pixel reaches ``rule.get("peak_threshold", 0)``: whether an image holds salt is
+    decided by its most confident pixel, apart from the threshold that draws the mask."""
+    probabilities = np.asarray(probabilities)
+    masks = probabilities > rule["threshold"]
     min_area = int(rule.get("min_area", 0))
     if min_area > 0:
         masks[masks.sum(axis=(1, 2)) < min_area] = False
+    peak_threshold = float(rule.get("peak_threshold", 0.0))
+    if peak_threshold > 0:
+        masks[probabilities.max(axis=(1, 2)) < peak_threshold] = False
     return masks
 
 
 def best_decision_rule(
-    truth: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, min_areas: list[int] = (0,)
+    truth: np.ndarray,
+    probabilities: np.ndarray,
+    thresholds: np.ndarray,
+    min_areas: list[int] = (0,),
+    peak_thresholds: list[float] = (0.0,),
 ) -> tuple[dict, float]:
-    """The ``{"threshold", "min_area"}`` maximising the competition metric, and that metric.
+    """The ``{"threshold", "min_area", "peak_threshold"}`` maximising the competition metric, and
+    that metric.
 
-    Ties go to the first in the grids' order (so, with the smallest minimum area listed first,
-    to the simpler rule).
+    Ties go to the first in the grids' order (so, with the smallest minimum area and peak
+    threshold listed first, to the simpler rule).
     """
     best_rule, best_score = None, -np.inf
-    for min_area in min_areas:
-        for threshold in thresholds:
-            rule = {"threshold": float(threshold), "min_area": int(min_area)}
-            score = competition_metric(truth, apply_decision_rule(probabilities, rule))
-            if score > best_score:
-                best_rule, best_score = rule, score
+    for peak_threshold in peak_thresholds:
+        for min_area in min_areas:
+            for threshold in thresholds:
+                rule = {"threshold": float(threshold), "min_area": int(min_area),
+                        "peak_threshold": float(peak_threshold)}
+                score = competition_metric(truth, apply_decision_rule(probabilities, rule))
+                if score > best_score:
+                    best_rule, best_score = rule, score
     return best_rule, float(best_score)
 
 

@@ -54,12 +54,15 @@ def tune_decision_rule(
     manifest: pd.DataFrame,
     params: dict,
 ) -> dict:
-    """Choose the probability threshold and the minimum salt area (smaller predicted masks are
-    emptied) maximising the competition metric on the validation split only."""
+    """Choose the probability threshold, the minimum salt area (smaller predicted masks are
+    emptied) and the peak threshold (images none of whose pixels reach it are predicted empty)
+    maximising the competition metric on the validation split only."""
     _, x_val, y_val = _split_arrays(model_inputs, train_masks, manifest, "validation", model_channels)
     probabilities = predict_probabilities(model, x_val, params["batch_size"], params["flip_tta"])
     grid = np.round(np.arange(*params["threshold_grid"]), 4)
-    rule, score = metrics.best_decision_rule(y_val, probabilities, grid, params.get("min_area_grid", [0]))
+    rule, score = metrics.best_decision_rule(
+        y_val, probabilities, grid, params.get("min_area_grid", [0]), params.get("peak_threshold_grid", [0.0])
+    )
     logger.info("Decision rule %s (validation competition metric %.4f)", rule, score)
     return {**rule, "validation_competition_metric": score}
 
@@ -92,6 +95,7 @@ def evaluate_model(
     scores["validation.competition_metric"] = decision_rule["validation_competition_metric"]
     scores["threshold"] = decision_rule["threshold"]
     scores["min_area"] = float(decision_rule.get("min_area", 0))
+    scores["peak_threshold"] = float(decision_rule.get("peak_threshold", 0.0))
     logger.info("Internal test (%d images): %s", len(ids), summary)
     per_image = manifest.set_index("id").loc[ids, ["depth", "coverage", "coverage_class"]]
     per_image = per_image.reset_index().assign(
