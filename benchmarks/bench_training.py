@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_training.py [--train-images 512] [--test-images 18000]
         [--zoo unet residual_unet vgg16_unet] [--policy-rounds 6] [--base-filters N] [--batch-size N]
-        [--epoch-rounds R]
+        [--epoch-rounds R] [--jit-compile]
 
 For each zoo model at its default settings (``conf/base`` for the configured one), with the
 default four input channels: seconds per epoch and training images/s on ``--train-images``
@@ -17,6 +17,7 @@ place of ``conf/base``'s; ``--policy-rounds 0`` skips the dtype policies. ``--ep
 adds, before the dtype policies, R alternating rounds of whole three-epoch fits of the configured
 model with the project's tf.data pipeline (autotuning off) and with autotuning turned back on:
 their wall-clock seconds per epoch count what the fastest epoch hides, the start of each epoch.
+``--jit-compile`` compiles the zoo models' training steps with XLA (``jit_compile=True``).
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def main() -> None:
                              "autotuning on (0: skip)")
     parser.add_argument("--base-filters", type=int, help="base filters of the configured model (default: conf/base)")
     parser.add_argument("--batch-size", type=int, help="training batch size (default: conf/base)")
+    parser.add_argument("--jit-compile", action="store_true", help="compile the zoo models' training steps with XLA")
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]
     if args.base_filters:
@@ -136,13 +138,15 @@ def main() -> None:
         if name == params["architecture"]:
             settings = params["model"]
         model = build_model(name, len(channels), **settings)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=combined_loss({"bce": 1.0, "dice": 1.0}))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=combined_loss({"bce": 1.0, "dice": 1.0}),
+                      jit_compile=args.jit_compile)
         data = training_dataset(x, y, params["training"]["batch_size"], seed=0)
         timer = EpochTimer()
         model.fit(data, epochs=3, callbacks=[timer], verbose=0)  # epoch 1 includes tracing
         seconds = min(timer.seconds[1:])
         print(f"{name:14s}: {seconds:6.1f} s per epoch, {args.train_images / seconds:6.1f} training images/s "
-              f"({model.count_params():,} parameters, {model.get_layer('pad').dtype_policy.name})", flush=True)
+              f"({model.count_params():,} parameters, {model.get_layer('pad').dtype_policy.name}"
+              f"{', XLA' if args.jit_compile else ''})", flush=True)
 
     if args.epoch_rounds:
         compare_pipelines(params, x, y, rounds=args.epoch_rounds)
