@@ -23,7 +23,7 @@ SETTINGS = {"energy": {"window": 9}, "similarity": {"window": 9, "step_out": 1, 
 
 
 def time_registry(images: np.ndarray, channels: list[str], chunk: int = 1000) -> float:
-    from explainable_salt.attributes import compute_attributes
+    from explainable_salt.seismic.attributes import compute_attributes
 
     depths = np.full(len(images), 500.0)
     start = time.perf_counter()

@@ -22,14 +22,14 @@ import argparse
 import time
 from pathlib import Path
 
-import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 import keras
 import numpy as np
 import shap
 import yaml
 
-from explainable_salt.models import build_model
-from explainable_salt.shapley import channel_shapley, channel_shapley_sampled, keras_predictor
+import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
+from explainable_salt.attribution.shapley import channel_shapley, channel_shapley_sampled, keras_predictor
+from explainable_salt.segmentation.models import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 N_PIXELS = 101 * 101

@@ -4,7 +4,7 @@
         [--explain-images 192] [--predict-images 4000] [--workers 1 2]
 
 Runs the tasks the pipelines submit (``explain_channels``' ``explain_chunk`` and
-``predict_test_masks``' ``predict_masks``) through :func:`explainable_salt.execution.map_chunks`
+``predict_test_masks``' ``predict_masks``) through :func:`explainable_salt.runtime.execution.map_chunks`
 with the chunk sizes of ``conf/base``: once in process (TensorFlow using every core), then on a
 LocalCluster of N single-threaded workers on 127.0.0.1. Each cluster is warmed up first (worker
 start, TensorFlow import, model load: reported separately), then timed. Inputs are random: the
@@ -21,9 +21,9 @@ import numpy as np
 import yaml
 from distributed import Client, LocalCluster
 
-from explainable_salt.execution import chunk_slices, map_chunks, worker_environment
 from explainable_salt.pipelines.explainability.nodes import explain_chunk
 from explainable_salt.pipelines.modelling.nodes import predict_masks
+from explainable_salt.runtime.execution import chunk_slices, map_chunks, worker_environment
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def _params(name: str) -> dict:
 def _model(path: Path, channels: int):
     import keras
 
-    from explainable_salt.models import build_model
+    from explainable_salt.segmentation.models import build_model
 
     if path.is_file():
         return keras.models.load_model(path, compile=False), f"trained model {path}"

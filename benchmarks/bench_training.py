@@ -27,17 +27,17 @@ import os
 import time
 from pathlib import Path
 
-import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 import keras
 import numpy as np
 import tensorflow as tf
 import yaml
 
-from explainable_salt.attributes import compute_attributes
-from explainable_salt.inference import predict_probabilities
-from explainable_salt.models import build_model, onednn_enabled
-from explainable_salt.losses import combined_loss
-from explainable_salt.training import training_dataset
+import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
+from explainable_salt.segmentation.inference import predict_probabilities
+from explainable_salt.segmentation.losses import combined_loss
+from explainable_salt.segmentation.models import build_model, onednn_enabled
+from explainable_salt.segmentation.training import training_dataset
+from explainable_salt.seismic.attributes import compute_attributes
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from explainable_salt import synthetic
+from explainable_salt.tgs import synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 TGS_DIR = REPO.parent / "shared" / "tgs"

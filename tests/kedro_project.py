@@ -5,10 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from conftest import REPO
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
-
-from conftest import REPO
 
 LAYERS = (
     "01_raw", "02_intermediate", "03_primary", "04_feature",

@@ -13,7 +13,7 @@ from skimage.filters import sobel as skimage_sobel
 from skimage.filters.rank import entropy
 from skimage.morphology import disk
 
-from explainable_salt import attributes as A
+from explainable_salt.seismic import attributes as A
 
 
 @pytest.fixture(scope="module")

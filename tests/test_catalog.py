@@ -4,8 +4,8 @@ to an in-memory dataset, and every entry carries its kedro-viz layer."""
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
-
 from kedro_project import scratch_project
+
 from explainable_salt.pipeline_registry import register_pipelines
 
 

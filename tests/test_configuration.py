@@ -1,9 +1,9 @@
 """Named configurations are Kedro environments that override single parameters of conf/base."""
 
 import pytest
+from conftest import REPO
 from kedro.config import OmegaConfigLoader
 
-from conftest import REPO
 from explainable_salt.settings import CONFIG_LOADER_ARGS
 
 

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from distributed import LocalCluster
 
-from explainable_salt.execution import ChunkFailedError, map_chunks, settings, worker_environment
-from explainable_salt.models import build_model
 from explainable_salt.pipelines.cross_validation.nodes import train_fold
 from explainable_salt.pipelines.explainability.nodes import explain_channels
 from explainable_salt.pipelines.feature_engineering.nodes import build_model_inputs, fit_channel_normaliser
 from explainable_salt.pipelines.modelling.nodes import predict_test_masks
+from explainable_salt.runtime.execution import ChunkFailedError, map_chunks, settings, worker_environment
+from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
 
 # The test's own task functions travel to the workers by value.

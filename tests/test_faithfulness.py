@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from explainable_salt.faithfulness import deletion_area, deletion_curves, explanation_rank_correlation
+from explainable_salt.attribution.faithfulness import deletion_area, deletion_curves, explanation_rank_correlation
 
 RNG = np.random.default_rng(0)
 

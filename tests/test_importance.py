@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from explainable_salt.importance import (
+from explainable_salt.attribution.importance import (
     bootstrap_mean,
     importance_table,
     mask_boundary,

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from kedro.runner import ThreadRunner
+from kedro_project import QUICK_PARAMS, kedro_run, scratch_project
 
 from explainable_salt.datasets import ImageStackDataset
 from explainable_salt.pipeline_registry import register_pipelines
-from explainable_salt.rle import rle_decode
-from kedro_project import QUICK_PARAMS, kedro_run, scratch_project
+from explainable_salt.tgs.rle import rle_decode
 
 pytestmark = pytest.mark.integration
 

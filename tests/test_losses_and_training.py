@@ -4,13 +4,13 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from explainable_salt import training
-from explainable_salt.inference import predict_probabilities
-from explainable_salt.losses import combined_loss, dice_loss, focal_loss, lovasz_hinge_loss
-from explainable_salt.metrics import competition_metric
-from explainable_salt.models import build_model
-from explainable_salt.tracking import history_as_metrics
-from explainable_salt.training import fit
+from explainable_salt.runtime.tracking import history_as_metrics
+from explainable_salt.segmentation import training
+from explainable_salt.segmentation.inference import predict_probabilities
+from explainable_salt.segmentation.losses import combined_loss, dice_loss, focal_loss, lovasz_hinge_loss
+from explainable_salt.segmentation.models import build_model
+from explainable_salt.segmentation.training import fit
+from explainable_salt.tgs.metrics import competition_metric
 
 RNG = np.random.default_rng(0)
 TRUTH = np.zeros((2, 8, 8, 1), dtype=np.float32)

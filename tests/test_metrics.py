@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from explainable_salt.metrics import (
+from explainable_salt.tgs.metrics import (
     apply_decision_rule,
     best_decision_rule,
     competition_metric,

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from explainable_salt.inference import predict_probabilities
-from explainable_salt.models import Padding2D, build_model
+from explainable_salt.segmentation.inference import predict_probabilities
+from explainable_salt.segmentation.models import Padding2D, build_model
 
 X = np.random.default_rng(0).random((2, 101, 101, 3)).astype(np.float32)
 
@@ -83,7 +83,7 @@ def test_a_mixed_bfloat16_model_computes_in_bfloat16_and_returns_float32_probabi
 
 
 def test_auto_dtype_policy_follows_the_hardware(monkeypatch):
-    from explainable_salt import models
+    from explainable_salt.segmentation import models
 
     assert models.resolve_dtype_policy("float32") == "float32"
     monkeypatch.setattr(models, "_has_bfloat16_arithmetic", lambda: True)
@@ -98,7 +98,7 @@ def test_auto_dtype_policy_follows_the_hardware(monkeypatch):
                                                     ("residual_unet", {"depth": 2, "base_filters": 4}),
                                                     ("vgg16_unet", {"decoder_filters": 4})])
 def test_the_presence_twin_shares_the_mask_model_and_adds_a_per_image_probability(architecture, settings):
-    from explainable_salt.models import with_presence_head
+    from explainable_salt.segmentation.models import with_presence_head
 
     model = build_model(architecture, input_channels=3, **settings)
     twin = with_presence_head(model)
@@ -113,7 +113,7 @@ def test_importing_the_package_turns_onednn_on_unless_the_environment_says_no(se
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
-    code = ("import os, explainable_salt, keras; from explainable_salt.models import onednn_enabled; "
+    code = ("import os, explainable_salt, keras; from explainable_salt.segmentation.models import onednn_enabled; "
             "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], onednn_enabled())")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == expected

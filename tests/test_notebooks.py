@@ -6,9 +6,8 @@ import json
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-
 from conftest import REPO
+from nbclient import NotebookClient
 
 pytestmark = pytest.mark.integration
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

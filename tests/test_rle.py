@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from explainable_salt.rle import rle_decode, rle_encode
+from explainable_salt.tgs.rle import rle_decode, rle_encode
 
 
 @settings(max_examples=200, deadline=None)

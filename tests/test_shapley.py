@@ -4,10 +4,9 @@ from itertools import permutations
 
 import numpy as np
 import pytest
-
 import shap
 
-from explainable_salt.shapley import (
+from explainable_salt.attribution.shapley import (
     batched,
     channel_shapley,
     channel_shapley_sampled,

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explainable_salt.splits import coverage_class, stratified_split
+from explainable_salt.tgs.splits import coverage_class, stratified_split
 
 RATIOS = {"train": 0.7, "validation": 0.15, "internal_test": 0.15}
 

@@ -1,9 +1,8 @@
 import numpy as np
-
-from explainable_salt import synthetic
-from explainable_salt.rle import rle_decode
-
 from conftest import SHAPES
+
+from explainable_salt.tgs import synthetic
+from explainable_salt.tgs.rle import rle_decode
 
 
 def test_generation_is_deterministic_for_a_seed():

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from explainable_salt.pipelines.data_engineering.nodes import validate_test_set, validate_train_set
-from explainable_salt.validation import RawDataError
+from explainable_salt.tgs.validation import RawDataError
 
 
 def _first_id(mapping):

@@ -8,7 +8,6 @@ from kedro.runner import SequentialRunner
 from explainable_salt.pipelines.data_engineering import create_pipeline
 
 
-
 class KeptDataset(MemoryDataset):
     """A MemoryDataset the runner cannot release, so tests can read every output afterwards."""
 

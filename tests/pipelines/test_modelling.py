@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 
 from explainable_salt.pipelines.modelling.nodes import make_submission
-from explainable_salt.rle import rle_decode
 from explainable_salt.stacks import ImageStack
+from explainable_salt.tgs.rle import rle_decode
 
 
 def test_submission_has_every_test_id_and_column_major_rle():

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from explainable_salt import metrics, training
-from explainable_salt.execution import chunk_slices, map_chunks, model_bytes, model_from_bytes
-from explainable_salt.inference import predict_probabilities
-from explainable_salt.models import build_model
+from explainable_salt.runtime.execution import chunk_slices, map_chunks, model_bytes, model_from_bytes
+from explainable_salt.runtime.tracking import history_as_metrics
+from explainable_salt.segmentation import training
+from explainable_salt.segmentation.inference import predict_probabilities
+from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
-from explainable_salt.tracking import history_as_metrics
+from explainable_salt.tgs import metrics
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from explainable_salt.pipelines.cross_validation.nodes import (
     train_fold,
 )
 from explainable_salt.pipelines.modelling.nodes import make_submission
-from explainable_salt.tracking import tracking_node
+from explainable_salt.runtime.tracking import tracking_node
 
 SHARED = {"model_inputs", "train_masks", "manifest"}
 

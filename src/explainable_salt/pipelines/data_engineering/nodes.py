@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from explainable_salt import validation
-from explainable_salt.splits import coverage_class, stratified_split
 from explainable_salt.stacks import ImageStack
+from explainable_salt.tgs import validation
+from explainable_salt.tgs.splits import coverage_class, stratified_split
 
 logger = logging.getLogger(__name__)
 

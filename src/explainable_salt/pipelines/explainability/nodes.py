@@ -9,20 +9,20 @@ import keras
 import numpy as np
 import pandas as pd
 
-from explainable_salt import faithfulness, importance
-from explainable_salt.background import choose_background
-from explainable_salt.execution import as_model, chunk_slices, map_chunks
-from explainable_salt.metrics import apply_decision_rule
-from explainable_salt.pipelines.modelling.nodes import split_ids
-from explainable_salt.pixel_attribution import salt_location_maps
-from explainable_salt.shapley import (
+from explainable_salt.attribution import faithfulness, importance
+from explainable_salt.attribution.background import choose_background
+from explainable_salt.attribution.pixel_attribution import salt_location_maps
+from explainable_salt.attribution.shapley import (
     ChannelShapley,
     channel_shapley,
     channel_shapley_sampled,
     concatenate,
     keras_predictor,
 )
+from explainable_salt.pipelines.modelling.nodes import split_ids
+from explainable_salt.runtime.execution import as_model, chunk_slices, map_chunks
 from explainable_salt.stacks import ImageStack
+from explainable_salt.tgs.metrics import apply_decision_rule
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def explain_channels(
     ``expected_value``), the explained ``salt_probabilities`` ``(N, 101, 101)`` and the checks.
     Raises :class:`AdditivityError` if ``expected + Σ φ`` misses a prediction by more than
     ``additivity_tolerance``. Chunks of ``images_per_task`` images run where ``execution`` says
-    (:mod:`explainable_salt.execution`); the sampled estimator seeds chunk ``k`` with ``seed + k``.
+    (:mod:`explainable_salt.runtime.execution`); the sampled estimator seeds chunk ``k`` with ``seed + k``.
     """
     ids = _explained_ids(manifest, params)
     images = model_inputs.select(ids).select_channels(salt_model_channels)

@@ -11,7 +11,7 @@ from explainable_salt.pipelines.explainability.nodes import (
     randomisation_check,
     sample_background,
 )
-from explainable_salt.tracking import tracking_node
+from explainable_salt.runtime.tracking import tracking_node
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from explainable_salt.attributes import compute_attributes
-from explainable_salt.execution import chunk_slices, map_chunks
-from explainable_salt.normalisation import apply_normaliser, fit_normaliser
+from explainable_salt.runtime.execution import chunk_slices, map_chunks
+from explainable_salt.seismic.attributes import compute_attributes
+from explainable_salt.seismic.normalisation import apply_normaliser, fit_normaliser
 from explainable_salt.stacks import ImageStack, StackChunk
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def build_model_inputs(
 
     A generator: yields one chunk of ``chunk_size`` images at a time, which the catalog's
     ``ImageStackDataset`` writes straight to disk, so memory stays bounded by the chunk. The
-    chunks are computed where ``execution`` says (:mod:`explainable_salt.execution`).
+    chunks are computed where ``execution`` says (:mod:`explainable_salt.runtime.execution`).
     """
     names = normaliser["channels"]
     slices = chunk_slices(len(images), params["chunk_size"])

@@ -8,13 +8,14 @@ import keras
 import numpy as np
 import pandas as pd
 
-from explainable_salt import metrics, training
-from explainable_salt.execution import as_model, chunk_slices, map_chunks
-from explainable_salt.importance import bootstrap_mean
-from explainable_salt.inference import predict_probabilities
-from explainable_salt.models import build_model
-from explainable_salt.rle import rle_encode_stack
+from explainable_salt.attribution.importance import bootstrap_mean
+from explainable_salt.runtime.execution import as_model, chunk_slices, map_chunks
+from explainable_salt.segmentation import training
+from explainable_salt.segmentation.inference import predict_probabilities
+from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
+from explainable_salt.tgs import metrics
+from explainable_salt.tgs.rle import rle_encode_stack
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def predict_test_masks(
     """Binary salt masks ``(N, 101, 101) uint8`` for every competition test image.
 
     Reads the (memory-mapped) inputs ``chunk_size`` images at a time, so memory stays bounded;
-    the chunks run where ``execution`` says (:mod:`explainable_salt.execution`).
+    the chunks run where ``execution`` says (:mod:`explainable_salt.runtime.execution`).
     """
     n = len(model_inputs_test)
     index = [model_inputs_test.channels.index(c) for c in model_channels]

@@ -9,7 +9,7 @@ from explainable_salt.pipelines.modelling.nodes import (
     train_model,
     tune_decision_rule,
 )
-from explainable_salt.tracking import history_as_metrics, tracking_node
+from explainable_salt.runtime.tracking import history_as_metrics, tracking_node
 
 
 def create_pipeline(**kwargs) -> Pipeline:

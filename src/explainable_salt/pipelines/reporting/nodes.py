@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from explainable_salt import plotting, report
-from explainable_salt.metrics import apply_decision_rule
+from explainable_salt.figures import plotting, report
 from explainable_salt.stacks import ImageStack
+from explainable_salt.tgs.metrics import apply_decision_rule
 
 OVERALL_GROUPS = [
     "all", "salt (truth)", "sediment (truth)", "salt (predicted)", "sediment (predicted)", "boundary (truth)",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from explainable_salt import synthetic
+from explainable_salt.tgs import synthetic
 
 logger = logging.getLogger(__name__)
 
 
 def generate_synthetic_dataset(params: dict):
-    """Generate the built-in dataset in the competition layout (see :mod:`explainable_salt.synthetic`).
+    """Generate the built-in dataset in the competition layout (see :mod:`explainable_salt.tgs.synthetic`).
 
     Returns train images, train masks, train.csv, depths.csv and test images.
     """

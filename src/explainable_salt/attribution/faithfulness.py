@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from explainable_salt.metrics import competition_metric
-from explainable_salt.shapley import Predictor, coalition_values
+from explainable_salt.attribution.shapley import Predictor, coalition_values
+from explainable_salt.tgs.metrics import competition_metric
 
 
 def deletion_curves(

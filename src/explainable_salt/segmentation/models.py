@@ -173,7 +173,7 @@ def with_presence_head(model: keras.Model) -> keras.Model:
     that it holds any salt, from the pooled (average and maximum) bottleneck features.
 
     The twin shares its layers with ``model``: training it with a presence loss (deep
-    supervision, :func:`explainable_salt.training.fit`) trains ``model``, which stays a mask-only
+    supervision, :func:`explainable_salt.segmentation.training.fit`) trains ``model``, which stays a mask-only
     model for prediction and explanation.
     """
     features = model.get_layer("bottleneck").output

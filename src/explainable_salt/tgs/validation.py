@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from explainable_salt.rle import IMAGE_SHAPE, rle_decode
+from explainable_salt.tgs.rle import IMAGE_SHAPE, rle_decode
 
 
 class RawDataError(ValueError):

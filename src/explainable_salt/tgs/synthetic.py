@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import convolve1d, gaussian_filter
 
-from explainable_salt.rle import rle_encode_stack
+from explainable_salt.tgs.rle import rle_encode_stack
 
 SIZE = 101
 SALT_SHAPES = ("none", "dome", "sheet", "diapir", "massive")

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from explainable_salt.inference import FIXED_PIPELINE, predict_probabilities
-from explainable_salt.losses import bce_loss, combined_loss
-from explainable_salt.metrics import competition_metric
-from explainable_salt.models import with_presence_head
+from explainable_salt.segmentation.inference import FIXED_PIPELINE, predict_probabilities
+from explainable_salt.segmentation.losses import bce_loss, combined_loss
+from explainable_salt.segmentation.models import with_presence_head
+from explainable_salt.tgs.metrics import competition_metric
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ def fit(
     Adam restarts per stage. A plateau stage stops early after ``patience`` epochs without
     improvement; a cosine stage runs to the end of its budget. With a ``presence_loss_weight``
     above 0, a head on the bottleneck learns whether each image holds salt
-    (:func:`~explainable_salt.models.with_presence_head`, binary cross-entropy of that weight
+    (:func:`~explainable_salt.segmentation.models.with_presence_head`, binary cross-entropy of that weight
     added to every stage's loss); ``model`` itself stays mask-only. Returns the per-epoch history
     (epoch, stage, loss, val_loss, val_competition_metric, learning_rate; with averaging, the
     averaged_* columns on each averaging stage's last row).

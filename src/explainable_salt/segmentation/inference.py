@@ -9,7 +9,7 @@ import tensorflow as tf
 # tf.data's autotuning, on by default, made many epochs on a 2-core CPU wait with both cores idle
 # before their first batch; with fixed parallelism and few batches in flight they do not
 # (benchmarks/bench_training.py --epoch-rounds; docs/modelling.md, "Epochs that waited"). Training
-# (explainable_salt.training.training_dataset) and prediction both run with these options.
+# (explainable_salt.segmentation.training.training_dataset) and prediction both run with these options.
 FIXED_PIPELINE = tf.data.Options()
 FIXED_PIPELINE.autotune.enabled = False
 

@@ -1,0 +1,1 @@
+"""Explanations: channel Shapley values, their background, global importance and checks."""

@@ -1,0 +1,1 @@
+"""Segmentation models: the U-Net zoo, losses, training and batched prediction."""

@@ -1,0 +1,1 @@
+"""Seismic attributes (the model's input channels) and their normalisation."""
