@@ -33,9 +33,10 @@ import tensorflow as tf
 import yaml
 
 import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
+from explainable_salt.runtime.hardware import onednn_enabled
 from explainable_salt.segmentation.inference import predict_probabilities
 from explainable_salt.segmentation.losses import combined_loss
-from explainable_salt.segmentation.models import build_model, onednn_enabled
+from explainable_salt.segmentation.models import build_model
 from explainable_salt.segmentation.training import training_dataset
 from explainable_salt.seismic.attributes import compute_attributes
 

@@ -4,7 +4,6 @@ import mlflow
 import numpy as np
 import pytest
 from kedro.io import DatasetError
-from PIL import Image
 
 from explainable_salt.datasets import ImageStackDataset, MlflowNestedRunDataset, PNGSetDataset
 from explainable_salt.stacks import ImageStack, StackChunk

@@ -1,6 +1,3 @@
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -82,18 +79,6 @@ def test_a_mixed_bfloat16_model_computes_in_bfloat16_and_returns_float32_probabi
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), out)
 
 
-def test_auto_dtype_policy_follows_the_hardware(monkeypatch):
-    from explainable_salt.segmentation import models
-
-    assert models.resolve_dtype_policy("float32") == "float32"
-    monkeypatch.setattr(models, "_has_bfloat16_arithmetic", lambda: True)
-    assert models.resolve_dtype_policy("auto") == "mixed_bfloat16"
-    monkeypatch.setattr(models, "_has_bfloat16_arithmetic", lambda: False)
-    assert models.resolve_dtype_policy("auto") == "float32"
-    assert build_model("unet", input_channels=1, dtype_policy="auto", depth=1, base_filters=2).get_layer(
-        "down0_conv1").compute_dtype == "float32"
-
-
 @pytest.mark.parametrize("architecture, settings", [("unet", {"depth": 2, "base_filters": 4}),
                                                     ("residual_unet", {"depth": 2, "base_filters": 4}),
                                                     ("vgg16_unet", {"decoder_filters": 4})])
@@ -106,14 +91,3 @@ def test_the_presence_twin_shares_the_mask_model_and_adds_a_per_image_probabilit
     assert presence.shape == (2, 1) and ((presence > 0) & (presence < 1)).all()
     np.testing.assert_allclose(masks, model.predict(X, verbose=0), atol=1e-6)
     assert {id(w) for w in model.weights} <= {id(w) for w in twin.weights}
-
-
-@pytest.mark.parametrize(("setting", "expected"), [(None, "1 True"), ("0", "0 False")])
-def test_importing_the_package_turns_onednn_on_unless_the_environment_says_no(setting, expected):
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    if setting is not None:
-        env["TF_ENABLE_ONEDNN_OPTS"] = setting
-    code = ("import os, explainable_salt, keras; from explainable_salt.segmentation.models import onednn_enabled; "
-            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], onednn_enabled())")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == expected

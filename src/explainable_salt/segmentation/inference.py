@@ -6,18 +6,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# tf.data's autotuning, on by default, made many epochs on a 2-core CPU wait with both cores idle
-# before their first batch; with fixed parallelism and few batches in flight they do not
-# (benchmarks/bench_training.py --epoch-rounds; docs/modelling.md, "Epochs that waited"). Training
-# (explainable_salt.segmentation.training.training_dataset) and prediction both run with these options.
-FIXED_PIPELINE = tf.data.Options()
-FIXED_PIPELINE.autotune.enabled = False
+from explainable_salt.runtime.hardware import without_autotuning
 
 
 def _batches(inputs: np.ndarray, batch_size: int) -> tf.data.Dataset:
     """The images in order, in batches, one batch prefetched, without autotuning."""
     data = tf.data.Dataset.from_tensor_slices(np.ascontiguousarray(inputs, dtype=np.float32))
-    return data.batch(batch_size).prefetch(1).with_options(FIXED_PIPELINE)
+    return without_autotuning(data.batch(batch_size).prefetch(1))
 
 
 def predict_probabilities(
@@ -26,7 +21,7 @@ def predict_probabilities(
     """Salt probabilities ``(N, 101, 101) float32`` for inputs ``(N, 101, 101, C)``.
 
     With ``flip_tta``, averages the prediction of each image and of its left-right mirror. The
-    images go through a :data:`FIXED_PIPELINE` ``tf.data`` pipeline in their order.
+    images go through a ``tf.data`` pipeline without autotuning, in their order.
     """
     verbose = 0 if len(inputs) <= 4 * batch_size else 2
     probabilities = model.predict(_batches(inputs, batch_size), verbose=verbose)[..., 0]

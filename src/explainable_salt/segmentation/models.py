@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import keras
 from keras import layers, ops
+
+from explainable_salt.runtime.hardware import resolve_dtype_policy
 
 IMAGE_SIZE = 101
 logger = logging.getLogger(__name__)
@@ -186,43 +187,6 @@ def with_presence_head(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, [mask, presence], name=f"{model.name}_with_presence")
 
 
-def _has_bfloat16_arithmetic() -> bool:
-    """Whether TensorFlow computes in bfloat16 natively here: a GPU of compute capability 8 or
-    more, or, without a GPU, a CPU flagging AVX-512 BF16 or AMX BF16 in ``/proc/cpuinfo``."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return all(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) >= (8, 0)
-                   for gpu in gpus)
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:  # not Linux: no way to tell, stay with float32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def onednn_enabled() -> bool | None:
-    """Whether TensorFlow runs its oneDNN CPU kernels (``TF_ENABLE_ONEDNN_OPTS``, read when
-    TensorFlow loads; see ``explainable_salt/__init__.py``); ``None`` if this TensorFlow cannot say."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-    except ImportError:
-        return None
-    return bool(_pywrap_util_port.IsMklEnabled())
-
-
-def resolve_dtype_policy(policy: str) -> str:
-    """``policy`` itself, or for ``auto``: ``mixed_bfloat16`` where the hardware computes in
-    bfloat16 natively (elsewhere it is emulated and slower), ``float32`` otherwise."""
-    if policy != "auto":
-        return policy
-    resolved = "mixed_bfloat16" if _has_bfloat16_arithmetic() else "float32"
-    logger.info("dtype policy auto: %s (oneDNN CPU kernels: %s)", resolved,
-                {True: "on", False: "off", None: "unknown"}[onednn_enabled()])
-    return resolved
-
-
 MODELS = {"unet": build_unet, "residual_unet": build_residual_unet, "vgg16_unet": build_vgg16_unet}
 
 
@@ -233,7 +197,7 @@ def build_model(
 
     ``dtype_policy`` is the Keras dtype policy of its layers: ``float32``, ``mixed_bfloat16``
     (bfloat16 arithmetic on float32 weights; faster where the hardware has bfloat16 arithmetic,
-    see ``benchmarks/bench_training.py``) or ``auto`` (:func:`resolve_dtype_policy`). The output
+    see ``benchmarks/bench_training.py``) or ``auto`` (:func:`~explainable_salt.runtime.hardware.resolve_dtype_policy`). The output
     probabilities are float32 either way.
     """
     if architecture not in MODELS:

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from explainable_salt.segmentation.inference import FIXED_PIPELINE, predict_probabilities
+from explainable_salt.runtime.hardware import without_autotuning
+from explainable_salt.segmentation.inference import predict_probabilities
 from explainable_salt.segmentation.losses import bce_loss, combined_loss
 from explainable_salt.segmentation.models import with_presence_head
 from explainable_salt.tgs.metrics import competition_metric
@@ -35,7 +36,7 @@ def training_dataset(
     random square window of ``min_crop`` to 1 times the side and resized back (a zoom of up to
     ``1 / min_crop``). Image and mask move together: the stack is resampled bilinearly in one
     ``tf.image.crop_and_resize`` call per batch and the mask is binarised again at 0.5. The
-    pipeline runs with :data:`FIXED_PIPELINE` options: fixed parallelism, no autotuning.
+    pipeline runs with fixed parallelism, without autotuning.
     """
     augmentation = {"flip": True, "min_crop": 1.0, "crop_probability": 0.0, **(augmentation or {})}
     flip, min_crop, crop_share = augmentation["flip"], augmentation["min_crop"], augmentation["crop_probability"]
@@ -59,7 +60,7 @@ def training_dataset(
 
     data = tf.data.Dataset.from_tensor_slices((x.astype(np.float32, copy=False), masks))
     data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    return data.map(augment, num_parallel_calls=2).prefetch(2).with_options(FIXED_PIPELINE)
+    return without_autotuning(data.map(augment, num_parallel_calls=2).prefetch(2))
 
 
 class BestOnValidationMetric(keras.callbacks.Callback):
