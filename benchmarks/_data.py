@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-DEFAULT_TGS = Path(__file__).resolve().parents[1].parent / "shared" / "tgs"
+# The real competition files, found as the tests find them: $TGS_DATA_DIR, else ../shared/tgs.
+DEFAULT_TGS = Path(os.environ.get("TGS_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "tgs"))
 
 
 def load_grey_images(tgs_dir: Path, limit: int | None = None) -> tuple[np.ndarray, float]:

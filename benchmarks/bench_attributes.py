@@ -1,6 +1,6 @@
 """Throughput of the attribute registry vs bruges' per-image functions, on the real TGS images.
 
-    .venv/bin/python benchmarks/bench_attributes.py [--tgs ../shared/tgs] [--limit N] [--bruges-images 20]
+    .venv/bin/python benchmarks/bench_attributes.py [--tgs DIR (default $TGS_DATA_DIR or ../shared/tgs)] [--limit N] [--bruges-images 20]
 
 Times, in one run: the four original attributes (amplitude, energy, GST similarity, Sobel) for
 every train and test image with the project's vectorised functions, the default eight channels,

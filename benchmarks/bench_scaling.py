@@ -4,7 +4,7 @@
         [--explain-images 192] [--predict-images 4000] [--workers 1 2]
 
 Runs the tasks the pipelines submit (``explain_channels``' ``explain_chunk`` and
-``predict_test_masks``' ``predict_masks``) through :func:`explainable_salt.runtime.execution.map_chunks`
+``predict_test_masks``' ``predict_masks_chunk``) through :func:`explainable_salt.runtime.execution.map_chunks`
 with the chunk sizes of ``conf/base``: once in process (TensorFlow using every core), then on a
 LocalCluster of N single-threaded workers on 127.0.0.1. Each cluster is warmed up first (worker
 start, TensorFlow import, model load: reported separately), then timed. Inputs are random: the
@@ -22,8 +22,8 @@ import yaml
 from distributed import Client, LocalCluster
 
 from explainable_salt.pipelines.explainability.nodes import explain_chunk
-from explainable_salt.pipelines.modelling.nodes import predict_masks
 from explainable_salt.runtime.execution import chunk_slices, map_chunks, worker_environment
+from explainable_salt.segmentation.inference import predict_masks_chunk
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,12 +48,13 @@ def _stages(model, explain_x, predict_x, background):
     inference = _params("modelling")["inference"]
     weights = np.full(len(background), 1.0 / len(background))
     explain_chunks = [(explain_x[s], explain["seed"] + k)
-                      for k, s in enumerate(chunk_slices(len(explain_x), explain["images_per_task"]))]
+                      for k, s in enumerate(chunk_slices(len(explain_x), explain["chunk_size"]))]
     predict_chunks = [(predict_x[s],) for s in chunk_slices(len(predict_x), inference["chunk_size"])]
     return {
         "explanations": (explain_chunk, explain_chunks,
                          {"model": model, "background": background, "background_weights": weights, "params": explain}),
-        "predictions": (predict_masks, predict_chunks, {"model": model, "params": inference, "rule": {"threshold": 0.5}}),
+        "predictions": (predict_masks_chunk, predict_chunks,
+                        {"models": [model], "params": inference, "rule": {"threshold": 0.5}}),
     }
 
 

@@ -6,12 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from explainable_salt.tgs import synthetic
 
 REPO = Path(__file__).resolve().parents[1]
-TGS_DIR = REPO.parent / "shared" / "tgs"
-SHAPES = {"none": 0.4, "dome": 0.2, "sheet": 0.15, "diapir": 0.15, "massive": 0.1}
+# The real competition files: $TGS_DATA_DIR, by default ../shared/tgs beside the repository (what CI has).
+TGS_DIR = Path(os.environ.get("TGS_DATA_DIR", REPO.parent / "shared" / "tgs"))
+# The salt-shape frequencies of the built-in dataset, as configured.
+SHAPES = yaml.safe_load((REPO / "conf/base/parameters_synthetic_data.yml").read_text())["synthetic_data"][
+    "shape_probabilities"]
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,8 +27,8 @@ def tgs_dir() -> Path:
     if (TGS_DIR / "train.zip").is_file():
         return TGS_DIR
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI=true but the real TGS data is missing at {TGS_DIR}")
-    pytest.skip(f"real TGS data not found at {TGS_DIR}")
+        pytest.fail(f"CI=true but the real TGS data is missing at {TGS_DIR} (set TGS_DATA_DIR)")
+    pytest.skip(f"real TGS data not found at {TGS_DIR} (set TGS_DATA_DIR)")
 
 
 @pytest.fixture(scope="session")

@@ -14,18 +14,9 @@ LAYERS = (
     "05_model_input", "06_models", "07_model_output", "08_reporting",
 )
 
-# Settings small enough for a unit-test budget: a tiny U-Net, two epochs, a few explanations.
-QUICK_PARAMS = {
-    "synthetic_data": {"n_train": 60, "n_test": 10},
-    "modelling": {
-        "model": {"depth": 2, "base_filters": 4},
-        "training": {
-            "stages": [{"loss_weights": {"bce": 1.0, "dice": 1.0}, "epochs": 2, "learning_rate": 0.002}],
-            "batch_size": 16,
-        },
-    },
-    "explainability": {"max_images": 4, "background": {"size": 2}, "showcase": {"n_images": 3}, "pixel_maps": {"n_samples": 4}},
-}
+# Every run of the tests uses the named configuration `quick` (conf/quick): a tiny U-Net, two
+# epochs, a few explanations.
+ENV = "quick"
 
 
 def scratch_project(root: Path) -> Path:
@@ -40,7 +31,8 @@ def scratch_project(root: Path) -> Path:
 
 
 def kedro_run(project: Path, pipeline_name: str | None = None, params: dict | None = None, runner=None) -> None:
-    """``kedro run [--pipeline NAME] [--runner R]`` in ``project`` (the caller must chdir there first)."""
+    """``kedro run --env quick [--pipeline NAME] [--params P] [--runner R]`` in ``project`` (the
+    caller must chdir there first)."""
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, runtime_params=params or QUICK_PARAMS) as session:
+    with KedroSession.create(project_path=project, env=ENV, runtime_params=params) as session:
         session.run(pipeline_name=pipeline_name, runner=runner)

@@ -30,3 +30,24 @@ def test_float32_cpu_configuration_halves_the_filters_and_keeps_the_default_trai
     assert cpu["model"]["base_filters"] == 8 and base["model"]["base_filters"] == 16
     assert cpu["model"]["depth"] == base["model"]["depth"]
     assert cpu["training"] == base["training"] and cpu["architecture"] == base["architecture"]
+
+
+def test_cross_validation_has_one_fold_pipeline_per_configured_fold(tmp_path, monkeypatch):
+    from kedro_project import scratch_project
+
+    from explainable_salt.pipeline_registry import configured_n_folds, register_pipelines
+
+    project = scratch_project(tmp_path)
+    (project / "conf/local/parameters_data_engineering.yml").write_text("data_engineering:\n  n_folds: 3\n")
+    assert configured_n_folds(project / "conf") == 3  # conf/local, the default run environment
+    assert configured_n_folds(project / "conf", env="quick") == 5  # conf/base
+    monkeypatch.chdir(project)
+    namespaces = {n.namespace for n in register_pipelines()["cross_validation"].nodes if n.namespace}
+    assert namespaces == {"fold_0", "fold_1", "fold_2"}
+
+
+def test_the_synthetic_environment_trains_the_default_model_for_minutes():
+    base, synthetic = _modelling("local"), _modelling("synthetic")
+    assert synthetic["model"] == base["model"] and synthetic["architecture"] == base["architecture"]
+    minutes = [s["max_minutes"] for s in synthetic["training"]["stages"]]
+    assert sum(minutes) <= 5 < sum(s["max_minutes"] for s in base["training"]["stages"])

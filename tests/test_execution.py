@@ -17,7 +17,15 @@ from explainable_salt.pipelines.cross_validation.nodes import train_fold
 from explainable_salt.pipelines.explainability.nodes import explain_channels
 from explainable_salt.pipelines.feature_engineering.nodes import build_model_inputs, fit_channel_normaliser
 from explainable_salt.pipelines.modelling.nodes import predict_test_masks
-from explainable_salt.runtime.execution import ChunkFailedError, map_chunks, settings, worker_environment
+from explainable_salt.runtime.execution import (
+    ChunkFailedError,
+    concatenate_chunks,
+    map_chunks,
+    map_stack,
+    settings,
+    worker_environment,
+)
+from explainable_salt.segmentation.inference import predict_masks, predict_probabilities
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
 
@@ -26,8 +34,8 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 IN_PROCESS = {"mode": "in_process"}
 EXPLAIN = {
-    "max_images": None, "max_exact_channels": 8, "n_permutations": 4, "seed": 11, "images_per_chunk": 3,
-    "images_per_task": 4, "batch_size": 64, "additivity_tolerance": 1e-4,
+    "max_images": None, "max_exact_channels": 8, "n_permutations": 4, "seed": 11, "images_per_call": 3,
+    "chunk_size": 4, "batch_size": 64, "additivity_tolerance": 1e-4,
 }
 
 
@@ -72,6 +80,42 @@ def test_in_process_map_keeps_order_and_passes_shared_arguments():
 
 def _shift(x: np.ndarray, by: int) -> np.ndarray:
     return x + by
+
+
+def _first_pixel(images: np.ndarray, number: int, offset: float) -> np.ndarray:
+    return images[:, 0, 0] + 100 * number + offset
+
+
+def test_map_stack_runs_chunks_in_order_on_the_named_channels_with_their_own_arguments():
+    stack = _stack(7)
+    pieces = list(map_stack(_first_pixel, stack, IN_PROCESS, chunk_size=3, channels=["energy", "amplitude"],
+                            chunk_args=lambda k, s: (k,), shared={"offset": 0.5}))
+    assert [s for s, _ in pieces] == [slice(0, 3), slice(3, 6), slice(6, 7)]
+    expected = stack.data[:, 0, 0][:, [2, 0]] + 0.5 + 100 * np.array([0, 0, 0, 1, 1, 1, 2])[:, None]
+    np.testing.assert_allclose(concatenate_chunks(pieces), expected)
+
+
+def test_a_failing_chunk_of_a_stack_names_its_first_and_last_ids(on_cluster):
+    with pytest.raises(ChunkFailedError, match="i003 … i005"):
+        list(map_stack(_fail_from_the_fourth, _stack(8), on_cluster, chunk_size=3, chunk_args=lambda k, s: (s.start,)))
+
+
+def _fail_from_the_fourth(images: np.ndarray, start: int) -> np.ndarray:
+    if start == 3:
+        raise ValueError("bad chunk")
+    return images
+
+
+def test_an_ensemble_predicts_masks_from_the_mean_probability_of_its_models(model):
+    keras.utils.set_random_seed(1)
+    other = build_model("unet", 3, depth=2, base_filters=4)
+    inputs = _stack(6)
+    params = {"batch_size": 4, "flip_tta": False, "chunk_size": 4}
+    mean = 0.5 * (predict_probabilities(model, inputs.data, 4) + predict_probabilities(other, inputs.data, 4))
+    threshold = float(np.median(mean))
+    masks = predict_masks([model, other], list(inputs.channels), inputs, {"threshold": threshold}, params)
+    assert list(masks.ids) == list(inputs.ids) and masks.data.dtype == np.uint8
+    np.testing.assert_array_equal(masks.data, (mean > threshold).astype(np.uint8))
 
 
 @pytest.fixture(scope="module")

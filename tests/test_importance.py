@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from explainable_salt.attribution.importance import (
-    bootstrap_mean,
     importance_table,
     mask_boundary,
     per_image_means,
@@ -32,13 +31,6 @@ def test_per_image_means_over_a_selection_and_nan_when_empty():
     mean_abs, mean_signed = per_image_means(phi, selection)
     assert mean_abs[0, 0] == 3.0 and mean_signed[0, 0] == 1.0
     assert np.isnan(mean_abs[1, 0])
-
-
-def test_bootstrap_interval_brackets_the_mean_and_ignores_empty_images():
-    values = np.concatenate([np.random.default_rng(0).normal(5, 1, (200, 2)), np.full((3, 2), np.nan)])
-    mean, low, high, n = bootstrap_mean(values, n_boot=500, seed=1)
-    assert n == 200
-    assert (low < mean).all() and (mean < high).all() and (high - low < 0.5).all()
 
 
 def test_importance_table_ranks_the_channel_with_larger_contributions_first():

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from kedro.runner import ThreadRunner
-from kedro_project import QUICK_PARAMS, kedro_run, scratch_project
+from kedro_project import kedro_run, scratch_project
 
 from explainable_salt.datasets import ImageStackDataset
 from explainable_salt.pipeline_registry import register_pipelines
@@ -44,6 +44,12 @@ def test_default_run_writes_a_submission_for_every_test_id(synthetic_project):
     assert list(submission.columns) == ["id", "rle_mask"]
     assert set(submission["id"]) == test_ids and len(submission) == 10
     assert all(rle_decode(r).shape == (101, 101) for r in submission["rle_mask"])
+
+
+def test_the_built_in_data_is_marked_as_synthetic_with_the_settings_that_made_it(synthetic_project):
+    record = json.loads((synthetic_project / "data/01_raw/synthetic_data.json").read_text())
+    assert record["n_train"] == 60 and record["n_test"] == 10  # conf/quick's sizes
+    assert len(list((synthetic_project / "data/01_raw/train/images").glob("*.png"))) == 60
 
 
 def test_default_run_writes_every_figure_and_a_self_contained_report(synthetic_project):
@@ -169,7 +175,7 @@ def test_explainability_on_a_local_cluster_gives_the_in_process_numbers(syntheti
     before = ImageStackDataset(str(output / "channel_contributions")).load()
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(synthetic_project)
-        kedro_run(synthetic_project, "explainability", {**QUICK_PARAMS, "execution": {"mode": "local_cluster"}})
+        kedro_run(synthetic_project, "explainability", {"execution": {"mode": "local_cluster"}})
     after = ImageStackDataset(str(output / "channel_contributions")).load()
     assert list(after.ids) == list(before.ids) and after.channels == before.channels
     np.testing.assert_allclose(after.data, before.data, rtol=0, atol=1e-6)
@@ -178,7 +184,7 @@ def test_explainability_on_a_local_cluster_gives_the_in_process_numbers(syntheti
 def test_folds_train_in_parallel_on_a_local_cluster_each_a_finished_nested_mlflow_run(synthetic_project):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(synthetic_project)
-        kedro_run(synthetic_project, "cross_validation", {**QUICK_PARAMS, "execution": {"mode": "local_cluster"}},
+        kedro_run(synthetic_project, "cross_validation", {"execution": {"mode": "local_cluster"}},
                   runner=ThreadRunner())
     client, runs = _mlflow_run(synthetic_project)
     assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]  # none left open by threads or workers

@@ -4,6 +4,7 @@ import pytest
 from explainable_salt.tgs.metrics import (
     apply_decision_rule,
     best_decision_rule,
+    bootstrap_mean,
     competition_metric,
     competition_score_per_image,
     iou_per_image,
@@ -93,3 +94,10 @@ def test_summary_reports_pixel_precision_recall_and_empty_accuracy():
     assert summary["pixel_precision"] == pytest.approx(50 / 51)
     assert summary["pixel_recall"] == pytest.approx(0.5)
     assert summary["empty_image_accuracy"] == 0.5
+
+
+def test_bootstrap_interval_brackets_the_mean_and_ignores_empty_images():
+    values = np.concatenate([np.random.default_rng(0).normal(5, 1, (200, 2)), np.full((3, 2), np.nan)])
+    mean, low, high, n = bootstrap_mean(values, n_boot=500, seed=1)
+    assert n == 200
+    assert (low < mean).all() and (mean < high).all() and (high - low < 0.5).all()

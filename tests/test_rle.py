@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from explainable_salt.tgs.rle import rle_decode, rle_encode
+from explainable_salt.stacks import ImageStack
+from explainable_salt.tgs.rle import make_submission, rle_decode, rle_encode
 
 
 @settings(max_examples=200, deadline=None)
@@ -52,3 +53,21 @@ def test_rle_decodes_real_train_csv_rows(tgs_dir):
     rows = pd.read_csv(tgs_dir / "train.csv", keep_default_na=False).head(200)
     for rle in rows["rle_mask"]:
         assert rle_encode(rle_decode(rle)) == rle
+
+
+def test_submission_has_every_test_id_and_column_major_rle():
+    masks = np.zeros((3, 101, 101), dtype=np.uint8)
+    masks[1, :2, 0] = 1
+    submission = make_submission(ImageStack(["a", "b", "c"], masks))
+    assert list(submission.columns) == ["id", "rle_mask"]
+    assert submission["id"].tolist() == ["a", "b", "c"]
+    assert submission["rle_mask"].tolist() == ["", "1 2", ""]
+    for rle, mask in zip(submission["rle_mask"], masks):
+        assert np.array_equal(rle_decode(rle), mask)
+
+
+def test_submission_round_trips_through_csv(tmp_path):
+    masks = (np.random.default_rng(0).random((4, 101, 101)) > 0.7).astype(np.uint8)
+    make_submission(ImageStack(list("wxyz"), masks)).to_csv(tmp_path / "s.csv", index=False)
+    loaded = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
+    assert all(np.array_equal(rle_decode(r), m) for r, m in zip(loaded["rle_mask"], masks))

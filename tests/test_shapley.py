@@ -44,7 +44,7 @@ def permutation_shapley(model, image, background):
 
 
 def test_engine_equals_permutation_definition():
-    result = channel_shapley(interacting_model, IMAGES, BACKGROUND, images_per_chunk=2)
+    result = channel_shapley(interacting_model, IMAGES, BACKGROUND, images_per_call=2)
     for i, image in enumerate(IMAGES):
         expected = permutation_shapley(interacting_model, image, BACKGROUND)
         np.testing.assert_allclose(result.contributions[i], expected, atol=1e-5)

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explainable_salt.tgs.splits import coverage_class, stratified_split
+from explainable_salt.stacks import ImageStack
+from explainable_salt.tgs.splits import coverage_class, split_arrays, split_ids, stratified_split
 
 RATIOS = {"train": 0.7, "validation": 0.15, "internal_test": 0.15}
 
@@ -48,3 +49,48 @@ def test_split_is_reproducible_for_a_seed_and_changes_with_it():
 def test_ratios_must_name_the_three_splits():
     with pytest.raises(ValueError, match="internal_test"):
         stratified_split(_strata(), {"train": 0.8, "test": 0.2}, 5, seed=1)
+
+
+def _manifest() -> pd.DataFrame:
+    split = stratified_split(_strata(200), RATIOS, n_folds=4, seed=3)
+    return split.rename_axis("id").reset_index()
+
+
+def test_split_ids_select_a_split_in_manifest_order():
+    manifest = _manifest()
+    ids = split_ids(manifest, "validation")
+    assert ids.tolist() == manifest.loc[manifest["split"] == "validation", "id"].tolist() and len(ids) > 0
+
+
+def test_a_folds_train_and_validation_partition_the_images_outside_the_internal_test():
+    manifest = _manifest()
+    learnable = set(manifest.loc[manifest["split"] != "internal_test", "id"])
+    for fold in range(4):
+        train, held_out = set(split_ids(manifest, "train", fold)), set(split_ids(manifest, "validation", fold))
+        assert train | held_out == learnable and not train & held_out
+        assert held_out == set(manifest.loc[manifest["fold"] == fold, "id"])
+
+
+def test_split_ids_refuse_an_unknown_split_the_internal_test_of_a_fold_and_an_empty_fold():
+    manifest = _manifest()
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_ids(manifest, "test")
+    with pytest.raises(ValueError, match="no fold"):
+        split_ids(manifest, "internal_test", fold=0)
+    with pytest.raises(ValueError, match=r"Fold 4 leaves no validation images.*\[0, 1, 2, 3\]"):
+        split_ids(manifest, "validation", fold=4)
+
+
+def test_split_arrays_return_the_ids_the_named_channels_and_the_masks_in_the_same_order():
+    manifest = _manifest()
+    ids = manifest["id"].to_numpy()
+    inputs = ImageStack(ids, np.arange(len(ids), dtype=np.float32)[:, None, None, None] * np.ones((1, 2, 2, 3)),
+                        ("a", "b", "c"))
+    inputs = ImageStack(ids, inputs.data + np.arange(3, dtype=np.float32), ("a", "b", "c"))
+    masks = ImageStack(ids, np.arange(len(ids))[:, None, None] * np.ones((1, 2, 2), dtype=np.int64))
+    selected, x, y = split_arrays(inputs, masks, manifest, "train", ["c", "a"], fold=1)
+    position = {i: k for k, i in enumerate(ids)}
+    rows = np.array([position[i] for i in selected])
+    assert selected.tolist() == split_ids(manifest, "train", 1).tolist()
+    np.testing.assert_array_equal(x[:, 0, 0], np.stack([rows + 2, rows + 0], axis=1))
+    np.testing.assert_array_equal(y[:, 0, 0], rows)

@@ -1,5 +1,13 @@
 """Project pipelines."""
 
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from kedro.config import OmegaConfigLoader
+from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 
 from explainable_salt.pipelines import (
@@ -12,6 +20,8 @@ from explainable_salt.pipelines import (
     synthetic_data,
 )
 
+logger = logging.getLogger(__name__)
+
 STAGES = {
     "data_engineering": data_engineering,
     "feature_engineering": feature_engineering,
@@ -19,6 +29,19 @@ STAGES = {
     "explainability": explainability,
     "reporting": reporting,
 }
+
+
+def configured_n_folds(conf_source: Path | None = None, env: str | None = None) -> int:
+    """``data_engineering.n_folds`` of the project's configuration (``conf/base`` and the run's
+    environment, ``KEDRO_ENV`` or the default ``local``): the number of fold pipelines.
+
+    Pipelines are built before Kedro reads its configuration, so this reads it once more here;
+    a value given with ``--params`` cannot change the number of pipelines (the ensemble node
+    checks that the manifest has as many folds).
+    """
+    conf_source = conf_source or Path.cwd() / settings.CONF_SOURCE
+    loader = OmegaConfigLoader(str(conf_source), env=env or os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS)
+    return int(loader["parameters"]["data_engineering"]["n_folds"])
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -32,5 +55,5 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines = {name: module.create_pipeline() for name, module in STAGES.items()}
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     pipelines["synthetic_data"] = synthetic_data.create_pipeline()
-    pipelines["cross_validation"] = cross_validation.create_pipeline()
+    pipelines["cross_validation"] = cross_validation.create_pipeline(n_folds=configured_n_folds())
     return pipelines

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+IMAGE_SIZE = 101
+"""Side of a TGS image in pixels: the size every model input and explained map has."""
+
 
 @dataclass(frozen=True)
 class ImageStack:

@@ -20,7 +20,7 @@ def deletion_curves(
     threshold: float,
     n_random: int = 5,
     seed: int = 0,
-    images_per_chunk: int = 8,
+    images_per_call: int = 8,
 ) -> pd.DataFrame:
     """Competition metric as channels are replaced by the background one by one.
 
@@ -41,8 +41,8 @@ def deletion_curves(
     for row, removed in enumerate(removed_sets):
         present[row, list(removed)] = False
     values = np.concatenate([
-        coalition_values(predict, images[i : i + images_per_chunk], background, present, background_weights)
-        for i in range(0, len(images), images_per_chunk)
+        coalition_values(predict, images[i : i + images_per_call], background, present, background_weights)
+        for i in range(0, len(images), images_per_call)
     ])
     scores = {removed: competition_metric(truth, values[:, row] > threshold) for row, removed in enumerate(removed_sets)}
     rows = [

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import binary_dilation, binary_erosion
 
+from explainable_salt.tgs.metrics import bootstrap_mean
+
 _IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
 _IN_PLANE[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
 
@@ -42,19 +44,6 @@ def per_image_means(contributions: np.ndarray, selection: np.ndarray) -> tuple[n
         mean_abs = (np.abs(contributions) * weight).sum(axis=(1, 2)) / count
         mean_signed = (contributions * weight).sum(axis=(1, 2)) / count
     return mean_abs, mean_signed
-
-
-def bootstrap_mean(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple:
-    """Mean over images of ``values`` ``(N, C)`` (NaN rows ignored) and its bootstrap interval."""
-    values = values[~np.isnan(values).any(axis=1)]
-    if len(values) == 0:
-        nan = np.full(values.shape[1], np.nan)
-        return nan, nan, nan, 0
-    rng = np.random.default_rng(seed)
-    resampled = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(resampled, [tail, 100 - tail], axis=0)
-    return values.mean(axis=0), low, high, len(values)
 
 
 def importance_table(

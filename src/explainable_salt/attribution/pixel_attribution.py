@@ -30,12 +30,8 @@ def mean_salt_in_mask(model: keras.Model) -> keras.Model:
 
 
 def salt_location_maps(
-    model: keras.Model,
-    images: np.ndarray,
-    predicted_masks: np.ndarray,
-    background: np.ndarray,
-    n_samples: int = 32,
-    seed: int = 0,
+    model: keras.Model, images: np.ndarray, predicted_masks: np.ndarray, background: np.ndarray,
+    n_samples: int = 32, seed: int = 0,
 ) -> np.ndarray:
     """Expected-gradient attributions ``(N, H, W, C)`` of each image's mean salt probability
     inside its predicted mask, with ``background`` ``(K, H, W, C)`` as the reference."""

@@ -99,7 +99,7 @@ def channel_shapley(
     predict: Predictor,
     images: np.ndarray,
     background: np.ndarray,
-    images_per_chunk: int = 16,
+    images_per_call: int = 16,
     background_weights: np.ndarray | None = None,
     progress: bool = True,
 ) -> ChannelShapley:
@@ -107,8 +107,8 @@ def channel_shapley(
 
     ``predict`` maps ``(B, H, W, C)`` to ``(B, H, W)``; ``background`` is ``(K, H, W, C)``, its
     images weighted by ``background_weights`` (uniform by default; k-means summaries carry their
-    cluster sizes). Images are processed ``images_per_chunk`` at a time, so one call sees
-    ``images_per_chunk × (2^C − 2) × K`` composite inputs (wrap ``predict`` with
+    cluster sizes). Images are processed ``images_per_call`` at a time, so one call sees
+    ``images_per_call × (2^C − 2) × K`` composite inputs (wrap ``predict`` with
     :func:`batched` to bound the model's batch).
     """
     n, *_, n_channels = images.shape
@@ -120,8 +120,8 @@ def channel_shapley(
     predictions = predict(images).astype(np.float64)
 
     contributions = np.empty(images.shape, dtype=np.float32)
-    for start in tqdm(range(0, n, images_per_chunk), desc="channel Shapley", unit="chunk", disable=not progress):
-        x = images[start : start + images_per_chunk]
+    for start in tqdm(range(0, n, images_per_call), desc="channel Shapley", unit="chunk", disable=not progress):
+        x = images[start : start + images_per_call]
         values = np.empty((len(x), len(members), *x.shape[1:3]))
         values[:, 0] = expected
         values[:, 1:-1] = coalition_values(predict, x, background, partial, bg_weights)

@@ -25,12 +25,15 @@ import tempfile
 import threading
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 from tqdm.auto import tqdm
+
+from explainable_salt.stacks import ImageStack
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,9 @@ def model_bytes(model: keras.Model) -> bytes:
 
 def model_from_bytes(payload: bytes) -> keras.Model:
     """The model whose ``.keras`` file ``payload`` is (the inverse of :func:`model_bytes`)."""
+    # Registers the zoo's custom layers (Padding2D) in this process, a Dask worker's too.
+    import explainable_salt.segmentation.models  # noqa: F401
+
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.keras"
         path.write_bytes(payload)
@@ -146,6 +152,15 @@ def model_from_bytes(payload: bytes) -> keras.Model:
 
 _MODELS: dict[str, keras.Model] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+def _shippable(value: Any) -> Any:
+    """``value`` with its Keras models (alone or in a list) as their ``.keras`` bytes."""
+    if isinstance(value, keras.Model):
+        return model_bytes(value)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, keras.Model) for v in value):
+        return [model_bytes(v) for v in value]
+    return value
 
 
 def as_model(model: keras.Model | bytes) -> keras.Model:
@@ -197,8 +212,45 @@ def map_chunks(
             progress.close()
             return
         # Models travel as their .keras bytes, loaded once per worker (see as_model).
-        shared = {k: model_bytes(v) if isinstance(v, keras.Model) else v for k, v in shared.items()}
+        shared = {k: _shippable(v) for k, v in shared.items()}
         yield from _map_on_cluster(client, function, chunks, execution, shared, labels, progress)
+
+
+def map_stack(
+    function: Callable[..., Any],
+    stack: ImageStack,
+    execution: dict | None,
+    *,
+    chunk_size: int,
+    channels: Sequence[str] | None = None,
+    shared: dict[str, Any] | None = None,
+    chunk_args: Callable[[int, slice], tuple] | None = None,
+    desc: str = "images",
+) -> Iterator[tuple[slice, Any]]:
+    """Run a per-image stage over ``stack`` in chunks of ``chunk_size`` images, where
+    ``execution`` says; yield each chunk's slice of the stack and its result, in order.
+
+    Each chunk calls ``function(images, *chunk_args(k, s), **shared)`` with ``images`` the
+    chunk's data (read from a memory map chunk by chunk, restricted to ``channels`` when given)
+    and ``k``, ``s`` the chunk's number and slice. A failed chunk is named by its first and last
+    ids. Join the results with :func:`concatenate_chunks`, or consume them one by one to keep
+    memory bounded by a chunk.
+    """
+    index = None if channels is None else [stack.channels.index(c) for c in channels]
+    slices = chunk_slices(len(stack), chunk_size)
+    chunks = (
+        (np.asarray(stack.data[s] if index is None else stack.data[s][..., index]),
+         *(chunk_args(k, s) if chunk_args else ()))
+        for k, s in enumerate(slices)
+    )
+    labels = (f"{desc} {stack.ids[s.start]} … {stack.ids[s.stop - 1]}" for s in slices)
+    results = map_chunks(function, chunks, execution, shared=shared, labels=labels, total=len(slices), desc=desc)
+    yield from zip(slices, results)
+
+
+def concatenate_chunks(pieces: Iterable[tuple[slice, np.ndarray]]) -> np.ndarray:
+    """The arrays of :func:`map_stack`'s chunks joined along the image axis."""
+    return np.concatenate([result for _, result in pieces])
 
 
 def _identity(value: Any) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import keras
 from keras import ops
 
@@ -29,13 +27,11 @@ def focal_loss(y_true, y_pred, gamma: float = 2.0):
     return ops.mean(keras.losses.binary_focal_crossentropy(ops.cast(y_true, y_pred.dtype), y_pred, gamma=gamma))
 
 
-def lovasz_hinge_loss(y_true, y_pred, elu: bool = False):
+def lovasz_hinge_loss(y_true, y_pred):
     """Lovász hinge (Berman et al. 2018), per image then averaged: a convex surrogate of 1 − IoU.
 
     Works on logits recovered from the probabilities; vectorised over the batch by sorting the
-    hinge errors of each image with ``top_k``. With ``elu`` the hinge ``max(0, e)`` of each
-    error becomes ``elu(e) + 1``, as several top TGS solutions trained it: the same ordering,
-    but pixels already beyond the margin keep a small, decaying gradient instead of none.
+    hinge errors of each image with ``top_k``.
     """
     batch = ops.shape(y_pred)[0]
     labels = ops.reshape(ops.cast(y_true, y_pred.dtype), (batch, -1))
@@ -50,18 +46,7 @@ def lovasz_hinge_loss(y_true, y_pred, elu: bool = False):
     union = positives + ops.cumsum(1.0 - labels_sorted, axis=1)
     jaccard = 1.0 - intersection / union
     gradient = ops.concatenate([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], axis=1)
-    hinge = ops.elu(errors_sorted) + 1.0 if elu else ops.relu(errors_sorted)
-    return ops.mean(ops.sum(hinge * ops.stop_gradient(gradient), axis=1))
-
-
-def lovasz_symmetric_loss(y_true, y_pred):
-    """The Lovász hinge of salt and of background, averaged: ``(L(y, p) + L(1 − y, 1 − p)) / 2``.
-
-    On a salt-free image the salt term weighs only the largest error (its IoU is undefined);
-    the background term gives every pixel of it a gradient towards an empty mask.
-    """
-    y_true = ops.cast(y_true, y_pred.dtype)
-    return 0.5 * (lovasz_hinge_loss(y_true, y_pred) + lovasz_hinge_loss(1.0 - y_true, 1.0 - y_pred))
+    return ops.mean(ops.sum(ops.relu(errors_sorted) * ops.stop_gradient(gradient), axis=1))
 
 
 LOSSES = {
@@ -69,8 +54,6 @@ LOSSES = {
     "dice": dice_loss,
     "focal": focal_loss,
     "lovasz": lovasz_hinge_loss,
-    "lovasz_elu": partial(lovasz_hinge_loss, elu=True),
-    "lovasz_symmetric": lovasz_symmetric_loss,
 }
 
 

@@ -17,8 +17,8 @@ import keras
 from keras import layers, ops
 
 from explainable_salt.runtime.hardware import resolve_dtype_policy
+from explainable_salt.stacks import IMAGE_SIZE
 
-IMAGE_SIZE = 101
 logger = logging.getLogger(__name__)
 
 

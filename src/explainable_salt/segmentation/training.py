@@ -1,4 +1,4 @@
-"""Training of a zoo model in stages (e.g. BCE + Dice, then Lovász), with ``tf.data`` flips and crops,
+"""Training of a zoo model in stages (e.g. BCE + Dice, then Lovász), with ``tf.data`` flips,
 early stopping and best-weight checkpointing on the validation competition metric."""
 
 from __future__ import annotations
@@ -29,33 +29,25 @@ def training_dataset(
     augmentation: dict | None = None,
 ) -> tf.data.Dataset:
     """Shuffled batches, augmented on the fly. Targets are the masks ``(N, 101, 101, 1)``, or with
-    ``presence`` the pair (masks, whether each augmented mask holds salt ``(N, 1)``).
+    ``presence`` the pair (masks, whether each mask holds salt ``(N, 1)``).
 
-    ``augmentation`` (default: flips only): ``flip`` mirrors each image left-right with
-    probability 0.5; with ``crop_probability`` above 0, that share of the images is cropped to a
-    random square window of ``min_crop`` to 1 times the side and resized back (a zoom of up to
-    ``1 / min_crop``). Image and mask move together: the stack is resampled bilinearly in one
-    ``tf.image.crop_and_resize`` call per batch and the mask is binarised again at 0.5. The
-    pipeline runs with fixed parallelism, without autotuning.
+    ``augmentation`` (default ``{"flip": True}``): ``flip`` mirrors each image and its mask
+    left-right with probability 0.5. The pipeline runs with fixed parallelism, without
+    autotuning.
     """
-    augmentation = {"flip": True, "min_crop": 1.0, "crop_probability": 0.0, **(augmentation or {})}
-    flip, min_crop, crop_share = augmentation["flip"], augmentation["min_crop"], augmentation["crop_probability"]
-    if not 0.0 < min_crop <= 1.0 or not 0.0 <= crop_share <= 1.0:
-        raise ValueError(f"augmentation needs 0 < min_crop <= 1 and 0 <= crop_probability <= 1; got {augmentation}")
+    augmentation = {"flip": True, **(augmentation or {})}
+    unknown = set(augmentation) - {"flip"}
+    if unknown:
+        raise ValueError(f"Unknown augmentation setting(s) {sorted(unknown)}; known: flip")
+    flip = augmentation["flip"]
     masks = y[..., None].astype(np.float32)
 
     def augment(images, masks):
         stack = tf.concat([images, masks], axis=-1)
-        n = tf.shape(stack)[0]
         if flip:
-            mirrored = tf.random.uniform((n, 1, 1, 1)) < 0.5
+            mirrored = tf.random.uniform((tf.shape(stack)[0], 1, 1, 1)) < 0.5
             stack = tf.where(mirrored, tf.reverse(stack, [2]), stack)
-        if crop_share > 0 and min_crop < 1:
-            side = tf.where(tf.random.uniform((n,)) < crop_share, tf.random.uniform((n,), min_crop, 1.0), 1.0)
-            top, left = (tf.random.uniform((n,)) * (1.0 - side) for _ in range(2))
-            boxes = tf.stack([top, left, top + side, left + side], axis=1)
-            stack = tf.image.crop_and_resize(stack, boxes, tf.range(n), x.shape[1:3])
-        images, masks = stack[..., :-1], tf.cast(stack[..., -1:] > 0.5, tf.float32)
+        images, masks = stack[..., :-1], stack[..., -1:]
         return images, ((masks, tf.reduce_max(masks, axis=(1, 2))) if presence else masks)
 
     data = tf.data.Dataset.from_tensor_slices((x.astype(np.float32, copy=False), masks))
@@ -168,80 +160,6 @@ class CosineOverBudget(_StageClock):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def _batch_norm_layers(layer: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
-    """The batch-normalisation layers in ``layer`` and the models nested in it, each once."""
-    found = {id(layer): layer} if isinstance(layer, keras.layers.BatchNormalization) else {}
-    for inner in getattr(layer, "layers", []):
-        found.update((id(bn), bn) for bn in _batch_norm_layers(inner))
-    return list(found.values())
-
-
-def recompute_batch_norm_statistics(model: keras.Model, data: tf.data.Dataset) -> int:
-    """Set the moving mean and variance of every batch-normalisation layer in ``model`` to the
-    average of their batch values over one pass of ``data`` (batches of (inputs, targets)), as
-    after stochastic weight averaging, whose averaged statistics belong to none of the averaged
-    weights. Trainable weights stay as they are. Returns the number of batches used."""
-    layers = _batch_norm_layers(model)
-    momenta = [bn.momentum for bn in layers]
-    batches = 0
-    if layers:
-        for batches, (inputs, _) in enumerate(data, start=1):
-            for bn in layers:  # a cumulative mean: batch k weighs 1 / k
-                bn.momentum = 1.0 - 1.0 / batches
-            model(inputs, training=True)
-        for bn, momentum in zip(layers, momenta):
-            bn.momentum = momentum
-    return batches
-
-
-class WeightAverage(keras.callbacks.Callback):
-    """Stochastic weight averaging (Izmailov et al. 2018, "Averaging weights leads to wider optima
-    and better generalization") over the tail of a cosine stage, or all of a constant-rate one
-    (``alpha: 1``).
-
-    From the epoch that ends with ``start`` of the ``schedule``'s budget used, the weights at each
-    epoch's end join a running mean. When the stage ends the mean is loaded, its batch-norm
-    statistics are recomputed over the training ``data`` (:func:`recompute_batch_norm_statistics`),
-    and ``best`` scores it on validation and keeps it only if it beats
-    every epoch so far; ``averaged`` then holds the number of epochs averaged and the mean's
-    validation loss and metric (empty if fewer than two epochs were averaged).
-    """
-
-    def __init__(self, schedule: CosineOverBudget, start: float, best: BestOnValidationMetric,
-                 data: tf.data.Dataset):
-        super().__init__()
-        if not 0.0 <= start < 1.0:
-            raise ValueError(f"average_from is a fraction of the stage's budget in [0, 1); got {start}")
-        self.schedule, self.start, self.best, self.data = schedule, start, best, data
-        self.mean, self.count, self.averaged = [], 0, {}
-
-    def on_train_begin(self, logs=None):
-        self.mean = [np.zeros(w.shape) for w in self.model.get_weights()]
-        self.count, self.averaged = 0, {}
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.schedule.progress(epoch + 1) < self.start:
-            return
-        self.count += 1
-        for mean, w in zip(self.mean, self.model.get_weights()):
-            mean += (w - mean) / self.count
-
-    def on_train_end(self, logs=None):
-        if self.count < 2:
-            logger.info("Weight averaging skipped: %d epoch(s) ended after %.0f %% of the budget",
-                        self.count, 100 * self.start)
-            return
-        self.model.set_weights([mean.astype(w.dtype) for mean, w in zip(self.mean, self.model.get_weights())])
-        batches = recompute_batch_norm_statistics(self.model, self.data)
-        logger.info("Batch-norm statistics of the averaged weights recomputed over %d training batches", batches)
-        before = self.best.best
-        loss, metric = self.best.score()
-        self.averaged = {"averaged_epochs": self.count, "averaged_val_loss": loss,
-                         "averaged_val_competition_metric": metric}
-        logger.info("Average of the last %d epochs' weights: validation competition metric %.4f, %s the "
-                    "best epoch's %.4f", self.count, metric, "kept over" if metric > before else "below", before)
-
-
 def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Callback]:
     """The stage's ``schedule``: ``plateau`` (the default: halve the rate after ``patience // 2``
     epochs without a better validation metric, stop after ``patience``) or ``cosine``
@@ -260,16 +178,13 @@ def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Call
     raise ValueError(f"Unknown learning-rate schedule {schedule!r}; known: cosine, plateau")
 
 
-def _weight_average(stage: dict, schedule: keras.callbacks.Callback, best: BestOnValidationMetric,
-                    data: tf.data.Dataset) -> WeightAverage | None:
-    """The stage's :class:`WeightAverage` from its ``average_from`` (``None``: no averaging),
-    which needs a cosine schedule; ``data`` recomputes the batch-norm statistics of the mean."""
-    start = stage.get("average_from")
-    if start is None:
-        return None
-    if not isinstance(schedule, CosineOverBudget):
-        raise ValueError(f"average_from needs a cosine schedule; this stage's is {stage.get('schedule', 'plateau')!r}")
-    return WeightAverage(schedule, float(start), best, data)
+STAGE_KEYS = {"loss_weights", "epochs", "learning_rate", "schedule", "max_minutes", "alpha"}
+
+
+def _require_known_keys(stage: dict, number: int) -> None:
+    unknown = set(stage) - STAGE_KEYS
+    if unknown:
+        raise ValueError(f"Training stage {number} has unknown setting(s) {sorted(unknown)}; known: {sorted(STAGE_KEYS)}")
 
 
 def fit(
@@ -285,15 +200,13 @@ def fit(
     Each stage has ``loss_weights``, ``epochs``, ``learning_rate`` and optionally ``max_minutes``
     (a wall-clock limit, :class:`StageTimeLimit`) and ``schedule`` (``plateau``: the learning
     rate halves on a plateau of the validation metric; ``cosine``: :class:`CosineOverBudget`,
-    down to ``alpha`` times the rate) and, in a cosine stage, ``average_from``
-    (:class:`WeightAverage` from that fraction of the budget on).
+    down to ``alpha`` times the rate).
     Adam restarts per stage. A plateau stage stops early after ``patience`` epochs without
     improvement; a cosine stage runs to the end of its budget. With a ``presence_loss_weight``
     above 0, a head on the bottleneck learns whether each image holds salt
     (:func:`~explainable_salt.segmentation.models.with_presence_head`, binary cross-entropy of that weight
     added to every stage's loss); ``model`` itself stays mask-only. Returns the per-epoch history
-    (epoch, stage, loss, val_loss, val_competition_metric, learning_rate; with averaging, the
-    averaged_* columns on each averaging stage's last row).
+    (epoch, stage, loss, val_loss, val_competition_metric, learning_rate).
     """
     keras.utils.set_random_seed(settings["seed"])
     presence_weight = float(settings.get("presence_loss_weight", 0.0))
@@ -304,13 +217,12 @@ def fit(
                             settings.get("augmentation"))
     tables, epochs_done = [], 0
     for number, stage in enumerate(settings["stages"], start=1):
+        _require_known_keys(stage, number)
         best.restore()  # each stage starts from the best weights so far
         best.loss = combined_loss(stage["loss_weights"])
         losses, weights = ([best.loss, bce_loss], [1.0, presence_weight]) if presence else (best.loss, None)
         fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses, loss_weights=weights)
-        callbacks = [best, *_schedule_callbacks(stage, settings["patience"])]
-        average = _weight_average(stage, callbacks[-1], best, data)
-        callbacks += [StageTimeLimit(stage.get("max_minutes"))] + ([average] if average else [])
+        callbacks = [best, *_schedule_callbacks(stage, settings["patience"]), StageTimeLimit(stage.get("max_minutes"))]
         logger.info(
             "Training %s, stage %d (%s%s), on %d images (%d validation) for up to %d epochs",
             model.name, number, "+".join(stage["loss_weights"]),
@@ -323,8 +235,6 @@ def fit(
         table = pd.DataFrame(history.history)
         table.insert(0, "stage", number)
         table.insert(0, "epoch", np.arange(epochs_done + 1, epochs_done + len(table) + 1))
-        for column, value in (average.averaged if average else {}).items():
-            table.loc[table.index[-1], column] = value  # on the stage's last row
         epochs_done += len(table)
         tables.append(table)
     best.restore()

@@ -88,3 +88,16 @@ def segmentation_summary(truth: np.ndarray, prediction: np.ndarray) -> dict[str,
         "pixel_recall": float(tp / max(truth_b.sum(), 1)),
         "empty_image_accuracy": float((empty_truth == empty_pred).mean()),
     }
+
+
+def bootstrap_mean(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple:
+    """Mean over images of ``values`` ``(N, C)`` (NaN rows ignored) and its bootstrap interval."""
+    values = values[~np.isnan(values).any(axis=1)]
+    if len(values) == 0:
+        nan = np.full(values.shape[1], np.nan)
+        return nan, nan, nan, 0
+    rng = np.random.default_rng(seed)
+    resampled = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(resampled, [tail, 100 - tail], axis=0)
+    return values.mean(axis=0), low, high, len(values)

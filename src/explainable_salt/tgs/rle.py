@@ -7,8 +7,9 @@ an encoding is a space-separated string of ``start length`` pairs, empty for an 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-IMAGE_SHAPE = (101, 101)
+from explainable_salt.stacks import IMAGE_SIZE, ImageStack
 
 
 def rle_encode(mask: np.ndarray) -> str:
@@ -20,7 +21,7 @@ def rle_encode(mask: np.ndarray) -> str:
     return " ".join(f"{s} {e - s}" for s, e in zip(starts, ends))
 
 
-def rle_decode(rle: str | float | None, shape: tuple[int, int] = IMAGE_SHAPE) -> np.ndarray:
+def rle_decode(rle: str | float | None, shape: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE)) -> np.ndarray:
     """Decode an RLE string into a ``uint8`` mask of ``shape`` with values 0/1.
 
     An empty string, ``None`` or NaN (an empty CSV cell) is an empty mask. Raises ``ValueError``
@@ -53,3 +54,8 @@ def rle_decode(rle: str | float | None, shape: tuple[int, int] = IMAGE_SHAPE) ->
 def rle_encode_stack(masks: np.ndarray) -> list[str]:
     """Encode every mask of a ``(N, H, W)`` stack."""
     return [rle_encode(mask) for mask in masks]
+
+
+def make_submission(masks: ImageStack) -> pd.DataFrame:
+    """The competition submission: ``id,rle_mask`` for every image of ``masks`` ``(N, 101, 101)``."""
+    return pd.DataFrame({"id": masks.ids, "rle_mask": rle_encode_stack(masks.data)})

@@ -1,9 +1,12 @@
-"""Salt coverage classes and the stratified train / validation / internal-test split and folds."""
+"""Salt coverage classes, the stratified train / validation / internal-test split and folds, and
+the one way to select a split's (or a fold's) ids and arrays from the manifest."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from explainable_salt.stacks import ImageStack
 
 SPLITS = ("train", "validation", "internal_test")
 
@@ -45,3 +48,34 @@ def stratified_split(
         learnable = [i for i in ids if split[i] != "internal_test"]
         fold.loc[learnable] = (np.arange(len(learnable)) + rng.integers(n_folds)) % n_folds
     return pd.DataFrame({"split": split, "fold": fold})
+
+
+def split_ids(manifest: pd.DataFrame, split: str, fold: int | None = None) -> np.ndarray:
+    """Ids of ``split`` (one of :data:`SPLITS`) in manifest order.
+
+    With ``fold``, cross-validation's view of the images outside the internal test: ``train``
+    is every fold but ``fold``, ``validation`` is ``fold`` itself (held out).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    if fold is None:
+        return manifest.loc[manifest["split"] == split, "id"].to_numpy()
+    if split == "internal_test":
+        raise ValueError("the internal test split belongs to no fold")
+    learnable = manifest[manifest["split"] != "internal_test"]
+    in_fold = learnable["fold"] == fold
+    ids = learnable.loc[in_fold if split == "validation" else ~in_fold, "id"].to_numpy()
+    if len(ids) == 0:
+        raise ValueError(f"Fold {fold} leaves no {split} images: the manifest has folds "
+                         f"{sorted(int(k) for k in learnable['fold'].unique())} (data_engineering.n_folds)")
+    return ids
+
+
+def split_arrays(
+    model_inputs: ImageStack, masks: ImageStack, manifest: pd.DataFrame, split: str, channels: list[str],
+    fold: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ids ``(n,)``, input channels ``(n, 101, 101, C)`` (``channels``, in that order) and
+    masks ``(n, 101, 101)`` of a split (or of a fold's part, see :func:`split_ids`)."""
+    ids = split_ids(manifest, split, fold)
+    return ids, model_inputs.select(ids).select_channels(channels).data, masks.select(ids).data

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import convolve1d, gaussian_filter
 
+from explainable_salt.stacks import IMAGE_SIZE
 from explainable_salt.tgs.rle import rle_encode_stack
 
-SIZE = 101
 SALT_SHAPES = ("none", "dome", "sheet", "diapir", "massive")
 
 
@@ -46,9 +46,9 @@ def ricker(peak_frequency: float, half_length: int) -> np.ndarray:
 
 
 def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
-    z = np.arange(SIZE, dtype=np.float64)[None, :, None]
-    x = np.arange(SIZE, dtype=np.float64)[None, None, :]
-    return np.broadcast_to(z, (n, SIZE, SIZE)), np.broadcast_to(x, (n, SIZE, SIZE))
+    z = np.arange(IMAGE_SIZE, dtype=np.float64)[None, :, None]
+    x = np.arange(IMAGE_SIZE, dtype=np.float64)[None, None, :]
+    return np.broadcast_to(z, (n, IMAGE_SIZE, IMAGE_SIZE)), np.broadcast_to(x, (n, IMAGE_SIZE, IMAGE_SIZE))
 
 
 def _per_image(rng: np.random.Generator, low: float, high: float, n: int) -> np.ndarray:
@@ -63,14 +63,14 @@ def layered_reflectivity(rng: np.random.Generator, n: int) -> np.ndarray:
     fold_length = _per_image(rng, 40.0, 200.0, n)
     fold_phase = _per_image(rng, 0.0, 2 * np.pi, n)
     # Relative geological time: constant along each layer.
-    time = z + dip * (x - SIZE / 2) + fold_amplitude * np.sin(2 * np.pi * x / fold_length + fold_phase)
+    time = z + dip * (x - IMAGE_SIZE / 2) + fold_amplitude * np.sin(2 * np.pi * x / fold_length + fold_phase)
     offset = 200
-    series_length = 2 * offset + SIZE
+    series_length = 2 * offset + IMAGE_SIZE
     series = rng.laplace(0.0, 0.12, size=(n, series_length))
     series *= rng.random((n, series_length)) < 0.35  # sparse reflectors
     series = gaussian_filter(series, sigma=(0, 0.6))
     index = np.clip(np.rint(time).astype(np.int64) + offset, 0, series_length - 1)
-    return np.take_along_axis(series, index.reshape(n, -1), axis=1).reshape(n, SIZE, SIZE)
+    return np.take_along_axis(series, index.reshape(n, -1), axis=1).reshape(n, IMAGE_SIZE, IMAGE_SIZE)
 
 
 def salt_masks(
@@ -101,7 +101,7 @@ def salt_masks(
     massive_top = _per_image(rng, -10, 25, n) + wobble
 
     candidates = {
-        "none": np.zeros((n, SIZE, SIZE), dtype=bool),
+        "none": np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), dtype=bool),
         "dome": z >= dome_top,
         "sheet": (z >= sheet_top) & (z <= sheet_base),
         "diapir": (z >= stem_top) & (np.abs(x - stem_centre) <= stem_width),
@@ -121,10 +121,10 @@ def seismic_from_model(
 ) -> np.ndarray:
     """Seismic amplitude ``(N, 101, 101)`` float: salt reflectivity, wavelet, noise."""
     n = len(masks)
-    chaotic = gaussian_filter(rng.normal(0.0, 1.0, size=(n, SIZE, SIZE)), sigma=(0, 1.2, 1.2))
+    chaotic = gaussian_filter(rng.normal(0.0, 1.0, size=(n, IMAGE_SIZE, IMAGE_SIZE)), sigma=(0, 1.2, 1.2))
     chaotic *= 0.03 / (chaotic.std() + 1e-9)  # weak chaotic reflectivity inside salt
     reflectivity = np.where(masks, chaotic, sediments)
-    above = np.concatenate([np.zeros((n, 1, SIZE), dtype=bool), masks[:, :-1]], axis=1)
+    above = np.concatenate([np.zeros((n, 1, IMAGE_SIZE), dtype=bool), masks[:, :-1]], axis=1)
     top_of_salt = masks & ~above
     base_of_salt = ~masks & above
     reflectivity = reflectivity + 0.6 * top_of_salt - 0.35 * base_of_salt

@@ -8,7 +8,10 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from explainable_salt.tgs.rle import IMAGE_SHAPE, rle_decode
+from explainable_salt.stacks import IMAGE_SIZE
+from explainable_salt.tgs.rle import rle_decode
+
+SHAPE = (IMAGE_SIZE, IMAGE_SIZE)
 
 
 class RawDataError(ValueError):
@@ -46,12 +49,12 @@ def grayscale_images(images: Mapping[str, np.ndarray], source: str) -> np.ndarra
 
     Accepts grey PNGs and RGB(A) PNGs whose colour channels are equal, as the competition's are.
     """
-    stack = np.empty((len(images), *IMAGE_SHAPE), dtype=np.uint8)
+    stack = np.empty((len(images), *SHAPE), dtype=np.uint8)
     for i, image_id in enumerate(sorted(images)):
         image = images[image_id]
-        if image.shape[:2] != IMAGE_SHAPE or image.ndim not in (2, 3):
+        if image.shape[:2] != SHAPE or image.ndim not in (2, 3):
             raise RawDataError(
-                f"{source}: image {image_id} has shape {image.shape}, expected {IMAGE_SHAPE}"
+                f"{source}: image {image_id} has shape {image.shape}, expected {SHAPE}"
             )
         if image.dtype != np.uint8:
             raise RawDataError(f"{source}: image {image_id} is {image.dtype}, expected 8-bit")
@@ -69,12 +72,12 @@ def binary_masks(masks: Mapping[str, np.ndarray], source: str) -> np.ndarray:
 
     A mask PNG must hold 0 for sediment and one other value (1, 255 or 65535) for salt.
     """
-    stack = np.empty((len(masks), *IMAGE_SHAPE), dtype=np.uint8)
+    stack = np.empty((len(masks), *SHAPE), dtype=np.uint8)
     for i, image_id in enumerate(sorted(masks)):
         mask = masks[image_id]
-        if mask.shape != IMAGE_SHAPE:
+        if mask.shape != SHAPE:
             raise RawDataError(
-                f"{source}: mask {image_id} has shape {mask.shape}, expected {IMAGE_SHAPE}"
+                f"{source}: mask {image_id} has shape {mask.shape}, expected {SHAPE}"
             )
         values = np.unique(mask)
         if len(values) > 2 or (len(values) == 2 and values[0] != 0) or (
@@ -102,6 +105,12 @@ def require_rle_matches_masks(rle: pd.Series, masks: np.ndarray, ids: np.ndarray
             f"train.csv: rle_mask disagrees with the mask PNG for {len(mismatched)} id(s): "
             f"{_listing(mismatched)}"
         )
+
+
+def depth_by_id(depths: pd.DataFrame) -> pd.Series:
+    """The depth ``z`` (feet) of each id of ``depths.csv``, indexed by id as text."""
+    require_columns(depths, ["id", "z"], "depths.csv")
+    return depths.set_index(depths["id"].astype(str))["z"]
 
 
 def require_finite_depths(depths: pd.Series, ids: Iterable[str]) -> None:

@@ -7,21 +7,17 @@ import logging
 import keras
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from explainable_salt.runtime.execution import chunk_slices, map_chunks, model_bytes, model_from_bytes
+from explainable_salt.runtime.execution import map_chunks, model_bytes, model_from_bytes
 from explainable_salt.runtime.tracking import history_as_metrics
 from explainable_salt.segmentation import training
-from explainable_salt.segmentation.inference import predict_probabilities
+from explainable_salt.segmentation.inference import ensemble_probabilities, predict_masks, predict_probabilities
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs import metrics
+from explainable_salt.tgs.splits import split_arrays
 
 logger = logging.getLogger(__name__)
-
-
-def _arrays(model_inputs: ImageStack, train_masks: ImageStack, ids, channels):
-    return model_inputs.select(ids).select_channels(channels).data, train_masks.select(ids).data
 
 
 def fit_and_score(
@@ -48,15 +44,10 @@ def train_fold(
     threshold 0.5. With a Dask ``execution``, the training runs on a worker; under
     ``--runner ThreadRunner`` the folds then train in parallel.
     """
-    learnable = manifest[manifest["split"] != "internal_test"]
-    train_ids = learnable.loc[learnable["fold"] != fold, "id"].to_numpy()
-    held_out = learnable.loc[learnable["fold"] == fold, "id"].to_numpy()
-    if len(held_out) == 0:
-        raise ValueError(f"Fold {fold} holds no images: data_engineering.n_folds must match the pipeline's folds")
     channels = list(params["channels"])
-    x_train, y_train = _arrays(model_inputs, train_masks, train_ids, channels)
-    x_val, y_val = _arrays(model_inputs, train_masks, held_out, channels)
-    logger.info("Fold %d: training on %d images, holding out %d", fold, len(train_ids), len(held_out))
+    _, x_train, y_train = split_arrays(model_inputs, train_masks, manifest, "train", channels, fold)
+    _, x_val, y_val = split_arrays(model_inputs, train_masks, manifest, "validation", channels, fold)
+    logger.info("Fold %d: training on %d images, holding out %d", fold, len(x_train), len(x_val))
     [(payload, history, score)] = map_chunks(
         fit_and_score, [(x_train, y_train, x_val, y_val)], execution, shared={"params": params},
         labels=[f"fold {fold}"], total=1, desc=f"fold {fold}",
@@ -76,10 +67,6 @@ def fold_run(training_history: pd.DataFrame, validation_score: dict, params: dic
     }
 
 
-def _ensemble_probabilities(models: list[keras.Model], x: np.ndarray, params: dict) -> np.ndarray:
-    return np.mean([predict_probabilities(m, x, params["batch_size"], params["flip_tta"]) for m in models], axis=0)
-
-
 def evaluate_ensemble(
     model_inputs: ImageStack, train_masks: ImageStack, manifest: pd.DataFrame, params: dict,
     *fold_results: keras.Model | dict,
@@ -88,9 +75,13 @@ def evaluate_ensemble(
     score on the internal test split (threshold 0.5: no tuning on test)."""
     half = len(fold_results) // 2
     models, scores = fold_results[:half], [r["competition_metric"] for r in fold_results[half:]]
-    ids = manifest.loc[manifest["split"] == "internal_test", "id"].to_numpy()
-    x, y = _arrays(model_inputs, train_masks, ids, params["channels"])
-    ensemble = _ensemble_probabilities(list(models), x, params["inference"]) > 0.5
+    folds_in_manifest = manifest.loc[manifest["fold"] >= 0, "fold"].nunique()
+    if folds_in_manifest != len(models):
+        raise ValueError(f"The manifest has {folds_in_manifest} folds but the pipeline trained {len(models)}: "
+                         "set data_engineering.n_folds in conf/ (the pipeline reads it there), not with --params")
+    _, x, y = split_arrays(model_inputs, train_masks, manifest, "internal_test", params["channels"])
+    inference = params["inference"]
+    ensemble = ensemble_probabilities(models, x, inference["batch_size"], inference["flip_tta"]) > 0.5
     result = {
         "cv.competition_metric_mean": float(np.mean(scores)),
         "cv.competition_metric_std": float(np.std(scores)),
@@ -100,11 +91,10 @@ def evaluate_ensemble(
     return result
 
 
-def predict_with_ensemble(model_inputs_test: ImageStack, params: dict, *models: keras.Model) -> ImageStack:
-    """Masks for every competition test image from the mean probability of the fold models."""
-    index = [model_inputs_test.channels.index(c) for c in params["channels"]]
-    masks = np.empty(model_inputs_test.data.shape[:3], dtype=np.uint8)
-    for s in tqdm(chunk_slices(len(masks), params["inference"]["chunk_size"]), desc="ensemble test masks", unit="chunk"):
-        x = np.asarray(model_inputs_test.data[s][..., index])
-        masks[s] = _ensemble_probabilities(list(models), x, params["inference"]) > 0.5
-    return ImageStack(model_inputs_test.ids, masks)
+def predict_with_ensemble(
+    model_inputs_test: ImageStack, params: dict, execution: dict | None, *models: keras.Model
+) -> ImageStack:
+    """Masks for every competition test image from the mean probability of the fold models
+    (threshold 0.5: the folds tune no decision rule), in chunks that run where ``execution`` says."""
+    return predict_masks(models, params["channels"], model_inputs_test, {"threshold": 0.5}, params["inference"],
+                         execution)

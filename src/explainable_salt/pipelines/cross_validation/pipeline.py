@@ -14,8 +14,8 @@ from explainable_salt.pipelines.cross_validation.nodes import (
     predict_with_ensemble,
     train_fold,
 )
-from explainable_salt.pipelines.modelling.nodes import make_submission
 from explainable_salt.runtime.tracking import tracking_node
+from explainable_salt.tgs.rle import make_submission
 
 SHARED = {"model_inputs", "train_masks", "manifest"}
 
@@ -33,7 +33,8 @@ def fold_pipeline(fold: int) -> Pipeline:
                     parameters={"params:modelling", "params:execution"})
 
 
-def create_pipeline(n_folds: int = 5, **kwargs) -> Pipeline:
+def create_pipeline(n_folds: int, **kwargs) -> Pipeline:
+    """One training pipeline per fold (``n_folds``: ``data_engineering.n_folds``), and their ensemble."""
     folds = [fold_pipeline(k) for k in range(n_folds)]
     models = [f"fold_{k}.salt_model" for k in range(n_folds)]
     scores = [f"fold_{k}.validation_score" for k in range(n_folds)]
@@ -41,7 +42,7 @@ def create_pipeline(n_folds: int = 5, **kwargs) -> Pipeline:
         node(evaluate_ensemble, inputs=["model_inputs", "train_masks", "manifest", "params:modelling", *models, *scores],
              outputs="cross_validation_metrics", name="evaluate_ensemble"),
         tracking_node("cross_validation_metrics"),
-        node(predict_with_ensemble, inputs=["model_inputs_test", "params:modelling", *models],
+        node(predict_with_ensemble, inputs=["model_inputs_test", "params:modelling", "params:execution", *models],
              outputs="test_masks_predicted_cv", name="predict_with_ensemble"),
         node(make_submission, inputs="test_masks_predicted_cv", outputs="submission_cv", name="make_submission_cv"),
     ])

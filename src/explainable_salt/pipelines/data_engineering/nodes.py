@@ -14,11 +14,6 @@ from explainable_salt.tgs.splits import coverage_class, stratified_split
 logger = logging.getLogger(__name__)
 
 
-def _depth_by_id(depths: pd.DataFrame) -> pd.Series:
-    validation.require_columns(depths, ["id", "z"], "depths.csv")
-    return depths.set_index(depths["id"].astype(str))["z"]
-
-
 def validate_train_set(
     train_images_raw: dict[str, np.ndarray],
     train_masks_raw: dict[str, np.ndarray],
@@ -39,7 +34,7 @@ def validate_train_set(
     validation.require_same_ids(rle.index, train_masks_raw, "train mask (train/masks/<id>.png)")
     validation.require_same_ids(train_images_raw, rle.index, "row in train.csv (image without label)")
     validation.require_same_ids(train_masks_raw, rle.index, "row in train.csv (mask without label)")
-    validation.require_finite_depths(_depth_by_id(depths), rle.index)
+    validation.require_finite_depths(validation.depth_by_id(depths), rle.index)
 
     ids = np.asarray(sorted(rle.index))
     images = validation.grayscale_images(train_images_raw, "train/images")
@@ -52,7 +47,7 @@ def validate_train_set(
 def validate_test_set(test_images_raw: dict[str, np.ndarray], depths: pd.DataFrame) -> ImageStack:
     """Check and stack the competition test images ``(N, 101, 101) uint8``; each needs a depth."""
     ids = np.asarray(sorted(test_images_raw))
-    validation.require_finite_depths(_depth_by_id(depths), ids)
+    validation.require_finite_depths(validation.depth_by_id(depths), ids)
     images = validation.grayscale_images(test_images_raw, "test/images")
     logger.info("Validated %d test images", len(ids))
     return ImageStack(ids, images)
@@ -64,7 +59,7 @@ def build_manifest(train_masks: ImageStack, depths: pd.DataFrame, params: dict) 
     manifest = pd.DataFrame(
         {
             "id": train_masks.ids,
-            "depth": _depth_by_id(depths).reindex(train_masks.ids).to_numpy(np.float64),
+            "depth": validation.depth_by_id(depths).reindex(train_masks.ids).to_numpy(np.float64),
             "coverage": coverage,
             "coverage_class": coverage_class(coverage, params["coverage_classes"]),
         }

@@ -19,10 +19,10 @@ from explainable_salt.attribution.shapley import (
     concatenate,
     keras_predictor,
 )
-from explainable_salt.pipelines.modelling.nodes import split_ids
-from explainable_salt.runtime.execution import as_model, chunk_slices, map_chunks
+from explainable_salt.runtime.execution import as_model, map_stack
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule
+from explainable_salt.tgs.splits import split_ids
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def explain_chunk(
     (``model`` may be the bytes of its ``.keras`` file)."""
     predict = keras_predictor(as_model(model), params["batch_size"])
     if images.shape[-1] <= params["max_exact_channels"]:
-        return channel_shapley(predict, images, background, params["images_per_chunk"], background_weights,
+        return channel_shapley(predict, images, background, params["images_per_call"], background_weights,
                                progress=False)
     return channel_shapley_sampled(predict, images, background, params["n_permutations"], seed, background_weights)
 
@@ -87,7 +87,7 @@ def explain_channels(
     ``(N, 101, 101, C)`` named by channel, the ``expected_value_map`` (a one-image stack with id
     ``expected_value``), the explained ``salt_probabilities`` ``(N, 101, 101)`` and the checks.
     Raises :class:`AdditivityError` if ``expected + Σ φ`` misses a prediction by more than
-    ``additivity_tolerance``. Chunks of ``images_per_task`` images run where ``execution`` says
+    ``additivity_tolerance``. Chunks of ``chunk_size`` images run where ``execution`` says
     (:mod:`explainable_salt.runtime.execution`); the sampled estimator seeds chunk ``k`` with ``seed + k``.
     """
     ids = _explained_ids(manifest, params)
@@ -98,15 +98,13 @@ def explain_channels(
         "Explaining %d internal-test images (%s): %d channels %s, %d background images",
         len(ids), "exact" if exact else "sampled", n_channels, salt_model_channels, len(background),
     )
-    slices = chunk_slices(len(ids), params["images_per_task"])
-    chunks = ((np.asarray(images.data[s]), params["seed"] + k) for k, s in enumerate(slices))
-    result = concatenate(list(map_chunks(
-        explain_chunk, chunks, execution,
+    result = concatenate([chunk for _, chunk in map_stack(
+        explain_chunk, images, execution, chunk_size=params["chunk_size"],
+        chunk_args=lambda k, _: (params["seed"] + k,),
         shared={"model": salt_model, "background": background.data,
                 "background_weights": np.asarray(background_weights), "params": params},
-        labels=(f"internal-test images {ids[s.start]} … {ids[s.stop - 1]}" for s in slices),
-        total=len(slices), desc="channel Shapley",
-    )))
+        desc="channel Shapley",
+    )])
     logger.info("Worst additivity error |E + Σφ − f(x)|: %.3g", result.max_additivity_error)
     if result.max_additivity_error > params["additivity_tolerance"]:
         raise AdditivityError(

@@ -8,17 +8,18 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from explainable_salt.runtime.execution import chunk_slices, map_chunks
+from explainable_salt.runtime.execution import map_stack
 from explainable_salt.seismic.attributes import compute_attributes
 from explainable_salt.seismic.normalisation import apply_normaliser, fit_normaliser
 from explainable_salt.stacks import ImageStack, StackChunk
+from explainable_salt.tgs.splits import split_ids
+from explainable_salt.tgs.validation import depth_by_id
 
 logger = logging.getLogger(__name__)
 
 
 def _depths_of(ids: np.ndarray, depths: pd.DataFrame) -> np.ndarray:
-    by_id = depths.set_index(depths["id"].astype(str))["z"]
-    return by_id.reindex(ids).to_numpy(np.float32)
+    return depth_by_id(depths).reindex(ids).to_numpy(np.float32)
 
 
 def _require_finite(channels: np.ndarray, ids: np.ndarray, names: list[str]) -> None:
@@ -49,7 +50,7 @@ def fit_channel_normaliser(
     train_images: ImageStack, depths: pd.DataFrame, manifest: pd.DataFrame, params: dict
 ) -> dict:
     """Fit the per-channel normaliser on the attributes of the train split only."""
-    train_ids = manifest.loc[manifest["split"] == "train", "id"].to_numpy()
+    train_ids = split_ids(manifest, "train")
     channels = _attributes(train_images.select(train_ids), depths, params["channels"], params)
     normaliser = fit_normaliser(channels, params["channels"], params["normalisation"])
     logger.info(
@@ -80,14 +81,12 @@ def build_model_inputs(
     chunks are computed where ``execution`` says (:mod:`explainable_salt.runtime.execution`).
     """
     names = normaliser["channels"]
-    slices = chunk_slices(len(images), params["chunk_size"])
-    logger.info("Building channels %s for %d images in %d chunks", names, len(images), len(slices))
-    chunks = ((np.asarray(images.data[s]), images.ids[s], _depths_of(images.ids[s], depths)) for s in slices)
-    results = map_chunks(
-        normalised_channels, chunks, execution,
+    logger.info("Building channels %s for %d images", names, len(images))
+    pieces = map_stack(
+        normalised_channels, images, execution, chunk_size=params["chunk_size"],
+        chunk_args=lambda _, s: (images.ids[s], _depths_of(images.ids[s], depths)),
         shared={"names": list(names), "settings": params.get("attribute_settings"), "normaliser": normaliser},
-        labels=(f"images {images.ids[s.start]} … {images.ids[s.stop - 1]}" for s in slices),
-        total=len(slices), desc="attributes",
+        desc="attributes",
     )
-    for s, normalised in zip(slices, results):
+    for s, normalised in pieces:
         yield StackChunk(ImageStack(images.ids[s], normalised, tuple(names)), s.start, len(images))

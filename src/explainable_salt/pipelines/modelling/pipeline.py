@@ -4,12 +4,12 @@ from kedro.pipeline import Pipeline, node
 
 from explainable_salt.pipelines.modelling.nodes import (
     evaluate_model,
-    make_submission,
     predict_test_masks,
     train_model,
     tune_decision_rule,
 )
 from explainable_salt.runtime.tracking import history_as_metrics, tracking_node
+from explainable_salt.tgs.rle import make_submission
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -14,11 +14,6 @@ OVERALL_GROUPS = [
 ]
 
 
-def plot_learning_curves(training_history: pd.DataFrame) -> Figure:
-    """Loss per epoch for train and validation."""
-    return plotting.learning_curves(training_history)
-
-
 def plot_channel_contributions(
     showcase_image_ids: list[str],
     model_inputs: ImageStack,
@@ -74,11 +69,6 @@ def plot_importance(global_importance: pd.DataFrame) -> tuple[Figure, Figure, Fi
     )
 
 
-def plot_value_contribution(contribution_samples: pd.DataFrame) -> Figure:
-    """Channel value vs contribution for salt and sediment pixels."""
-    return plotting.value_contribution_hexbin(contribution_samples)
-
-
 def plot_segmentation_examples(
     per_image_metrics: pd.DataFrame,
     train_images: ImageStack,
@@ -94,16 +84,6 @@ def plot_segmentation_examples(
         examples, train_images.select(ids).data, train_masks.select(ids).data,
         explained_probabilities.select(ids).data, decision_rule["threshold"], scores.loc[ids].tolist(),
     )
-
-
-def plot_metric_by_coverage(per_image_metrics: pd.DataFrame) -> Figure:
-    """Internal-test score and IoU per coverage class."""
-    return plotting.metric_by_coverage_class(per_image_metrics)
-
-
-def plot_deletion_curves(deletion_curves: pd.DataFrame) -> Figure:
-    """Deletion curves by importance, reverse and random order."""
-    return plotting.deletion_curves(deletion_curves)
 
 
 def build_report(

@@ -3,6 +3,7 @@ HTML report that embeds them."""
 
 from kedro.pipeline import Pipeline, node
 
+from explainable_salt.figures import plotting
 from explainable_salt.pipelines.reporting import nodes
 
 FIGURES = [
@@ -16,7 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     shown = ["showcase_image_ids"]
     return Pipeline(
         [
-            node(nodes.plot_learning_curves, "training_history", "learning_curves_figure", name="plot_learning_curves"),
+            node(plotting.learning_curves, "training_history", "learning_curves_figure", name="plot_learning_curves"),
             node(
                 nodes.plot_salt_location_maps,
                 inputs=["salt_location_maps", "model_inputs", "explained_probabilities", "decision_rule"],
@@ -43,7 +44,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["importance_by_group_figure", "importance_by_coverage_figure", "importance_by_depth_figure"],
                 name="plot_importance",
             ),
-            node(nodes.plot_value_contribution, "contribution_samples", "value_vs_contribution_figure",
+            node(plotting.value_contribution_hexbin, "contribution_samples", "value_vs_contribution_figure",
                  name="plot_value_contribution"),
             node(
                 nodes.plot_segmentation_examples,
@@ -51,9 +52,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="segmentation_examples_figure",
                 name="plot_segmentation_examples",
             ),
-            node(nodes.plot_metric_by_coverage, "per_image_metrics", "metric_by_coverage_figure",
+            node(plotting.metric_by_coverage_class, "per_image_metrics", "metric_by_coverage_figure",
                  name="plot_metric_by_coverage"),
-            node(nodes.plot_deletion_curves, "deletion_curves", "deletion_curves_figure", name="plot_deletion_curves"),
+            node(plotting.deletion_curves, "deletion_curves", "deletion_curves_figure", name="plot_deletion_curves"),
             node(nodes.count_test_images, "submission", "test_images_count", name="count_test_images"),
             node(
                 nodes.build_report,

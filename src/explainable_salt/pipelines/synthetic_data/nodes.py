@@ -12,7 +12,8 @@ logger = logging.getLogger(__name__)
 def generate_synthetic_dataset(params: dict):
     """Generate the built-in dataset in the competition layout (see :mod:`explainable_salt.tgs.synthetic`).
 
-    Returns train images, train masks, train.csv, depths.csv and test images.
+    Returns train images, train masks, train.csv, depths.csv, test images and the record of the
+    generator's settings (``synthetic_data.json``, which marks the raw data as synthetic).
     """
     logger.warning(
         "Generating the built-in SYNTHETIC dataset (%d labelled + %d test images, seed %d) "
@@ -28,4 +29,4 @@ def generate_synthetic_dataset(params: dict):
     }
     train = synthetic.generate(params["n_train"], params["seed"], **common)
     test = synthetic.generate(params["n_test"], params["seed"] + 1, **common)
-    return synthetic.competition_layout(train, test)
+    return (*synthetic.competition_layout(train, test), dict(params))

@@ -11,7 +11,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 generate_synthetic_dataset,
                 inputs="params:synthetic_data",
-                outputs=["train_images_raw", "train_masks_raw", "train_rle", "depths", "test_images_raw"],
+                outputs=["train_images_raw", "train_masks_raw", "train_rle", "depths", "test_images_raw",
+                         "synthetic_data_record"],
                 name="generate_synthetic_dataset",
             )
         ],
