@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
-# Runs the whole job. With no competition data in data/01_raw, first writes the built-in
-# synthetic TGS-like dataset there; on that dataset (marked by synthetic_data.json) the run uses
+# Runs the whole job. With data/01_raw empty, first writes the built-in synthetic TGS-like
+# dataset there (a folder with only some competition files stops the run, naming what is missing); on that dataset (marked by synthetic_data.json) the run uses
 # the named configuration `synthetic`, sized to take minutes. ARGS come last and win.
 run: $(STAMP)
-	@if [ ! -f data/01_raw/train.csv ]; then \
+	@state=$$($(BIN)/python -m explainable_salt.tgs.raw_layout data/01_raw) || exit 1; \
+	if [ "$$state" = empty ]; then \
 	  echo "No competition data in data/01_raw: generating the built-in synthetic dataset."; \
 	  $(BIN)/kedro run --pipeline synthetic_data; \
 	fi

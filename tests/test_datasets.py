@@ -1,9 +1,12 @@
+import io
+import os
 import zipfile
 
 import mlflow
 import numpy as np
 import pytest
 from kedro.io import DatasetError
+from PIL import Image
 
 from explainable_salt.datasets import ImageStackDataset, MlflowNestedRunDataset, PNGSetDataset
 from explainable_salt.stacks import ImageStack, StackChunk
@@ -51,6 +54,148 @@ def test_png_set_refuses_to_write_a_folder_the_archive_would_shadow(tmp_path):
     (tmp_path / "train.zip").write_bytes(b"")
     with pytest.raises(DatasetError, match="Refusing"):
         PNGSetDataset(folder=str(tmp_path / "train/images"), archive=str(tmp_path / "train.zip")).save(_pngs(1))
+
+
+def _zip(path, members: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, payload in members.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2018, 7, 19, 0, 0, 0)), payload)
+
+
+def _png_bytes(array: np.ndarray, mode: str | None = None, **save) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format="PNG", **save)
+    return buffer.getvalue()
+
+
+def _from_zip(tmp_path, **limits) -> dict:
+    return PNGSetDataset(folder=str(tmp_path / "none"), archive=str(tmp_path / "t.zip"), member_dir="images",
+                         **limits).load()
+
+
+GREY = np.random.default_rng(1).integers(0, 255, (101, 101), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(("limits", "message"), [
+    ({"max_entries": 3}, "4 entries, more than the 3 allowed"),
+    ({"max_member_bytes": 1000}, r"images/a.png is [\d,]+ bytes uncompressed, more than the 1,000 allowed"),
+    ({"max_total_bytes": 20_000}, r"images/ holds [\d,]+ bytes uncompressed, more than the 20,000 allowed"),
+])
+def test_a_zip_beyond_its_limits_is_refused_before_decoding(tmp_path, limits, message):
+    _zip(tmp_path / "t.zip", {f"images/{k}.png": _png_bytes(GREY) for k in "abcd"})
+    with pytest.raises(DatasetError, match=message):
+        _from_zip(tmp_path, **limits)
+
+
+def test_a_png_too_large_is_refused_from_its_header(tmp_path):
+    _zip(tmp_path / "t.zip", {"images/big.png": _png_bytes(np.zeros((300, 400), np.uint8))})
+    with pytest.raises(DatasetError, match=r"images/big.png is 400 x 300 pixels, more than the 100,000"):
+        _from_zip(tmp_path, max_pixels=100_000)
+
+
+def test_ids_that_differ_only_in_case_are_refused_in_zip_and_folder(tmp_path):
+    _zip(tmp_path / "t.zip", {"images/abc.png": _png_bytes(GREY), "images/ABC.png": _png_bytes(GREY)})
+    with pytest.raises(DatasetError, match="abc.png and images/ABC.png"):
+        _from_zip(tmp_path)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "abc.png").write_bytes(_png_bytes(GREY))
+    (folder / "ABC.PNG").write_bytes(_png_bytes(GREY))
+    with pytest.raises(DatasetError, match="differ in more than case"):
+        PNGSetDataset(folder=str(folder)).load()
+
+
+def test_a_duplicated_zip_member_is_refused(tmp_path):
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        _zip(tmp_path / "t.zip", {"images/a.png": _png_bytes(GREY)} | {"images/b.png": _png_bytes(GREY)})
+        with zipfile.ZipFile(tmp_path / "t.zip", "a") as archive:
+            archive.writestr("images/a.png", _png_bytes(GREY))
+    with pytest.raises(DatasetError, match="images/a.png and images/a.png"):
+        _from_zip(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_links_and_fifos_in_a_raw_folder_are_refused(tmp_path, kind):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(_png_bytes(GREY))
+    if kind == "symlink":
+        (tmp_path / "elsewhere.png").write_bytes(_png_bytes(GREY))
+        (folder / "b.png").symlink_to(tmp_path / "elsewhere.png")
+    else:
+        os.mkfifo(folder / "b.png")
+    with pytest.raises(DatasetError, match="b.png is (a symbolic link|not a regular file)"):
+        PNGSetDataset(folder=str(folder)).load()
+
+
+def _patch_headers(path, local: int, central: int, value: int) -> None:
+    """Rewrite a 2-byte field of the zip's only member, at offset ``local`` of its local header and
+    ``central`` of its central-directory entry (zipfile itself writes neither field freely)."""
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        start = data.find(signature) + offset
+        data[start: start + 2] = value.to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+
+
+def test_encrypted_and_unsupported_members_get_the_datasets_error_naming_the_member(tmp_path):
+    _zip(tmp_path / "t.zip", {"images/locked.png": _png_bytes(GREY)})
+    _patch_headers(tmp_path / "t.zip", local=6, central=8, value=0x1)  # the "encrypted" flag
+    with pytest.raises(DatasetError, match="images/locked.png is encrypted"):
+        _from_zip(tmp_path)
+    _zip(tmp_path / "t.zip", {"images/odd.png": _png_bytes(GREY)})
+    _patch_headers(tmp_path / "t.zip", local=8, central=10, value=99)  # AE-x: a method zipfile cannot read
+    with pytest.raises(DatasetError, match="images/odd.png uses an unsupported compression"):
+        _from_zip(tmp_path)
+
+
+def test_colour_modes_follow_the_stated_rule(tmp_path):
+    palette = Image.fromarray(GREY).convert("P")  # grey levels as palette indices
+    opaque = np.dstack([GREY, GREY, GREY, np.full_like(GREY, 255)])
+    one_bit = GREY > 128
+    _zip(tmp_path / "t.zip", {
+        "images/palette.png": (buffer := io.BytesIO(), palette.save(buffer, format="PNG"))[0].getvalue(),
+        "images/opaque.png": _png_bytes(opaque, "RGBA"),
+        "images/onebit.png": _png_bytes(one_bit),
+        "images/deep.png": _png_bytes(GREY.astype(np.uint16) * 257),
+    })
+    loaded = _from_zip(tmp_path)
+    np.testing.assert_array_equal(loaded["palette"], np.dstack([GREY] * 3))  # expanded to its colours
+    np.testing.assert_array_equal(loaded["opaque"], np.dstack([GREY] * 3))  # opaque alpha dropped
+    np.testing.assert_array_equal(loaded["onebit"], one_bit.astype(np.uint8) * 255)
+    assert loaded["deep"].dtype == np.uint16  # passed on: validation refuses 16-bit images
+
+
+def test_a_transparent_pixel_is_refused_with_the_file_named(tmp_path):
+    rgba = np.dstack([GREY, GREY, GREY, np.full_like(GREY, 255)])
+    rgba[5, 5, 3] = 0
+    _zip(tmp_path / "t.zip", {"images/seethrough.png": _png_bytes(rgba, "RGBA")})
+    with pytest.raises(DatasetError, match="images/seethrough.png has transparent pixels"):
+        _from_zip(tmp_path)
+
+
+def test_an_untrusted_keras_file_with_a_lambda_layer_is_refused_by_safe_mode(tmp_path):
+    import keras
+    from kedro_datasets.tensorflow import TensorFlowModelDataset
+
+    from explainable_salt.runtime.execution import model_from_bytes
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    model.save(tmp_path / "evil.keras")
+    with pytest.raises(DatasetError, match="(?i)lambda|unsafe|safe_mode"):
+        TensorFlowModelDataset(filepath=str(tmp_path / "evil.keras")).load()
+    with pytest.raises(ValueError, match="(?i)lambda|unsafe|safe_mode"):
+        model_from_bytes((tmp_path / "evil.keras").read_bytes())
+
+
+def test_png_set_never_writes_into_a_folder_that_holds_files(tmp_path):
+    folder = tmp_path / "train/images"
+    folder.mkdir(parents=True)
+    (folder / "real.png").write_bytes(_png_bytes(GREY))
+    with pytest.raises(DatasetError, match="already holds files"):
+        PNGSetDataset(folder=str(folder)).save(_pngs(1))
+    assert sorted(p.name for p in folder.iterdir()) == ["real.png"]
 
 
 def test_image_stack_round_trip_keeps_ids_and_channel_names(tmp_path):

@@ -109,6 +109,29 @@ def test_bad_input_names_the_file_and_leaves_earlier_outputs_intact(synthetic_pr
     assert hashlib.sha256(manifest.read_bytes()).hexdigest() == before
 
 
+def test_a_run_while_another_holds_the_project_is_refused_before_any_node(synthetic_project):
+    from explainable_salt.runtime.run_lock import RunLockedError
+
+    lock = synthetic_project / "data/.kedro_run.lock"
+    assert not lock.exists()  # the finished runs released it
+    report = synthetic_project / "data/08_reporting/report.html"
+    before = report.stat().st_mtime_ns
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname(),
+                                    "started": "now", "command": "kedro run"}))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(synthetic_project)
+            with pytest.raises(RunLockedError, match=f"PID {holder.pid}"):
+                kedro_run(synthetic_project, "reporting")
+    finally:
+        holder.kill()
+        lock.unlink()
+    assert report.stat().st_mtime_ns == before
+    _, runs = _mlflow_run(synthetic_project)
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
+
+
 def _sample_zip(source: zipfile.ZipFile, target, folders, ids):
     with zipfile.ZipFile(target, "w") as out:
         for folder in folders:

@@ -76,11 +76,30 @@ def test_nan_depth_names_the_id(raw):
         validate_train_set(images, masks, rle, depths)
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, -5.0])
+def test_an_infinite_or_negative_depth_names_the_id(raw, bad):
+    images, masks, rle, depths, _ = raw
+    victim = rle["id"].iloc[1]
+    depths["z"] = depths["z"].astype(float)
+    depths.loc[depths["id"] == victim, "z"] = bad
+    with pytest.raises(RawDataError, match=f"depths.csv.*{victim}"):
+        validate_train_set(images, masks, rle, depths)
+
+
 def test_test_image_without_depth_names_the_id(raw):
-    *_, depths, test = raw
+    _, _, rle, depths, test = raw
     victim = _first_id(test)
     with pytest.raises(RawDataError, match=victim):
-        validate_test_set(test, depths[depths["id"] != victim])
+        validate_test_set(test, depths[depths["id"] != victim], rle)
+
+
+def test_a_missing_test_image_is_counted_and_named(raw):
+    _, _, rle, depths, test = raw
+    victims = sorted(test)[:2]
+    partial = {k: v for k, v in test.items() if k not in victims}
+    with pytest.raises(RawDataError, match=f"lacks 2 of the 8 test images.*{victims[0]}, {victims[1]}"):
+        validate_test_set(partial, depths, rle)
+    assert len(validate_test_set(test, depths, rle)) == 8
 
 
 def test_duplicated_id_in_train_csv_is_named(raw):

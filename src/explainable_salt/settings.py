@@ -4,6 +4,11 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
+from explainable_salt.runtime.run_lock import RunLockHook
+
+# One `kedro run` at a time per project (data/.kedro_run.lock).
+HOOKS = (RunLockHook(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

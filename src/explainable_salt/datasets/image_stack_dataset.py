@@ -10,6 +10,7 @@ the previous one only when complete: a failed run leaves the earlier output inta
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
 
     @property
     def _staging(self) -> Path:
-        return self._path.with_name(self._path.name + ".partial")
+        return self._path.with_name(f"{self._path.name}.partial-{os.getpid()}")  # unique per run
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "mmap": self._mmap}
@@ -73,7 +74,8 @@ class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
             self._commit()
 
     def _begin(self, piece: StackChunk) -> None:
-        shutil.rmtree(self._staging, ignore_errors=True)  # leftovers of an interrupted run
+        for leftover in self._path.parent.glob(f"{self._path.name}.partial*"):  # of interrupted runs
+            shutil.rmtree(leftover, ignore_errors=True)
         self._staging.mkdir(parents=True)
         sample = piece.chunk.data
         shape = (piece.total, *sample.shape[1:])

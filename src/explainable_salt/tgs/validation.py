@@ -44,6 +44,19 @@ def require_same_ids(expected: Iterable[str], found: Iterable[str], what: str) -
         raise RawDataError(f"{len(missing)} id(s) have no {what}: {_listing(missing)}")
 
 
+def require_complete_test_set(test_ids: Iterable[str], depth_ids: Iterable[str], train_ids: Iterable[str]) -> None:
+    """Raise unless every test image is there: ``depths.csv`` lists the depth of every train and
+    test image, so the test ids are its ids minus those of ``train.csv`` (a half-extracted test
+    set would otherwise give a short submission)."""
+    expected = set(map(str, depth_ids)) - set(map(str, train_ids))
+    missing = expected - set(map(str, test_ids))
+    if missing:
+        raise RawDataError(
+            f"test/images lacks {len(missing)} of the {len(expected)} test images that depths.csv lists "
+            f"(its ids minus train.csv's): {_listing(missing)}"
+        )
+
+
 def grayscale_images(images: Mapping[str, np.ndarray], source: str) -> np.ndarray:
     """Stack ``{id: PNG array}`` into ``(N, 101, 101) uint8`` in ``sorted(ids)`` order.
 
@@ -114,8 +127,8 @@ def depth_by_id(depths: pd.DataFrame) -> pd.Series:
 
 
 def require_finite_depths(depths: pd.Series, ids: Iterable[str]) -> None:
-    """Raise naming the ids whose depth is missing, NaN or negative."""
+    """Raise naming the ids whose depth is missing, NaN, infinite or negative."""
     values = pd.to_numeric(depths.reindex(list(ids)), errors="coerce")
-    bad = values.index[values.isna() | (values < 0)]
+    bad = values.index[~np.isfinite(values.to_numpy(np.float64)) | (values < 0)]
     if len(bad):
         raise RawDataError(f"depths.csv: no valid depth (z) for {_listing(bad.astype(str))}")

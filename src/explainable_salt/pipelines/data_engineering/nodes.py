@@ -44,10 +44,15 @@ def validate_train_set(
     return ImageStack(ids, images), ImageStack(ids, masks)
 
 
-def validate_test_set(test_images_raw: dict[str, np.ndarray], depths: pd.DataFrame) -> ImageStack:
-    """Check and stack the competition test images ``(N, 101, 101) uint8``; each needs a depth."""
+def validate_test_set(
+    test_images_raw: dict[str, np.ndarray], depths: pd.DataFrame, train_rle: pd.DataFrame
+) -> ImageStack:
+    """Check and stack the competition test images ``(N, 101, 101) uint8``: each needs a depth,
+    and every test id of depths.csv (its ids minus train.csv's) needs an image."""
     ids = np.asarray(sorted(test_images_raw))
-    validation.require_finite_depths(validation.depth_by_id(depths), ids)
+    depth_by_id = validation.depth_by_id(depths)
+    validation.require_finite_depths(depth_by_id, ids)
+    validation.require_complete_test_set(ids, depth_by_id.index, train_rle["id"].astype(str))
     images = validation.grayscale_images(test_images_raw, "test/images")
     logger.info("Validated %d test images", len(ids))
     return ImageStack(ids, images)
