@@ -196,8 +196,9 @@ class PNGSetDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]
         logger.info("Reading %d PNGs from %s/", len(paths), self._folder)
         images = {}
         for path in tqdm(paths, desc=str(self._folder), leave=False):
-            if path.stat().st_size > self._max_member_bytes:
-                raise DatasetError(f"{path} is {path.stat().st_size:,} bytes, more than the "
+            size = path.stat().st_size
+            if size > self._max_member_bytes:
+                raise DatasetError(f"{path} is {size:,} bytes, more than the "
                                    f"{self._max_member_bytes:,} allowed (max_member_bytes)")
             images[path.stem] = _decode_png(path.read_bytes(), str(path), self._max_pixels)
         return images
