@@ -30,9 +30,10 @@ def scratch_project(root: Path) -> Path:
     return root
 
 
-def kedro_run(project: Path, pipeline_name: str | None = None, params: dict | None = None, runner=None) -> None:
-    """``kedro run --env quick [--pipeline NAME] [--params P] [--runner R]`` in ``project`` (the
-    caller must chdir there first)."""
+def kedro_run(project: Path, pipeline_name: str | None = None, params: dict | None = None, runner=None,
+              node_names: list[str] | None = None) -> None:
+    """``kedro run --env quick [--pipeline NAME] [--params P] [--runner R] [--nodes N]`` in
+    ``project`` (the caller must chdir there first)."""
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=ENV, runtime_params=params) as session:
-        session.run(pipeline_name=pipeline_name, runner=runner)
+        session.run(pipeline_name=pipeline_name, runner=runner, node_names=node_names)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,6 +20,7 @@ from kedro_project import kedro_run, scratch_project
 
 from explainable_salt.datasets import ImageStackDataset
 from explainable_salt.pipeline_registry import register_pipelines
+from explainable_salt.runtime.provenance import raw_data_fingerprint
 from explainable_salt.tgs.rle import rle_decode
 
 pytestmark = pytest.mark.integration
@@ -91,6 +94,34 @@ def test_the_run_is_one_mlflow_run_with_params_metrics_history_and_figures(synth
     assert {"figures/learning_curves.png", "figures/channel_contributions.png", "figures/deletion_curves.png"} <= artifacts
     top_level = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"report.html", "submission.csv", "model"} <= top_level
+    # What the run ran on: hardware, dtype, versions and the raw data's hash.
+    tags = run.data.tags
+    assert tags["raw_data.blake2b"] == raw_data_fingerprint(synthetic_project / "data/01_raw")
+    assert tags["dtype_policy"] in {"float32", "mixed_bfloat16"} and int(tags["hardware.cores"]) >= 1
+    assert tags["version.tensorflow"] == importlib.metadata.version("tensorflow")
+
+
+def test_a_finished_run_leaves_no_checkpoint_staging_folder_or_lock_and_records_lineage(synthetic_project):
+    data = synthetic_project / "data"
+    assert not list((data / "06_models/checkpoints").glob("*/state.json"))
+    assert not list(data.rglob(".partial-*")) and not (data / ".kedro_run.lock").exists()
+    rule = json.loads((data / ".lineage/decision_rule.json").read_text())
+    assert rule["node"] == "tune_decision_rule" and {"salt_model", "model_inputs"} <= set(rule["inputs"])
+
+
+def test_a_model_retrained_without_its_decision_rule_stops_the_run_naming_the_node_to_rerun(
+    synthetic_project, tmp_path
+):
+    from explainable_salt.runtime.lineage import StaleArtifactError
+
+    project = tmp_path / "project"
+    shutil.copytree(synthetic_project, project)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        # As if a crash had come between train_model and tune_decision_rule.
+        kedro_run(project, "modelling", params={"modelling.training.seed": 7}, node_names=["train_model"])
+        with pytest.raises(StaleArtifactError, match="--from-nodes tune_decision_rule"):
+            kedro_run(project, "explainability")
 
 
 def test_bad_input_names_the_file_and_leaves_earlier_outputs_intact(synthetic_project):

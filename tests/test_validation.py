@@ -102,6 +102,26 @@ def test_a_missing_test_image_is_counted_and_named(raw):
     assert len(validate_test_set(test, depths, rle)) == 8
 
 
+def test_the_test_set_must_match_sample_submission_when_it_is_there(raw):
+    _, _, rle, depths, test = raw
+    listed = pd.DataFrame({"id": sorted(test), "rle_mask": "1 1"})
+    assert len(validate_test_set(test, depths, rle, listed)) == 8
+    victim = sorted(test)[3]
+    with pytest.raises(RawDataError, match=f"lacks 1 of the 8 test images that sample_submission.csv lists: {victim}"):
+        validate_test_set({k: v for k, v in test.items() if k != victim}, depths, rle, listed)
+    with pytest.raises(RawDataError, match=f"holds 1 images that sample_submission.csv does not list: {victim}"):
+        validate_test_set(test, depths, rle, listed[listed["id"] != victim])
+
+
+def test_an_absent_optional_file_loads_as_none_and_a_present_one_as_its_data(tmp_path):
+    from explainable_salt.datasets import OptionalDataset
+
+    config = {"type": "pandas.CSVDataset", "filepath": str(tmp_path / "sample_submission.csv")}
+    assert OptionalDataset(config).load() is None
+    (tmp_path / "sample_submission.csv").write_text("id,rle_mask\na,1 1\n")
+    assert OptionalDataset(config).load()["id"].tolist() == ["a"]
+
+
 def test_duplicated_id_in_train_csv_is_named(raw):
     images, masks, rle, depths, _ = raw
     rle = pd.concat([rle, rle.iloc[[2]]], ignore_index=True)

@@ -4,10 +4,19 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
+from explainable_salt.runtime.atomic import AtomicDataCatalog
+from explainable_salt.runtime.lineage import LineageHook
+from explainable_salt.runtime.provenance import RunEnvironmentHook
 from explainable_salt.runtime.run_lock import RunLockHook
+from explainable_salt.segmentation.checkpoints import CheckpointCleanupHook
 
-# One `kedro run` at a time per project (data/.kedro_run.lock).
-HOOKS = (RunLockHook(),)
+# One `kedro run` at a time per project (data/.kedro_run.lock); artifacts read together must have
+# been made from the same versions of their inputs (data/.lineage); each MLflow run is tagged with
+# the hardware, dtype, versions and raw-data hash; a finished run removes the training checkpoints.
+HOOKS = (RunLockHook(), LineageHook(), RunEnvironmentHook(), CheckpointCleanupHook())
+
+# Every local output is written to a staging name and renamed into place when complete.
+DATA_CATALOG_CLASS = AtomicDataCatalog
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -2,6 +2,7 @@
 
 from explainable_salt.datasets.image_stack_dataset import ImageStackDataset
 from explainable_salt.datasets.mlflow_nested_run_dataset import MlflowNestedRunDataset
+from explainable_salt.datasets.optional_dataset import OptionalDataset
 from explainable_salt.datasets.png_set_dataset import PNGSetDataset
 
-__all__ = ["ImageStackDataset", "MlflowNestedRunDataset", "PNGSetDataset"]
+__all__ = ["ImageStackDataset", "MlflowNestedRunDataset", "OptionalDataset", "PNGSetDataset"]

@@ -3,21 +3,21 @@
 The folder holds ``ids.npy``, ``data.npy`` and ``channels.npy``. ``data.npy`` can be loaded as a
 read-only memory map (``mmap: true``), so stacks larger than memory are read lazily, and it can be
 saved from a generator node yielding :class:`~explainable_salt.stacks.StackChunk`s, so they are
-written without ever being whole in memory. Every save goes to a temporary folder that replaces
-the previous one only when complete: a failed run leaves the earlier output intact.
+written without ever being whole in memory. A save arrives in pieces, so the dataset stages its
+own writes: a temporary folder replaces the previous one only when complete
+(:func:`~explainable_salt.runtime.atomic.publish`), and a failed run leaves the earlier output intact.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
+from explainable_salt.runtime.atomic import publish, staging_path
 from explainable_salt.stacks import ImageStack, StackChunk
 
 logger = logging.getLogger(__name__)
@@ -34,15 +34,13 @@ class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
           mmap: true
     """
 
+    stages_its_own_writes = True  # AtomicDataCatalog leaves its pieces alone
+
     def __init__(self, path: str, mmap: bool = False, metadata: dict[str, Any] | None = None):
         self._path = Path(path)
         self._mmap = mmap
         self._pending: dict[str, Any] | None = None
         self.metadata = metadata
-
-    @property
-    def _staging(self) -> Path:
-        return self._path.with_name(f"{self._path.name}.partial-{os.getpid()}")  # unique per run
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "mmap": self._mmap}
@@ -74,29 +72,23 @@ class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
             self._commit()
 
     def _begin(self, piece: StackChunk) -> None:
-        for leftover in self._path.parent.glob(f"{self._path.name}.partial*"):  # of interrupted runs
-            shutil.rmtree(leftover, ignore_errors=True)
-        self._staging.mkdir(parents=True)
+        staging = staging_path(self._path)
+        staging.mkdir()
         sample = piece.chunk.data
         shape = (piece.total, *sample.shape[1:])
         # Plain sequential writes after an .npy header: no memory map, so memory holds one chunk.
-        data_file = open(self._staging / "data.npy", "wb")  # noqa: SIM115 - closed in _commit
+        data_file = open(staging / "data.npy", "wb")  # noqa: SIM115 - closed in _commit
         header = {"descr": np.lib.format.dtype_to_descr(sample.dtype), "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_2_0(data_file, header)
-        np.save(self._staging / "channels.npy", np.asarray(piece.chunk.channels, dtype=str))
-        self._pending = {"file": data_file, "shape": shape, "dtype": sample.dtype, "ids": [], "written": 0}
+        np.save(staging / "channels.npy", np.asarray(piece.chunk.channels, dtype=str))
+        self._pending = {"staging": staging, "file": data_file, "shape": shape, "dtype": sample.dtype, "ids": [], "written": 0}
 
     def _commit(self) -> None:
         pending, self._pending = self._pending, None
         pending["file"].close()
         shape, dtype = pending["shape"], pending["dtype"]
-        np.save(self._staging / "ids.npy", np.asarray(pending["ids"], dtype=str))
-        previous = self._path.with_name(self._path.name + ".previous")
-        shutil.rmtree(previous, ignore_errors=True)
-        if self._path.exists():
-            self._path.rename(previous)
-        self._staging.rename(self._path)
-        shutil.rmtree(previous, ignore_errors=True)
+        np.save(pending["staging"] / "ids.npy", np.asarray(pending["ids"], dtype=str))
+        publish(pending["staging"], self._path)
         logger.info("Wrote %s %s to %s/", shape, dtype, self._path)
 
     def _exists(self) -> bool:

@@ -191,9 +191,10 @@ MODELS = {"unet": build_unet, "residual_unet": build_residual_unet, "vgg16_unet"
 
 
 def build_model(
-    architecture: str, input_channels: int, dtype_policy: str = "float32", **settings
+    architecture: str, input_channels: int, dtype_policy: str = "float32", seed: int | None = None, **settings
 ) -> keras.Model:
-    """Build the zoo model named ``architecture`` with its ``settings``.
+    """Build the zoo model named ``architecture`` with its ``settings``; with a ``seed``, its
+    initial weights are drawn from it (the same seed, the same model).
 
     ``dtype_policy`` is the Keras dtype policy of its layers: ``float32``, ``mixed_bfloat16``
     (bfloat16 arithmetic on float32 weights; faster where the hardware has bfloat16 arithmetic,
@@ -204,6 +205,8 @@ def build_model(
         raise ValueError(f"Unknown architecture {architecture!r}; the zoo has {sorted(MODELS)}")
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(resolve_dtype_policy(dtype_policy))
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     try:
         return MODELS[architecture](input_channels, **settings)
     finally:

@@ -12,6 +12,7 @@ import pandas as pd
 import tensorflow as tf
 
 from explainable_salt.runtime.hardware import without_autotuning
+from explainable_salt.segmentation.checkpoints import SavedWeights, TrainingCheckpoint, TrainingState
 from explainable_salt.segmentation.inference import predict_probabilities
 from explainable_salt.segmentation.losses import bce_loss, combined_loss
 from explainable_salt.segmentation.models import with_presence_head
@@ -90,13 +91,13 @@ class BestOnValidationMetric(keras.callbacks.Callback):
 class _StageClock(keras.callbacks.Callback):
     """Wall-clock time since the stage began, against an optional budget of ``minutes``."""
 
-    def __init__(self, minutes: float | None):
+    def __init__(self, minutes: float | None, elapsed: float = 0.0):
         super().__init__()
         self.seconds = None if minutes is None else 60.0 * minutes
-        self.start = 0.0
+        self.start, self.already_elapsed = 0.0, elapsed  # seconds spent before a resume
 
     def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() - self.already_elapsed
 
     def elapsed(self) -> float:
         """Seconds since the stage began."""
@@ -107,13 +108,13 @@ class StageTimeLimit(_StageClock):
     """Stops a stage before an epoch would end past ``minutes`` of wall-clock time (``None``: no
     limit), judging by the slowest epoch so far; a guard for the training-time budget."""
 
-    def __init__(self, minutes: float | None):
-        super().__init__(minutes)
-        self.slowest = self._epoch_start = 0.0
+    def __init__(self, minutes: float | None, elapsed: float = 0.0, slowest: float = 0.0):
+        super().__init__(minutes, elapsed)
+        self.slowest, self._epoch_start = slowest, 0.0
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        self.slowest, self._epoch_start = 0.0, self.start
+        self._epoch_start = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
@@ -137,8 +138,9 @@ class CosineOverBudget(_StageClock):
     machine decays sooner.
     """
 
-    def __init__(self, learning_rate: float, epochs: int, minutes: float | None, alpha: float = 0.0):
-        super().__init__(minutes)
+    def __init__(self, learning_rate: float, epochs: int, minutes: float | None, alpha: float = 0.0,
+                 elapsed: float = 0.0):
+        super().__init__(minutes, elapsed)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha is the fraction of the learning rate the decay ends at, in [0, 1]; got {alpha}")
         self.learning_rate, self.epochs, self.alpha = learning_rate, epochs, alpha
@@ -160,7 +162,7 @@ class CosineOverBudget(_StageClock):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Callback]:
+def _schedule_callbacks(stage: dict, patience: int, elapsed: float = 0.0) -> list[keras.callbacks.Callback]:
     """The stage's ``schedule``: ``plateau`` (the default: halve the rate after ``patience // 2``
     epochs without a better validation metric, stop after ``patience``) or ``cosine``
     (:class:`CosineOverBudget`, no early stop: its gains come as the rate decays, after epochs
@@ -168,7 +170,7 @@ def _schedule_callbacks(stage: dict, patience: int) -> list[keras.callbacks.Call
     schedule = stage.get("schedule", "plateau")
     if schedule == "cosine":
         return [CosineOverBudget(stage["learning_rate"], stage["epochs"], stage.get("max_minutes"),
-                                 stage.get("alpha", 0.0))]
+                                 stage.get("alpha", 0.0), elapsed)]
     if schedule == "plateau":
         return [
             keras.callbacks.ReduceLROnPlateau("val_competition_metric", mode="max", factor=0.5,
@@ -187,6 +189,30 @@ def _require_known_keys(stage: dict, number: int) -> None:
         raise ValueError(f"Training stage {number} has unknown setting(s) {sorted(unknown)}; known: {sorted(STAGE_KEYS)}")
 
 
+class EpochRecorder(keras.callbacks.Callback):
+    """Appends each epoch's logs to the training history (one table across stages) and, with a
+    ``checkpoint``, writes the training state and weights after every epoch."""
+
+    def __init__(self, state: TrainingState, stage: int, clock: StageTimeLimit, best: BestOnValidationMetric,
+                 checkpoint: TrainingCheckpoint | None):
+        super().__init__()
+        self.state, self.stage, self.clock, self.best, self.checkpoint = state, stage, clock, best, checkpoint
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = self.state
+        state.history.append({"epoch": len(state.history) + 1, "stage": self.stage,
+                              **{key: float(value) for key, value in (logs or {}).items()}})
+        state.stage, state.epoch = self.stage, epoch + 1
+        state.elapsed, state.slowest, state.best_metric = self.clock.elapsed(), self.clock.slowest, self.best.best
+        if self.checkpoint is not None:
+            self.checkpoint.save(state, _saved_weights(self.model, self.best))
+
+
+def _saved_weights(fitted: keras.Model, best: BestOnValidationMetric) -> SavedWeights:
+    optimizer = [keras.ops.convert_to_numpy(v) for v in fitted.optimizer.variables] if fitted.optimizer else []
+    return SavedWeights(last=fitted.get_weights(), best=best.best_weights, optimizer=optimizer)
+
+
 def fit(
     model: keras.Model,
     x_train: np.ndarray,
@@ -194,6 +220,7 @@ def fit(
     x_val: np.ndarray,
     y_val: np.ndarray,
     settings: dict,
+    checkpoint: TrainingCheckpoint | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` in place through ``settings["stages"]``; keep the best validation weights.
 
@@ -205,38 +232,68 @@ def fit(
     improvement; a cosine stage runs to the end of its budget. With a ``presence_loss_weight``
     above 0, a head on the bottleneck learns whether each image holds salt
     (:func:`~explainable_salt.segmentation.models.with_presence_head`, binary cross-entropy of that weight
-    added to every stage's loss); ``model`` itself stays mask-only. Returns the per-epoch history
-    (epoch, stage, loss, val_loss, val_competition_metric, learning_rate).
+    added to every stage's loss); ``model`` itself stays mask-only.
+
+    With a ``checkpoint`` (:mod:`~explainable_salt.segmentation.checkpoints`), the state is saved
+    after every epoch and training resumes from a saved one: the same stage and epoch, weights,
+    Adam's moments, the best weights so far and the stage's spent budget. What is not restored:
+    the data shuffling's random stream and a plateau schedule's patience counters.
+
+    Returns the per-epoch history (epoch, stage, loss, val_loss, val_competition_metric,
+    learning_rate).
     """
     keras.utils.set_random_seed(settings["seed"])
+    if settings.get("deterministic", False):
+        # Bit-identical reruns (conf/reproducible); process-wide and one-way, and slower.
+        tf.config.experimental.enable_op_determinism()
     presence_weight = float(settings.get("presence_loss_weight", 0.0))
     presence = presence_weight > 0
     fitted = with_presence_head(model) if presence else model
     best = BestOnValidationMetric(model, x_val, y_val, settings["batch_size"])
+    saved = checkpoint.load() if checkpoint is not None else None
+    state, weights = saved if saved else (TrainingState(checkpoint.fingerprint if checkpoint else ""), None)
+    if weights is not None:
+        best.best, best.best_weights = state.best_metric, weights.best
+    if state.complete:
+        fitted.set_weights(weights.best)
+        logger.info("Training had finished before: best weights restored from %s/ (validation metric %.4f)",
+                    checkpoint.folder, best.best)
+        return pd.DataFrame(state.history)
     data = training_dataset(x_train, y_train, settings["batch_size"], settings["seed"], presence,
                             settings.get("augmentation"))
-    tables, epochs_done = [], 0
     for number, stage in enumerate(settings["stages"], start=1):
         _require_known_keys(stage, number)
-        best.restore()  # each stage starts from the best weights so far
+        if number < state.stage:
+            continue  # finished before a resume
+        resumed = weights is not None and number == state.stage and state.epoch > 0
+        elapsed, slowest = (state.elapsed, state.slowest) if resumed else (0.0, 0.0)
         best.loss = combined_loss(stage["loss_weights"])
-        losses, weights = ([best.loss, bce_loss], [1.0, presence_weight]) if presence else (best.loss, None)
-        fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses, loss_weights=weights)
-        callbacks = [best, *_schedule_callbacks(stage, settings["patience"]), StageTimeLimit(stage.get("max_minutes"))]
+        losses, loss_weights = ([best.loss, bce_loss], [1.0, presence_weight]) if presence else (best.loss, None)
+        fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses, loss_weights=loss_weights)
+        if resumed:
+            fitted.set_weights(weights.last)
+            fitted.optimizer.build(fitted.trainable_variables)
+            for variable, value in zip(fitted.optimizer.variables, weights.optimizer, strict=True):
+                variable.assign(value)
+        else:
+            best.restore()  # each stage starts from the best weights so far
+        clock = StageTimeLimit(stage.get("max_minutes"), elapsed, slowest)
+        recorder = EpochRecorder(state, number, clock, best, checkpoint)
+        callbacks = [best, *_schedule_callbacks(stage, settings["patience"], elapsed), clock, recorder]
         logger.info(
-            "Training %s, stage %d (%s%s), on %d images (%d validation) for up to %d epochs",
+            "Training %s, stage %d (%s%s), on %d images (%d validation) for up to %d epochs%s",
             model.name, number, "+".join(stage["loss_weights"]),
             f", presence × {presence_weight:g}" if presence else "",
             len(x_train), len(x_val), stage["epochs"],
+            f", resuming after epoch {state.epoch}" if resumed else "",
         )
         # Validation happens in ``best``: one prediction gives both the loss and the metric.
-        history = fitted.fit(data, epochs=stage["epochs"], callbacks=callbacks, shuffle=False,
-                             verbose=2)  # the tf.data pipeline shuffles
-        table = pd.DataFrame(history.history)
-        table.insert(0, "stage", number)
-        table.insert(0, "epoch", np.arange(epochs_done + 1, epochs_done + len(table) + 1))
-        epochs_done += len(table)
-        tables.append(table)
+        fitted.fit(data, epochs=stage["epochs"], initial_epoch=state.epoch if resumed else 0,
+                   callbacks=callbacks, shuffle=False, verbose=2)  # the tf.data pipeline shuffles
+        state.stage, state.epoch, state.elapsed, state.slowest = number + 1, 0, 0.0, 0.0
+        state.complete = number == len(settings["stages"])
+        if checkpoint is not None:  # a resume after this starts the next stage, or returns at once
+            checkpoint.save(state, _saved_weights(fitted, best))
     best.restore()
     logger.info("Best validation competition metric %.4f (weights restored)", best.best)
-    return pd.concat(tables, ignore_index=True)
+    return pd.DataFrame(state.history)

@@ -44,17 +44,28 @@ def require_same_ids(expected: Iterable[str], found: Iterable[str], what: str) -
         raise RawDataError(f"{len(missing)} id(s) have no {what}: {_listing(missing)}")
 
 
-def require_complete_test_set(test_ids: Iterable[str], depth_ids: Iterable[str], train_ids: Iterable[str]) -> None:
-    """Raise unless every test image is there: ``depths.csv`` lists the depth of every train and
-    test image, so the test ids are its ids minus those of ``train.csv`` (a half-extracted test
-    set would otherwise give a short submission)."""
-    expected = set(map(str, depth_ids)) - set(map(str, train_ids))
-    missing = expected - set(map(str, test_ids))
+def require_complete_test_set(
+    test_ids: Iterable[str], depth_ids: Iterable[str], train_ids: Iterable[str],
+    submission_ids: Iterable[str] | None = None,
+) -> None:
+    """Raise unless the test images are exactly those expected: the ids of
+    ``sample_submission.csv`` when given, else those of ``depths.csv`` (the depth of every train and
+    test image) minus those of ``train.csv``. A half-extracted test set would otherwise give a
+    short submission."""
+    if submission_ids is not None:
+        expected, source = set(map(str, submission_ids)), "sample_submission.csv"
+    else:
+        expected = set(map(str, depth_ids)) - set(map(str, train_ids))
+        source = "depths.csv (its ids minus train.csv's)"
+    found = set(map(str, test_ids))
+    missing, extra = expected - found, found - expected
     if missing:
         raise RawDataError(
-            f"test/images lacks {len(missing)} of the {len(expected)} test images that depths.csv lists "
-            f"(its ids minus train.csv's): {_listing(missing)}"
+            f"test/images lacks {len(missing)} of the {len(expected)} test images that {source} lists: "
+            f"{_listing(missing)}"
         )
+    if extra:
+        raise RawDataError(f"test/images holds {len(extra)} images that {source} does not list: {_listing(extra)}")
 
 
 def grayscale_images(images: Mapping[str, np.ndarray], source: str) -> np.ndarray:

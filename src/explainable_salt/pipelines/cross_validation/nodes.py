@@ -11,6 +11,7 @@ import pandas as pd
 from explainable_salt.runtime.execution import map_chunks, model_bytes, model_from_bytes
 from explainable_salt.runtime.tracking import history_as_metrics
 from explainable_salt.segmentation import training
+from explainable_salt.segmentation.checkpoints import checkpoint_for
 from explainable_salt.segmentation.inference import ensemble_probabilities, predict_masks, predict_probabilities
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
@@ -21,15 +22,17 @@ logger = logging.getLogger(__name__)
 
 
 def fit_and_score(
-    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, params: dict
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, name: str, params: dict
 ) -> tuple[bytes, pd.DataFrame, float]:
-    """Build and train the configured model, score it on ``(x_val, y_val)`` at threshold 0.5.
+    """Build and train the configured model (its checkpoint named ``name``), score it on
+    ``(x_val, y_val)`` at threshold 0.5.
 
     A task that runs in process or on a Dask worker alike: returns the model as the bytes of its
     ``.keras`` file, its history and the held-out competition metric.
     """
-    model = build_model(params["architecture"], x_train.shape[-1], **params["model"])
-    history = training.fit(model, x_train, y_train, x_val, y_val, params["training"])
+    model = build_model(params["architecture"], x_train.shape[-1], seed=params["training"]["seed"], **params["model"])
+    checkpoint = checkpoint_for(params["training"], name, model, x_train, y_train, x_val, y_val)
+    history = training.fit(model, x_train, y_train, x_val, y_val, params["training"], checkpoint)
     probabilities = predict_probabilities(model, x_val, params["inference"]["batch_size"], params["inference"]["flip_tta"])
     return model_bytes(model), history, metrics.competition_metric(y_val, probabilities > 0.5)
 
@@ -49,7 +52,7 @@ def train_fold(
     _, x_val, y_val = split_arrays(model_inputs, train_masks, manifest, "validation", channels, fold)
     logger.info("Fold %d: training on %d images, holding out %d", fold, len(x_train), len(x_val))
     [(payload, history, score)] = map_chunks(
-        fit_and_score, [(x_train, y_train, x_val, y_val)], execution, shared={"params": params},
+        fit_and_score, [(x_train, y_train, x_val, y_val, f"fold_{fold}")], execution, shared={"params": params},
         labels=[f"fold {fold}"], total=1, desc=f"fold {fold}",
     )
     logger.info("Fold %d: held-out competition metric %.4f", fold, score)

@@ -45,14 +45,17 @@ def validate_train_set(
 
 
 def validate_test_set(
-    test_images_raw: dict[str, np.ndarray], depths: pd.DataFrame, train_rle: pd.DataFrame
+    test_images_raw: dict[str, np.ndarray], depths: pd.DataFrame, train_rle: pd.DataFrame,
+    sample_submission: pd.DataFrame | None = None,
 ) -> ImageStack:
     """Check and stack the competition test images ``(N, 101, 101) uint8``: each needs a depth,
-    and every test id of depths.csv (its ids minus train.csv's) needs an image."""
+    and the test ids must be those of ``sample_submission.csv`` when it is there, else those of
+    depths.csv minus train.csv's."""
     ids = np.asarray(sorted(test_images_raw))
     depth_by_id = validation.depth_by_id(depths)
     validation.require_finite_depths(depth_by_id, ids)
-    validation.require_complete_test_set(ids, depth_by_id.index, train_rle["id"].astype(str))
+    listed = None if sample_submission is None else sample_submission["id"].astype(str)
+    validation.require_complete_test_set(ids, depth_by_id.index, train_rle["id"].astype(str), listed)
     images = validation.grayscale_images(test_images_raw, "test/images")
     logger.info("Validated %d test images", len(ids))
     return ImageStack(ids, images)

@@ -20,7 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 validate_test_set,
-                inputs=["test_images_raw", "depths", "train_rle"],
+                inputs=["test_images_raw", "depths", "train_rle", "sample_submission"],
                 outputs="test_images",
                 name="validate_test_set",
             ),

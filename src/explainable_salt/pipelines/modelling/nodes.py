@@ -8,6 +8,7 @@ import keras
 import pandas as pd
 
 from explainable_salt.segmentation import training
+from explainable_salt.segmentation.checkpoints import checkpoint_for
 from explainable_salt.segmentation.inference import predict_masks, predict_probabilities
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
@@ -28,8 +29,9 @@ def train_model(
     channels = list(params["channels"])
     _, x_train, y_train = split_arrays(model_inputs, train_masks, manifest, "train", channels)
     _, x_val, y_val = split_arrays(model_inputs, train_masks, manifest, "validation", channels)
-    model = build_model(params["architecture"], len(channels), **params["model"])
-    history = training.fit(model, x_train, y_train, x_val, y_val, params["training"])
+    model = build_model(params["architecture"], len(channels), seed=params["training"]["seed"], **params["model"])
+    checkpoint = checkpoint_for(params["training"], "salt_model", model, x_train, y_train, x_val, y_val)
+    history = training.fit(model, x_train, y_train, x_val, y_val, params["training"], checkpoint)
     return model, history, channels
 
 

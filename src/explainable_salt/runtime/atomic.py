@@ -1,0 +1,110 @@
+"""Every output is written whole or not at all.
+
+A dataset is saved under a staging folder beside its target, ``<parent>/.partial-<pid>-<token>/``,
+with the target's own file name (so an MLflow artifact logged during the save keeps its name), and
+only a complete file or folder is renamed into place. A run killed at any moment leaves the
+previous version of every output intact, plus a staging folder that the next save to the same
+folder removes.
+
+:class:`AtomicDataCatalog` (``DATA_CATALOG_CLASS`` in ``settings.py``) applies this to every local
+file dataset of the catalog, whatever its type; :func:`publish` is also what the datasets that
+stage their own writes (chunked image stacks) and the training checkpoints use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kedro.io import DataCatalog
+
+logger = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".partial-"
+
+
+def staging_path(target: Path) -> Path:
+    """A fresh location to write ``target`` to: same folder (so the final rename stays on one file
+    system, hence atomic), same file name, unique per process and save."""
+    target = Path(target)
+    remove_stale_staging(target.parent)
+    staging = target.parent / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    return staging / target.name
+
+
+def remove_stale_staging(folder: Path) -> None:
+    """Remove staging folders left in ``folder`` by killed processes (any other PID: the run lock
+    allows one run per project)."""
+    mine = f"{STAGING_PREFIX}{os.getpid()}-"
+    for leftover in Path(folder).glob(f"{STAGING_PREFIX}*"):
+        if not leftover.name.startswith(mine):
+            logger.info("Removing %s, left by an interrupted run", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def publish(staged: Path, target: Path) -> None:
+    """Move the complete ``staged`` file or folder to ``target``, replacing what was there.
+
+    A file is replaced with one atomic ``os.replace``. A folder cannot be replaced in one step: the
+    previous one is first renamed to ``<target>.previous``, so that a kill between the two renames
+    leaves it there to recover by hand, never a mix of two versions.
+    """
+    staged, target = Path(staged), Path(target)
+    if staged.is_dir() and target.exists():
+        previous = target.with_name(target.name + ".previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        target.rename(previous)
+        staged.rename(target)
+        shutil.rmtree(previous, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+    if staged.parent.name.startswith(STAGING_PREFIX):
+        shutil.rmtree(staged.parent, ignore_errors=True)
+
+
+def _local_target(dataset: Any) -> tuple[Any, str, Path] | None:
+    """``(dataset holding the path, attribute name, local path)`` of a dataset written to the
+    local file system, looking through wrappers (``CachedDataset``); ``None`` for memory, tracking
+    and remote datasets, and for those that stage their own writes."""
+    if getattr(dataset, "stages_its_own_writes", False):
+        return None
+    inner = getattr(dataset, "_dataset", None)  # CachedDataset
+    if inner is not None and not hasattr(dataset, "_filepath"):
+        return _local_target(inner)
+    if getattr(dataset, "_protocol", "file") not in ("file", "local"):
+        return None
+    if getattr(dataset, "_version", None) is not None:  # Kedro versioning writes a new path each time
+        return None
+    for attribute in ("_filepath", "_path", "_folder"):
+        value = getattr(dataset, attribute, None)
+        if isinstance(value, (str, os.PathLike)):
+            return dataset, attribute, Path(value)
+    return None
+
+
+class AtomicDataCatalog(DataCatalog):
+    """Kedro's catalog, with every local file or folder output written to a staging name and
+    renamed into place when complete (:func:`publish`)."""
+
+    def save(self, ds_name: str, data: Any) -> None:
+        target = _local_target(self[ds_name])
+        if target is None:
+            return super().save(ds_name, data)
+        holder, attribute, path = target
+        original = getattr(holder, attribute)
+        staged = staging_path(path)
+        setattr(holder, attribute, type(original)(staged))
+        try:
+            super().save(ds_name, data)
+        except BaseException:
+            shutil.rmtree(staged.parent, ignore_errors=True)
+            raise
+        finally:
+            setattr(holder, attribute, original)
+        publish(staged, path)
+        return None

@@ -1,0 +1,95 @@
+"""What a run ran on, logged to its MLflow run: hardware, dtype policy, package versions and a hash
+of the raw data, so that two runs' numbers can be compared knowing what differed."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+PACKAGES = ("kedro", "kedro-datasets", "kedro-mlflow", "mlflow", "tensorflow", "keras", "shap", "numpy",
+            "scikit-image", "pandas", "dask")
+
+
+def raw_data_fingerprint(folder: str | Path) -> str:
+    """A hash (BLAKE2b, 16 hex digits) of every file under ``folder``: relative paths and contents,
+    in name order (links to the competition files are followed). Marker files (``.gitkeep``) are
+    left out."""
+    folder = Path(folder)
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".gitkeep"):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as file:
+            digest.update(hashlib.file_digest(file, "blake2b").digest())
+    return digest.hexdigest()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_environment(model_params: dict, raw_folder: str | Path) -> dict[str, str]:
+    """The MLflow tags of a run: ``hardware.*``, ``dtype_policy``, ``version.<package>`` and
+    ``raw_data.blake2b``."""
+    from explainable_salt.runtime.hardware import has_bfloat16_arithmetic, onednn_enabled, resolve_dtype_policy
+
+    import tensorflow as tf
+
+    tags = {
+        "hardware.cpu": _cpu_model(),
+        "hardware.cores": str(os.cpu_count()),
+        "hardware.gpus": str(len(tf.config.list_physical_devices("GPU"))),
+        "hardware.bfloat16_arithmetic": str(has_bfloat16_arithmetic()),
+        "hardware.onednn": str(onednn_enabled()),
+        "dtype_policy": resolve_dtype_policy(model_params.get("dtype_policy", "float32")),
+        "version.python": platform.python_version(),
+        "raw_data.blake2b": raw_data_fingerprint(raw_folder),
+    }
+    for package in PACKAGES:
+        try:
+            tags[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            tags[f"version.{package}"] = "not installed"
+    return tags
+
+
+class RunEnvironmentHook:
+    """Tags the run's MLflow run (opened by kedro-mlflow) with :func:`run_environment`, once,
+    before its first node."""
+
+    def __init__(self) -> None:
+        self._pending: tuple[dict, Path] | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        model_params = context.params.get("modelling", {}).get("model", {})
+        self._pending = (model_params, Path(context.project_path) / "data" / "01_raw")
+
+    @hook_impl
+    def before_node_run(self) -> None:
+        if self._pending is None:
+            return
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        model_params, raw_folder = self._pending
+        self._pending = None
+        tags = run_environment(model_params, raw_folder)
+        mlflow.set_tags(tags)
+        logger.info("Logged the run environment to MLflow: %s, %s cores, dtype %s, raw data %s",
+                    tags["hardware.cpu"], tags["hardware.cores"], tags["dtype_policy"], tags["raw_data.blake2b"])

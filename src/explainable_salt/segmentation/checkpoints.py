@@ -1,0 +1,171 @@
+"""Training state on disk after every epoch, so a killed training resumes where it stopped.
+
+A checkpoint is a folder ``<folder>/<name>/`` (``name``: ``salt_model``, ``fold_0``, ...) holding
+``state.json`` (stage, epochs done in it, the stage's elapsed budget, the best validation metric and
+the history so far), ``last.npz`` and ``best.npz`` (the weights of the model being fitted) and
+``optimizer.npz`` (Adam's moments and step). It is rewritten whole after each epoch
+(:func:`~explainable_salt.runtime.atomic.publish`), so a kill leaves the previous epoch's.
+
+It belongs to one training: ``state.json`` records a fingerprint of the training settings, the
+model's weight shapes and the training and validation arrays; a checkpoint with another
+fingerprint is set aside, never resumed. A finished training marks its checkpoint complete, and a
+rerun that finds it complete returns its best weights at once (a kill after training but before
+the model was saved costs nothing); :class:`CheckpointCleanupHook` removes complete checkpoints
+once a run has succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kedro.framework.hooks import hook_impl
+
+from explainable_salt.runtime.atomic import publish, staging_path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingState:
+    """Where a training stands after an epoch."""
+
+    fingerprint: str
+    stage: int = 1          # the stage (1-based) the next epoch belongs to
+    epoch: int = 0          # epochs of that stage already done (Keras' ``initial_epoch``)
+    elapsed: float = 0.0    # seconds of that stage's wall-clock budget already spent
+    slowest: float = 0.0    # the stage's slowest epoch so far, in seconds (the time limit's guard)
+    best_metric: float = -np.inf
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch done
+    complete: bool = False
+
+
+@dataclass
+class SavedWeights:
+    """The arrays of a checkpoint: model weights (last and best) and optimizer variables."""
+
+    last: list[np.ndarray]
+    best: list[np.ndarray] | None
+    optimizer: list[np.ndarray]
+
+
+def training_fingerprint(settings: dict, weight_shapes: list[tuple[int, ...]], *arrays: np.ndarray) -> str:
+    """A short hash of what makes two trainings the same: the settings (JSON), the shapes of the
+    model's weights, and the bytes of the training and validation arrays."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(repr(weight_shapes).encode())
+    for array in arrays:
+        digest.update(repr((array.shape, str(array.dtype))).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+def checkpoint_for(training: dict, name: str, model: Any, *arrays: np.ndarray) -> TrainingCheckpoint | None:
+    """The checkpoint of training ``model`` (named ``name``) with the ``training`` settings on
+    ``arrays`` (train and validation), or ``None`` when the settings have no ``checkpoints``
+    (``folder``: where checkpoints live; ``resume``: false starts afresh)."""
+    options = training.get("checkpoints")
+    if not options:
+        return None
+    identity = {key: value for key, value in training.items() if key != "checkpoints"}
+    identity["model"] = [model.name, str(getattr(model, "dtype_policy", ""))]
+    shapes = [tuple(weight.shape) for weight in model.weights]
+    return TrainingCheckpoint(Path(options["folder"]) / name, training_fingerprint(identity, shapes, *arrays),
+                              options.get("resume", True))
+
+
+def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:
+    np.savez(path, *[np.asarray(a) for a in arrays])
+
+
+def _load_arrays(path: Path) -> list[np.ndarray]:
+    with np.load(path) as stored:
+        return [stored[f"arr_{i}"] for i in range(len(stored.files))]
+
+
+class TrainingCheckpoint:
+    """The checkpoint folder of one training; ``resume: false`` starts afresh whatever is there."""
+
+    def __init__(self, folder: str | Path, fingerprint: str, resume: bool = True):
+        self.folder, self.fingerprint, self.resume = Path(folder), fingerprint, resume
+
+    def load(self) -> tuple[TrainingState, SavedWeights] | None:
+        """The saved state and arrays, or ``None`` (nothing saved, ``resume`` off, or a checkpoint
+        of another training, which is then removed)."""
+        state_file = self.folder / "state.json"
+        if not state_file.is_file():
+            return None
+        if not self.resume:
+            logger.info("Starting training afresh (resume: false): removing the checkpoint in %s/", self.folder)
+            self.remove()
+            return None
+        state = TrainingState(**json.loads(state_file.read_text()))
+        if state.fingerprint != self.fingerprint:
+            logger.warning(
+                "The checkpoint in %s/ is of another training (other settings or data): starting afresh",
+                self.folder,
+            )
+            self.remove()
+            return None
+        best = self.folder / "best.npz"
+        weights = SavedWeights(
+            last=_load_arrays(self.folder / "last.npz"),
+            best=_load_arrays(best) if best.is_file() else None,
+            optimizer=_load_arrays(self.folder / "optimizer.npz"),
+        )
+        if not state.complete:
+            logger.info(
+                "Resuming training from the checkpoint in %s/: stage %d after %d of its epochs "
+                "(%d epochs done in all, %.1f min of the stage's budget spent, best validation metric %.4f)",
+                self.folder, state.stage, state.epoch, len(state.history), state.elapsed / 60, state.best_metric,
+            )
+        return state, weights
+
+    def save(self, state: TrainingState, weights: SavedWeights) -> None:
+        """Write the whole checkpoint to a staging folder, then put it in place."""
+        staged = staging_path(self.folder)
+        staged.mkdir()
+        _save_arrays(staged / "last.npz", weights.last)
+        if weights.best is not None:
+            _save_arrays(staged / "best.npz", weights.best)
+        _save_arrays(staged / "optimizer.npz", weights.optimizer)
+        (staged / "state.json").write_text(json.dumps(asdict(state), default=float))
+        publish(staged, self.folder)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def remove_complete_checkpoints(folder: str | Path) -> list[Path]:
+    """Remove the checkpoints of finished trainings under ``folder``; returns those removed."""
+    removed = []
+    for state_file in sorted(Path(folder).glob("*/state.json")):
+        if json.loads(state_file.read_text()).get("complete"):
+            shutil.rmtree(state_file.parent, ignore_errors=True)
+            removed.append(state_file.parent)
+    return removed
+
+
+class CheckpointCleanupHook:
+    """Once a run has succeeded, the checkpoints of its finished trainings are removed."""
+
+    def __init__(self) -> None:
+        self._folder: Path | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        settings = context.params.get("modelling", {}).get("training", {}).get("checkpoints", {})
+        self._folder = Path(context.project_path) / settings["folder"] if "folder" in settings else None
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        if self._folder is not None:
+            for removed in remove_complete_checkpoints(self._folder):
+                logger.info("Training finished and saved: removed its checkpoint %s/", removed)

@@ -1,0 +1,118 @@
+"""A small end-to-end run killed with SIGKILL at several points, then rerun (issue: nothing lost).
+
+Each kill comes the moment the run logs a given step (a dataset starting to be written, an epoch
+beginning), so it lands in the middle of real work. After every kill each output in data/ is whole
+(an earlier version or a complete new one, never half written); the rerun of the same command
+resumes the training from its checkpoint, and the last rerun finishes with every output complete
+and consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from explainable_salt.runtime.atomic import STAGING_PREFIX
+
+pytestmark = pytest.mark.integration
+
+KEDRO = [str(Path(sys.executable).parent / "kedro"), "run", "--env", "quick"]
+
+# (what is running when the kill comes, the log line that triggers it)
+KILL_POINTS = [
+    ("attributes", "Saving data to model_inputs_test"),
+    ("training", "Epoch 2/2"),
+    ("prediction", "Saving data to test_masks_predicted"),
+    ("explanations", "Saving data to channel_contributions"),
+    ("reporting", "Saving data to report"),
+]
+
+
+def _run_until(project: Path, trigger: str | None) -> str:
+    """Run ``kedro run --env quick`` in ``project``; with a ``trigger``, SIGKILL it as soon as a line
+    of its output contains it. Returns the output."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+    process = subprocess.Popen(KEDRO, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if trigger and trigger in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.stdout.close()
+    code = process.wait(timeout=900)
+    output = "".join(lines)
+    if trigger:
+        assert code == -signal.SIGKILL, f"the run ended ({code}) before {trigger!r}:\n{output[-3000:]}"
+    else:
+        assert code == 0, output[-5000:]
+    return output
+
+
+def _assert_whole(path: Path) -> None:
+    """``path`` reads back completely in its format."""
+    if path.suffix == ".json":
+        json.loads(path.read_text())
+    elif path.suffix == ".csv":
+        pd.read_csv(path)
+    elif path.suffix == ".parquet":
+        pd.read_parquet(path)
+    elif path.suffix == ".png":
+        with Image.open(path) as image:
+            image.load()
+    elif path.suffix == ".html":
+        assert path.read_text().rstrip().endswith("</html>"), path
+    elif path.suffix == ".keras":
+        import zipfile
+
+        with zipfile.ZipFile(path) as archive:
+            assert archive.testzip() is None, path
+    elif path.name == "data.npy":
+        data = np.load(path, mmap_mode="r")
+        assert len(np.load(path.parent / "ids.npy")) == len(data), path
+
+
+def assert_every_output_whole(project: Path) -> None:
+    for path in sorted((project / "data").rglob("*")):
+        outside_staging = not any(part.startswith(STAGING_PREFIX) for part in path.parts)
+        if path.is_file() and "01_raw" not in path.parts and "checkpoints" not in path.parts and outside_staging:
+            _assert_whole(path)
+
+
+def test_a_run_killed_at_each_stage_and_rerun_loses_nothing(tmp_path):
+    from kedro_project import kedro_run, scratch_project
+
+    project = scratch_project(tmp_path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        kedro_run(project, "synthetic_data")
+
+    for stage, trigger in KILL_POINTS:
+        output = _run_until(project, trigger)
+        assert_every_output_whole(project)
+        if stage == "training":  # killed after the first epoch: a checkpoint is there to resume
+            state = json.loads((project / "data/06_models/checkpoints/salt_model/state.json").read_text())
+            assert state["epoch"] == 1 and not state["complete"]
+        if stage == "prediction":  # the rerun after the training kill resumed instead of starting over
+            assert "Resuming training from the checkpoint" in output and "stage 1 after 1 of its epochs" in output
+
+    _run_until(project, None)
+    assert_every_output_whole(project)
+    data = project / "data"
+    submission = pd.read_csv(data / "07_model_output/submission.csv")
+    test_ids = {p.stem for p in (data / "01_raw/test/images").glob("*.png")}
+    assert set(submission["id"]) == test_ids and len(submission) == len(test_ids)
+    assert json.loads((data / "08_reporting/explanation_checks.json").read_text())["shapley.max_additivity_error"] < 1e-5
+    assert not (data / "06_models/checkpoints/salt_model").exists()  # the finished run removed it
+    assert not (data / ".kedro_run.lock").exists()
+    assert not [p for p in data.rglob(f"{STAGING_PREFIX}*")]
