@@ -1,5 +1,6 @@
 import io
 import os
+import stat
 import zipfile
 
 import mlflow
@@ -113,16 +114,21 @@ def test_a_duplicated_zip_member_is_refused(tmp_path):
         _from_zip(tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["symlink", "fifo"])
-def test_links_and_fifos_in_a_raw_folder_are_refused(tmp_path, kind):
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "device"])
+def test_links_fifos_and_devices_in_a_raw_folder_are_refused(tmp_path, kind):
     folder = tmp_path / "images"
     folder.mkdir()
     (folder / "a.png").write_bytes(_png_bytes(GREY))
     if kind == "symlink":
         (tmp_path / "elsewhere.png").write_bytes(_png_bytes(GREY))
         (folder / "b.png").symlink_to(tmp_path / "elsewhere.png")
-    else:
+    elif kind == "fifo":
         os.mkfifo(folder / "b.png")
+    else:  # a character device like /dev/zero, which would be read forever
+        try:
+            os.mknod(folder / "b.png", stat.S_IFCHR | 0o600, os.makedev(1, 5))
+        except PermissionError:
+            pytest.skip("creating a device file needs root (CI runs as root)")
     with pytest.raises(DatasetError, match="b.png is (a symbolic link|not a regular file)"):
         PNGSetDataset(folder=str(folder)).load()
 

@@ -112,7 +112,8 @@ def test_a_run_killed_at_each_stage_and_rerun_loses_nothing(tmp_path):
     submission = pd.read_csv(data / "07_model_output/submission.csv")
     test_ids = {p.stem for p in (data / "01_raw/test/images").glob("*.png")}
     assert set(submission["id"]) == test_ids and len(submission) == len(test_ids)
-    assert json.loads((data / "08_reporting/explanation_checks.json").read_text())["shapley.max_additivity_error"] < 1e-5
+    checks = json.loads((data / "08_reporting/explanation_checks.json").read_text())
+    assert checks["shapley.max_additivity_error"] < 1e-5
     assert not (data / "06_models/checkpoints/salt_model").exists()  # the finished run removed it
     assert not (data / ".kedro_run.lock").exists()
     assert not [p for p in data.rglob(f"{STAGING_PREFIX}*")]

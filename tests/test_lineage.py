@@ -33,6 +33,7 @@ def test_an_artifact_made_from_another_version_of_an_input_names_the_node_to_rer
 
 def test_two_artifacts_made_from_different_versions_of_a_common_input_name_the_older_one():
     explanations = {"node": "explain_channels", "inputs": {"salt_model": "m0"}, "written": 1.0}
-    with pytest.raises(StaleArtifactError, match=r"'channel_contributions' is the older.*--from-nodes explain_channels"):
+    stale = r"'channel_contributions' is the older.*--from-nodes explain_channels"
+    with pytest.raises(StaleArtifactError, match=stale):
         check_inputs("plot_channel_contributions", {"decision_rule": "r", "channel_contributions": "c"},
                      {"decision_rule": RULE, "channel_contributions": explanations})

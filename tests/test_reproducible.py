@@ -1,6 +1,5 @@
 """`--env reproducible`: the same seed gives bit-identical weights and metrics."""
 
-import hashlib
 import json
 import subprocess
 import sys

@@ -45,9 +45,9 @@ def _cpu_model() -> str:
 def run_environment(model_params: dict, raw_folder: str | Path) -> dict[str, str]:
     """The MLflow tags of a run: ``hardware.*``, ``dtype_policy``, ``version.<package>`` and
     ``raw_data.blake2b``."""
-    from explainable_salt.runtime.hardware import has_bfloat16_arithmetic, onednn_enabled, resolve_dtype_policy
-
     import tensorflow as tf
+
+    from explainable_salt.runtime.hardware import has_bfloat16_arithmetic, onednn_enabled, resolve_dtype_policy
 
     tags = {
         "hardware.cpu": _cpu_model(),

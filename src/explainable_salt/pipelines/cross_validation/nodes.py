@@ -30,7 +30,8 @@ def fit_and_score(
     A task that runs in process or on a Dask worker alike: returns the model as the bytes of its
     ``.keras`` file, its history and the held-out competition metric.
     """
-    model = build_model(params["architecture"], x_train.shape[-1], seed=params["training"]["seed"], **params["model"])
+    model = build_model(params["architecture"], x_train.shape[-1], seed=params["training"]["seed"],
+                        **params["model"])
     checkpoint = checkpoint_for(params["training"], name, model, x_train, y_train, x_val, y_val)
     history = training.fit(model, x_train, y_train, x_val, y_val, params["training"], checkpoint)
     probabilities = predict_probabilities(model, x_val, params["inference"]["batch_size"], params["inference"]["flip_tta"])
