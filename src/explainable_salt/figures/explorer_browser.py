@@ -9,11 +9,14 @@ Playwright (the ``test`` extra) is imported only here, and no browser of its own
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from PIL import Image, ImageOps
 
 from explainable_salt.figures.explorer import PIXEL_SIZE
 
@@ -76,8 +79,11 @@ def screenshot(explorer: Path, out: Path, row: int = 40, col: int = 60) -> None:
         open_explorer(page, explorer)
         page.mouse.click(*pixel_position(page, "probability", row, col))
         page.wait_for_timeout(200)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(out), full_page=True)
+        png = page.screenshot(full_page=True)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    content = ImageOps.invert(image).getbbox()  # the page without its empty white margin
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image.crop((0, 0, content[2] + 8, content[3] + 8)).save(out, optimize=True)
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """What the interactive explorer embeds: the chosen images and their explanations, quantised.
 
 Every map is stored as small integers with an offset and a step (``value = offset + code × step``),
-so the page carries about 14 bytes a pixel per image (four channels) instead of 36 as float32,
-and each number it shows is within half a step of the stored float.
+so the page carries 15 bytes a pixel per image (four channels) instead of 40 as float32 (Bokeh
+then gzips each array), and each number it shows is within half a step of the stored float.
 
 Explanations are kept per absence definition (what replaces an absent channel), each with its own
 expected value and contributions; a run has one today, and more (or pair interactions) can be added
