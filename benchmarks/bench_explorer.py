@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -77,6 +78,8 @@ def main() -> None:
         shown = min(n, n_explained)
         print(f"| {shown} | {path.stat().st_size / 1e6:.1f} | {build_s:.1f} | {statistics.median(times):.2f} "
               f"| {min(times):.2f}–{max(times):.2f} |")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"\nload average (1, 5, 15 min) at the end: {load} on {os.cpu_count()} CPUs: other work slows the openings")
 
 
 if __name__ == "__main__":
