@@ -145,16 +145,16 @@ def _map_panels(data: ExplorerData, first: int, cursor, outlines: dict, mappers:
 
 def _image_table(images: ColumnDataSource) -> DataTable:
     percent, two = NumberFormatter(format="0.0%"), NumberFormatter(format="0.00")
-    columns = [
-        ("id", "image", None), ("coverage", "coverage", percent), ("coverage_class", "class", None),
-        ("predicted_coverage", "predicted coverage", percent), ("score", "score", two),
-        ("explained_coverage", "explained pred.", percent), ("explained_score", "expl. score", two),
-        ("depth", "depth (ft)", NumberFormatter(format="0")),
+    columns = [  # field, title, formatter, width
+        ("id", "image", None, 90), ("coverage", "coverage", percent, 70), ("coverage_class", "class", None, 45),
+        ("predicted_coverage", "run: predicted", percent, 95), ("score", "run: score", two, 75),
+        ("explained_coverage", "explained: predicted", percent, 130), ("explained_score", "explained: score", two, 110),
+        ("depth", "depth (ft)", NumberFormatter(format="0"), 70),
     ]
     return DataTable(
         source=images, name="image_table", width=700, height=300, index_position=None, selectable=True,
-        reorderable=False,
-        columns=[TableColumn(field=f, title=t, **({"formatter": fmt} if fmt else {})) for f, t, fmt in columns],
+        reorderable=False, autosize_mode="none",
+        columns=[TableColumn(field=f, title=t, width=w, **({"formatter": fmt} if fmt else {})) for f, t, fmt, w in columns],
     )
 
 
