@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from explainable_salt.figures import plotting, report
+from explainable_salt.figures import explorer, explorer_data, plotting, report
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule
 
@@ -133,3 +133,29 @@ def plot_salt_location_maps(
         salt_location_maps.data,
         salt_location_maps.channels,
     )
+
+
+def build_explorer(
+    per_image_metrics: pd.DataFrame,
+    model_inputs: ImageStack,
+    train_masks: ImageStack,
+    explained_probabilities: ImageStack,
+    channel_contributions: ImageStack,
+    expected_value_map: ImageStack,
+    decision_rule: dict,
+    params: dict,
+) -> str:
+    """The interactive explorer (self-contained HTML) of ``params["n_images"]`` explained images
+    spread over coverage classes."""
+    explained = per_image_metrics.set_index("id").loc[channel_contributions.ids].reset_index()
+    ids = explorer_data.choose_images(explained, params["n_images"])
+    data = explorer_data.explorer_data(
+        explained.set_index("id").loc[ids].reset_index(),
+        model_inputs.select(ids).select_channels(channel_contributions.channels).data,
+        train_masks.select(ids).data,
+        explained_probabilities.select(ids).data,
+        {params["absence_definition"]: (expected_value_map.data[0], channel_contributions.select(ids).data)},
+        channel_contributions.channels,
+        decision_rule,
+    )
+    return explorer.explorer_html(data, params["title"])

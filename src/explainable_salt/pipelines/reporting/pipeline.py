@@ -55,6 +55,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(plotting.metric_by_coverage_class, "per_image_metrics", "metric_by_coverage_figure",
                  name="plot_metric_by_coverage"),
             node(plotting.deletion_curves, "deletion_curves", "deletion_curves_figure", name="plot_deletion_curves"),
+            node(
+                nodes.build_explorer,
+                inputs=["per_image_metrics", "model_inputs", "train_masks", "explained_probabilities",
+                        "channel_contributions", "expected_value_map", "decision_rule", "params:reporting.explorer"],
+                outputs="explorer",
+                name="build_explorer",
+            ),
             node(nodes.count_test_images, "submission", "test_images_count", name="count_test_images"),
             node(
                 nodes.build_report,

@@ -1,0 +1,228 @@
+"""The interactive explorer: one self-contained Bokeh HTML file (JavaScript inlined, no server).
+
+A table lists the chosen images; for the selected one, panels show each input channel and the
+probability with the true and predicted outlines, the expected value, and each channel's
+contribution φ on one symmetric diverging scale. Pointing at a pixel of any panel shows its
+waterfall, expected value → + each φ → probability, with the numbers; a click pins the pixel.
+
+The data travels in :class:`~bokeh.models.ColumnDataSource`\\ s, one quantised array per map
+(see :mod:`explorer_data`); switching image only re-points the panels at other arrays, and the
+pixel callback reads a handful of codes. Layout of the sources:
+
+- ``images``: one row per image, the table's columns, ``input_<c>``, ``probability``, ``masks``,
+  ``truth_outline``, ``predicted_outline``;
+- ``definitions``: one row per absence definition, ``name``, ``expected_value``, ``phi_step``;
+- ``contributions``: one row per (definition, image), ``definition``, ``image``, ``phi_<c>``,
+  ``limit``; pair interactions would be more columns of it.
+
+The selected row of ``definitions`` is the definition shown (the first, until a switch is added).
+"""
+
+from __future__ import annotations
+
+import html
+
+import matplotlib
+import numpy as np
+from bokeh.document import Document
+from bokeh.embed import file_html
+from bokeh.events import DocumentReady, MouseMove, Tap
+from bokeh.layouts import column, row
+from bokeh.models import (
+    ColorBar, ColumnDataSource, CustomJS, DataTable, Div, FactorRange, LabelSet, LinearColorMapper,
+    NumberFormatter, Range1d, TableColumn,
+)
+from bokeh.plotting import figure
+from bokeh.resources import INLINE
+
+from explainable_salt.figures import explorer_js
+from explainable_salt.figures.explorer_data import PREDICTED_BIT, TRUTH_BIT, ExplorerData, mask_outline
+from explainable_salt.figures.plotting import CONTRIBUTION_CMAP, IMAGE_CMAP
+from explainable_salt.stacks import IMAGE_SIZE
+
+PIXEL_SIZE = 2  # screen pixels per image pixel in every map panel
+PROBABILITY_CMAP = "viridis"  # as the static figures' probability and expected value
+TRUTH_COLOUR, PREDICTED_COLOUR, CURSOR_COLOUR = "#00e5ff", "#ffd400", "#ff00ff"
+WATERFALL_START, WATERFALL_END = "expected value", "probability"
+
+
+def _palette(name: str) -> list[str]:
+    return [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps[name](np.linspace(0, 1, 256))]
+
+
+def _sources(data: ExplorerData) -> tuple[ColumnDataSource, ColumnDataSource, ColumnDataSource]:
+    channels = range(len(data.channels))
+    images = {column: data.table[column].tolist() for column in data.table.columns}
+    images.update({f"input_{c}": list(data.inputs.codes[..., c]) for c in channels})
+    images["probability"] = list(data.probability.codes)
+    images["masks"] = list(data.masks)
+    images["truth_outline"] = [mask_outline(m & TRUTH_BIT) for m in data.masks]
+    images["predicted_outline"] = [mask_outline(m & PREDICTED_BIT) for m in data.masks]
+    definitions = {"name": [], "expected_value": [], "phi_step": []}
+    contributions = {"definition": [], "image": [], "limit": [], **{f"phi_{c}": [] for c in channels}}
+    for d, (name, explanation) in enumerate(data.explanations.items()):
+        definitions["name"].append(name)
+        definitions["expected_value"].append(explanation.expected_value.codes)
+        definitions["phi_step"].append(explanation.contributions.step)
+        for k, phi in enumerate(explanation.contributions.codes):
+            contributions["definition"].append(d)
+            contributions["image"].append(k)
+            contributions["limit"].append(max(int(np.abs(phi).max(initial=0)), 1))
+            for c in channels:
+                contributions[f"phi_{c}"].append(phi[..., c])
+    images_source = ColumnDataSource(images, name="images")
+    images_source.selected.indices = [len(data.table) // 2]  # listed by coverage: a middle one has salt
+    definitions_source = ColumnDataSource(definitions, name="definitions")
+    definitions_source.selected.indices = [0]
+    return images_source, definitions_source, ColumnDataSource(contributions, name="contributions")
+
+
+def _map_panel(title: str, name: str, mapper: LinearColorMapper, image, x_range=None, y_range=None):
+    """A titled map of one image: frame of ``PIXEL_SIZE`` screen pixels per pixel at its top-left
+    corner (no axes, no toolbar), row 0 at the top."""
+    size = PIXEL_SIZE * IMAGE_SIZE
+    fig = figure(
+        frame_width=size, frame_height=size, x_range=x_range or Range1d(0, IMAGE_SIZE),
+        y_range=y_range or Range1d(IMAGE_SIZE, 0), x_axis_location=None, y_axis_location=None,
+        toolbar_location=None, min_border=0, name=name, css_classes=[f"explorer-{name}"],
+        tools="", outline_line_color="#888888",
+    )
+    fig.grid.visible = False
+    source = ColumnDataSource({"image": [image]}, name=f"{name}_view")
+    fig.image(image="image", x=0, y=0, dw=IMAGE_SIZE, dh=IMAGE_SIZE, source=source, color_mapper=mapper)
+    return fig, source, column(Div(text=f"<b>{title}</b>", name=f"{name}_title", height=18), fig)
+
+
+def _colour_bar(mapper: LinearColorMapper, title: str):
+    """A figure holding nothing but a vertical colour bar for ``mapper`` (in display units)."""
+    fig = figure(width=75, frame_height=PIXEL_SIZE * IMAGE_SIZE, toolbar_location=None, min_border=0,
+                 x_axis_location=None, y_axis_location=None, outline_line_color=None, tools="")
+    fig.scatter([0], [0], alpha=0)  # a figure needs a renderer
+    fig.grid.visible = False
+    fig.add_layout(ColorBar(color_mapper=mapper, title=title, width=12, padding=2), "left")
+    return column(Div(text="&nbsp;", height=18), fig)
+
+
+def _waterfall(channels: tuple[str, ...]):
+    factors = [WATERFALL_START, *channels, WATERFALL_END]
+    source = ColumnDataSource(
+        {"x": factors, "bottom": [0.0] * len(factors), "top": [0.0] * len(factors),
+         "colour": ["#999999"] * len(factors), "label": [""] * len(factors), "label_y": [0.0] * len(factors)},
+        name="waterfall",
+    )
+    fig = figure(x_range=FactorRange(*factors), y_range=Range1d(0, 1), width=440, height=300, toolbar_location=None,
+                 tools="", title="Waterfall of the pixel", name="waterfall_figure")
+    fig.vbar(x="x", bottom="bottom", top="top", width=0.7, color="colour", source=source)
+    fig.add_layout(LabelSet(x="x", y="label_y", text="label", source=source, text_align="center",
+                            text_font_size="10px", y_offset=2))
+    fig.yaxis.axis_label = "salt probability"
+    fig.xaxis.major_label_orientation = 0.6
+    return fig, source
+
+
+def _map_panels(data: ExplorerData, first: int, cursor, outlines: dict, mappers: dict):
+    """Every map panel, by name (``input-<c>``, ``probability``, ``expected-value``, ``phi-<c>``):
+    its titled layout, the source it shows (re-pointed by the page's script) and its figure."""
+    explanation = next(iter(data.explanations.values()))
+    maps = [
+        *((f"input-{ch}", ch, "grey", data.inputs.codes[first, ..., c], True) for c, ch in enumerate(data.channels)),
+        ("probability", "probability", "unit", data.probability.codes[first], True),
+        ("expected-value", "expected value", "unit", explanation.expected_value.codes, False),
+        *((f"phi-{ch}", f"φ {ch}", "phi", explanation.contributions.codes[first, ..., c], False)
+          for c, ch in enumerate(data.channels)),
+    ]
+    x_range, y_range = Range1d(0, IMAGE_SIZE), Range1d(IMAGE_SIZE, 0)  # shared: the panels pan and zoom together
+    panels, views, figures = {}, {}, []
+    for name, title, mapper, image, outlined in maps:
+        fig, views[name], panels[name] = _map_panel(title, name, mappers[mapper], image, x_range, y_range)
+        if outlined:
+            for kind, colour in (("truth", TRUTH_COLOUR), ("predicted", PREDICTED_COLOUR)):
+                fig.segment("x0", "y0", "x1", "y1", source=outlines[kind], line_color=colour, line_width=1.5)
+        fig.rect("x", "y", 1, 1, source=cursor, fill_alpha=0, line_color=CURSOR_COLOUR, line_width=1.5)
+        figures.append(fig)
+    return panels, views, figures
+
+
+def _image_table(images: ColumnDataSource) -> DataTable:
+    percent, two = NumberFormatter(format="0.0%"), NumberFormatter(format="0.00")
+    columns = [  # field, title, formatter, width
+        ("id", "image", None, 90), ("coverage", "coverage", percent, 70), ("coverage_class", "class", None, 45),
+        ("predicted_coverage", "run: predicted", percent, 95), ("score", "run: score", two, 75),
+        ("explained_coverage", "explained: predicted", percent, 130), ("explained_score", "explained: score", two, 110),
+        ("depth", "depth (ft)", NumberFormatter(format="0"), 70),
+    ]
+    return DataTable(
+        source=images, name="image_table", width=700, height=300, index_position=None, selectable=True,
+        reorderable=False, autosize_mode="none",
+        columns=[TableColumn(field=f, title=t, width=w, **({"formatter": fmt} if fmt else {})) for f, t, fmt, w in columns],
+    )
+
+
+def _legend(title: str) -> Div:
+    return Div(text=(
+        f"<h2 style='margin:0'>{html.escape(title)}</h2>Pick an image in the table; point at a pixel of any map to "
+        "see its waterfall (click pins it). Outlines: "
+        f"<span style='color:{TRUTH_COLOUR};background:#333'>&nbsp;true salt&nbsp;</span> "
+        f"<span style='color:{PREDICTED_COLOUR};background:#333'>&nbsp;predicted salt&nbsp;</span>. "
+        "φ: red pushes towards salt, blue away from it; one scale for all channels of the image."
+    ), width=1200, name="legend")
+
+
+def explorer_document(data: ExplorerData, title: str) -> Document:
+    """The explorer's Bokeh document: image table, waterfall and numbers above the map panels."""
+    images, definitions, contributions = _sources(data)
+    first = images.selected.indices[0]  # shown until the page's script takes over
+    limit, step = contributions.data["limit"][first], definitions.data["phi_step"][0]
+    mappers = {
+        "grey": LinearColorMapper(palette=_palette(IMAGE_CMAP), low=0, high=255),
+        "unit": LinearColorMapper(palette=_palette(PROBABILITY_CMAP), low=0, high=np.iinfo(np.uint16).max),
+        "phi": LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-limit, high=limit),
+    }  # in codes; the colour bars show the same palettes in values
+    unit_bar = LinearColorMapper(palette=_palette(PROBABILITY_CMAP), low=0, high=1)
+    phi_bar = LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-limit * step, high=limit * step)
+    centre = IMAGE_SIZE // 2
+    cursor = ColumnDataSource({"x": [centre + 0.5], "y": [centre + 0.5], "i": [centre], "j": [centre], "pinned": [False]},
+                              name="cursor")
+    outlines = {kind: ColumnDataSource({"x0": [], "y0": [], "x1": [], "y1": []}, name=f"{kind}_outline")
+                for kind in ("truth", "predicted")}
+    panels, views, figures = _map_panels(data, first, cursor, outlines, mappers)
+    waterfall_figure, waterfall = _waterfall(data.channels)
+    numbers, heading = Div(text="", width=420, name="numbers"), Div(text="", width=900, name="heading")
+
+    meta = {
+        "size": IMAGE_SIZE, "channels": list(data.channels), "probability_step": data.probability.step,
+        "input_offset": [float(v) for v in data.inputs.offset], "input_step": [float(v) for v in data.inputs.step],
+        "truth_bit": TRUTH_BIT, "predicted_bit": PREDICTED_BIT, "start": WATERFALL_START, "end": WATERFALL_END,
+    }
+    shared = dict(images=images, definitions=definitions, contributions=contributions, cursor=cursor, meta=meta,
+                  waterfall=waterfall, waterfall_figure=waterfall_figure, numbers=numbers)
+    show_image = CustomJS(
+        args=dict(**shared, input_views=[views[f"input-{c}"] for c in data.channels],
+                  phi_views=[views[f"phi-{c}"] for c in data.channels], probability_view=views["probability"],
+                  expected_view=views["expected-value"], phi_mapper=mappers["phi"], phi_bar_mapper=phi_bar,
+                  truth_outline=outlines["truth"], predicted_outline=outlines["predicted"], heading=heading),
+        code=explorer_js.PRELUDE + explorer_js.SHOW_IMAGE,
+    )
+    images.selected.js_on_change("indices", show_image)
+    definitions.selected.js_on_change("indices", show_image)
+    point = CustomJS(args=shared, code=explorer_js.PRELUDE + explorer_js.POINT)
+    for fig in figures:
+        fig.js_on_event(MouseMove, point)
+        fig.js_on_event(Tap, point)
+
+    maps = column(
+        heading,
+        row(*[panels[f"input-{c}"] for c in data.channels], panels["probability"]),
+        row(panels["expected-value"], _colour_bar(unit_bar, "probability"),
+            *[panels[f"phi-{c}"] for c in data.channels], _colour_bar(phi_bar, "φ")),
+        name="maps",
+    )
+    document = Document(title=title)
+    document.add_root(column(_legend(title), row(_image_table(images), waterfall_figure, numbers), maps, name="explorer"))
+    document.js_on_event(DocumentReady, show_image)  # fills the heading, outlines and numbers on opening
+    return document
+
+
+def explorer_html(data: ExplorerData, title: str = "explainable-salt explorer") -> str:
+    """The explorer as one HTML document with BokehJS inlined: opens offline, from a file."""
+    return file_html(explorer_document(data, title), resources=INLINE, title=title)

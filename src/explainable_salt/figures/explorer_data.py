@@ -1,0 +1,168 @@
+"""What the interactive explorer embeds: the chosen images and their explanations, quantised.
+
+Every map is stored as small integers with an offset and a step (``value = offset + code × step``),
+so the page carries 15 bytes a pixel per image (four channels) instead of 40 as float32 (Bokeh
+then gzips each array), and each number it shows is within half a step of the stored float.
+
+Explanations are kept per absence definition (what replaces an absent channel), each with its own
+expected value and contributions; a run has one today, and more (or pair interactions) can be added
+beside it without changing the rest of the layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from explainable_salt.stacks import IMAGE_SIZE
+from explainable_salt.tgs.metrics import apply_decision_rule, competition_score_per_image
+
+# The run's evaluation (per_image_metrics: its prediction, with flip TTA where configured) and the
+# explained prediction (the model's plain output, under the same decision rule) can differ.
+TABLE_COLUMNS = ["id", "coverage", "coverage_class", "predicted_coverage", "score", "depth"]
+EXPLAINED_COLUMNS = ["explained_coverage", "explained_score"]
+TRUTH_BIT, PREDICTED_BIT = 1, 2  # bits of the combined mask code
+
+
+@dataclass(frozen=True)
+class Quantised:
+    """``values ≈ offset + codes × step``; every value within ``step / 2`` of the original."""
+
+    codes: np.ndarray
+    offset: float
+    step: float
+
+    def values(self) -> np.ndarray:
+        return self.offset + self.codes.astype(np.float64) * self.step
+
+
+def quantise_unit(values: np.ndarray) -> Quantised:
+    """Values in [0, 1] (probabilities, expected values) as uint16 codes of step 1 / 65535."""
+    step = 1.0 / np.iinfo(np.uint16).max
+    codes = np.rint(np.clip(values, 0.0, 1.0) / step).astype(np.uint16)
+    return Quantised(codes, 0.0, step)
+
+
+def quantise_symmetric(values: np.ndarray) -> Quantised:
+    """Signed values (contributions φ) as int16 codes of one step, ±32767 at the largest |φ|."""
+    limit = float(np.abs(values).max()) if values.size else 0.0
+    step = (limit or 1.0) / np.iinfo(np.int16).max
+    return Quantised(np.rint(values / step).astype(np.int16), 0.0, step)
+
+
+def quantise_range(values: np.ndarray, low: float, high: float) -> Quantised:
+    """Values for display (input channels) as uint8 codes over [low, high], clipped outside it."""
+    step = (high - low) / 255 if high > low else 1.0
+    return Quantised(np.rint((np.clip(values, low, high) - low) / step).astype(np.uint8), float(low), float(step))
+
+
+def mask_outline(mask: np.ndarray) -> np.ndarray:
+    """Pixel edges between salt and not-salt of one ``(H, W)`` mask, as ``(4 × n,)`` uint8
+    ``x0, y0, x1, y1`` in pixel units (x = column, y = row), image borders included."""
+    padded = np.pad(np.asarray(mask, dtype=bool), 1)
+    rows, cols = np.nonzero(padded[1:-1, 1:] != padded[1:-1, :-1])  # vertical edges at x = col
+    vertical = np.stack([cols, rows, cols, rows + 1], axis=1)
+    rows, cols = np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])  # horizontal edges at y = row
+    horizontal = np.stack([cols, rows, cols + 1, rows], axis=1)
+    return np.concatenate([vertical, horizontal]).astype(np.uint8).ravel()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One absence definition's explanation of the chosen images."""
+
+    expected_value: Quantised  # (H, W) uint16
+    contributions: Quantised  # (N, H, W, C) int16
+
+
+@dataclass(frozen=True)
+class ExplorerData:
+    """The chosen images, in the order they are listed, and what the explorer shows of them.
+
+    Attributes:
+        table: one row per image, :data:`TABLE_COLUMNS` then :data:`EXPLAINED_COLUMNS`.
+        channels: the ``C`` explained channels, in the order of the last axis.
+        inputs: ``(N, H, W, C)`` uint8 normalised channel values (clipped to percentiles 0.5-99.5).
+        masks: ``(N, H, W)`` uint8, bit :data:`TRUTH_BIT` true salt, bit :data:`PREDICTED_BIT`
+            predicted salt (the run's decision rule applied to ``probability``).
+        probability: ``(N, H, W)`` uint16 predicted salt probability.
+        explanations: absence definition → its :class:`Explanation`.
+    """
+
+    table: pd.DataFrame
+    channels: tuple[str, ...]
+    inputs: Quantised
+    masks: np.ndarray
+    probability: Quantised
+    explanations: dict[str, Explanation]
+
+
+def choose_images(per_image: pd.DataFrame, n_images: int) -> list[str]:
+    """``n_images`` ids spread over coverage classes, in order of coverage.
+
+    Classes take turns, so each gets about ``n_images / n_classes`` (a class with fewer images
+    gives its turns to the others; a last round too short for every class goes to evenly spaced
+    ones); within a class, images at evenly spaced coverage ranks. ``per_image`` has columns
+    ``id``, ``coverage`` and ``coverage_class``.
+    """
+    by_class = {k: group.sort_values(["coverage", "id"]) for k, group in per_image.groupby("coverage_class")}
+    quota = dict.fromkeys(by_class, 0)
+    remaining = min(n_images, len(per_image))
+    while remaining:
+        open_classes = [k for k, group in by_class.items() if quota[k] < len(group)]
+        if remaining < len(open_classes):
+            open_classes = [open_classes[i] for i in np.rint(np.linspace(0, len(open_classes) - 1, remaining)).astype(int)]
+        for k in open_classes:
+            quota[k] += 1
+        remaining -= len(open_classes)
+    chosen = []
+    for k, group in by_class.items():
+        if quota[k]:
+            ranks = np.rint(np.linspace(0, len(group) - 1, quota[k])).astype(int)
+            chosen.append(group.iloc[ranks])
+    if not chosen:
+        return []
+    return pd.concat(chosen).sort_values(["coverage", "id"])["id"].tolist()
+
+
+def explorer_data(
+    table: pd.DataFrame,
+    inputs: np.ndarray,
+    truth: np.ndarray,
+    probabilities: np.ndarray,
+    explanations: dict[str, tuple[np.ndarray, np.ndarray]],
+    channels: tuple[str, ...],
+    decision_rule: dict,
+) -> ExplorerData:
+    """Quantise what the explorer shows of ``N`` images.
+
+    Shapes: ``inputs`` ``(N, H, W, C)`` normalised channels; ``truth`` ``(N, H, W)`` 0/1;
+    ``probabilities`` ``(N, H, W)``; ``explanations`` maps an absence definition to its expected
+    value ``(H, W)`` and contributions ``(N, H, W, C)``; ``table`` has one row per image.
+    """
+    if inputs.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"images of {inputs.shape[1:3]}, not {IMAGE_SIZE} × {IMAGE_SIZE}")
+    predicted = apply_decision_rule(probabilities, decision_rule)
+    masks = (np.asarray(truth, dtype=bool) * TRUTH_BIT + predicted * PREDICTED_BIT).astype(np.uint8)
+    low, high = np.percentile(inputs, [0.5, 99.5], axis=(0, 1, 2)) if len(inputs) else (np.zeros(0), np.zeros(0))
+    channel_inputs = [quantise_range(inputs[..., c], low[c], high[c]) for c in range(len(channels))]
+    return ExplorerData(
+        table=table[TABLE_COLUMNS].reset_index(drop=True).assign(
+            explained_coverage=predicted.reshape(len(predicted), -1).mean(axis=1),
+            explained_score=competition_score_per_image(truth, predicted),
+        ),
+        channels=tuple(channels),
+        inputs=Quantised(
+            np.stack([q.codes for q in channel_inputs], axis=-1) if channel_inputs else np.zeros(inputs.shape, np.uint8),
+            np.array([q.offset for q in channel_inputs]),
+            np.array([q.step for q in channel_inputs]),
+        ),
+        masks=masks,
+        probability=quantise_unit(probabilities),
+        explanations={
+            name: Explanation(quantise_unit(expected), quantise_symmetric(contributions))
+            for name, (expected, contributions) in explanations.items()
+        },
+    )

@@ -1,0 +1,99 @@
+"""The explorer's JavaScript: the bodies of its Bokeh ``CustomJS`` callbacks.
+
+``PRELUDE`` (shared helpers, and ``render_pixel``: the waterfall and the numbers of one pixel) is
+prepended to each callback. ``SHOW_IMAGE`` runs when an image (or an absence definition) is
+selected and when the page is ready; ``POINT`` runs when the pointer moves over a map or clicks it
+(``cb_obj``: the Bokeh event, ``x``/``y`` in pixel units). The names they use are the callbacks'
+``args`` in :func:`explainable_salt.figures.explorer.explorer_document`; ``meta`` holds the
+quantisation steps and the channel names.
+"""
+
+PRELUDE = """
+const N = meta.size;
+function current_image() { return images.selected.indices.length ? images.selected.indices[0] : 0; }
+function current_definition() { return definitions.selected.indices.length ? definitions.selected.indices[0] : 0; }
+function contribution_row(k, d) {
+  const rows = contributions.data;
+  for (let r = 0; r < rows.image.length; r++) { if (rows.image[r] === k && rows.definition[r] === d) return r; }
+  return -1;
+}
+function fmt(v) { return (v >= 0 ? "+" : "\\u2212") + Math.abs(v).toFixed(4); }
+function plain(v) { return (Math.round(v * 1e4) / 1e4 || 0).toFixed(4); }  // no "-0.0000"
+function cell(quantity, channel, v, text) {
+  return `<td data-quantity="${quantity}" data-channel="${channel}" data-value="${v}">${text}</td>`;
+}
+function render_pixel(i, j) {
+  const k = current_image(), d = current_definition(), r = contribution_row(k, d);
+  const n = i * N + j;
+  const ev = definitions.data.expected_value[d][n] * meta.probability_step;
+  const step = definitions.data.phi_step[d];
+  const phi = meta.channels.map((_, c) => contributions.data["phi_" + c][r][n] * step);
+  const p = images.data.probability[k][n] * meta.probability_step;
+  const mask = images.data.masks[k][n];
+  const x = [], bottom = [], top = [], colour = [], label = [], label_y = [];
+  function bar(name, b, t, c, text) {
+    x.push(name); bottom.push(b); top.push(t); colour.push(c); label.push(text); label_y.push(Math.max(b, t));
+  }
+  bar(meta.start, 0, ev, "#7f7f7f", ev.toFixed(3));
+  let running = ev;
+  meta.channels.forEach((name, c) => {
+    bar(name, running, running + phi[c], phi[c] >= 0 ? "#b2182b" : "#2166ac", fmt(phi[c]).slice(0, -1));
+    running += phi[c];
+  });
+  bar(meta.end, 0, p, "#3b528b", p.toFixed(3));
+  waterfall.data = {x, bottom, top, colour, label, label_y};
+  const low = Math.min(0, ...bottom, ...top), high = Math.max(1, ...bottom, ...top);
+  waterfall_figure.y_range.start = low - 0.05;
+  waterfall_figure.y_range.end = high + 0.1;
+  let rows = `<tr><th>${meta.start}</th><td></td>${cell("expected_value", "", ev, plain(ev))}</tr>`;
+  meta.channels.forEach((name, c) => {
+    const value = meta.input_offset[c] + images.data["input_" + c][k][n] * meta.input_step[c];
+    rows += `<tr><th>+ \\u03c6 ${name}</th><td class="input">${value.toFixed(2)}</td>${cell("phi", name, phi[c], fmt(phi[c]))}</tr>`;
+  });
+  rows += `<tr><th>= ${meta.start} + \\u03a3\\u03c6</th><td></td>${cell("sum", "", running, plain(running))}</tr>`;
+  rows += `<tr><th>${meta.end}</th><td></td>${cell("probability", "", p, plain(p))}</tr>`;
+  const truth = mask & meta.truth_bit ? "salt" : "no salt", predicted = mask & meta.predicted_bit ? "salt" : "no salt";
+  const pinned = cursor.data.pinned[0] ? " (pinned: click again to release)" : "";
+  numbers.text = `<div class="explorer-numbers" data-image="${images.data.id[k]}" data-row="${i}" data-col="${j}">` +
+    `<b>${images.data.id[k]}</b>, pixel row ${i}, column ${j}${pinned}<br>truth: ${truth}, predicted: ${predicted}` +
+    `<table style="font-family:monospace;border-spacing:10px 1px"><tr><th></th><th>input</th><th>value</th></tr>${rows}</table>` +
+    `<small>inputs within ${meta.input_step.map(s => s.toFixed(3)).join(" / ")}, \\u03c6 within ${(step / 2).toExponential(1)} ` +
+    `and probabilities within ${(meta.probability_step / 2).toExponential(1)} of the run's values</small></div>`;
+}
+"""
+
+SHOW_IMAGE = """
+const k = current_image(), d = current_definition(), r = contribution_row(k, d);
+input_views.forEach((view, c) => { view.data = {image: [images.data["input_" + c][k]]}; });
+phi_views.forEach((view, c) => { view.data = {image: [contributions.data["phi_" + c][r]]}; });
+probability_view.data = {image: [images.data.probability[k]]};
+expected_view.data = {image: [definitions.data.expected_value[d]]};
+const limit = contributions.data.limit[r];
+phi_mapper.low = -limit; phi_mapper.high = limit;
+phi_bar_mapper.low = -limit * definitions.data.phi_step[d]; phi_bar_mapper.high = limit * definitions.data.phi_step[d];
+function segments(flat) {
+  const x0 = [], y0 = [], x1 = [], y1 = [];
+  for (let e = 0; e < flat.length; e += 4) { x0.push(flat[e]); y0.push(flat[e + 1]); x1.push(flat[e + 2]); y1.push(flat[e + 3]); }
+  return {x0, y0, x1, y1};
+}
+truth_outline.data = segments(images.data.truth_outline[k]);
+predicted_outline.data = segments(images.data.predicted_outline[k]);
+heading.text = `<b>${images.data.id[k]}</b>: coverage ${(100 * images.data.coverage[k]).toFixed(1)} %; ` +
+  `run's prediction ${(100 * images.data.predicted_coverage[k]).toFixed(1)} % (score ${images.data.score[k].toFixed(2)}); ` +
+  `explained prediction ${(100 * images.data.explained_coverage[k]).toFixed(1)} % (score ${images.data.explained_score[k].toFixed(2)}); ` +
+  `absence definition: ${definitions.data.name[d]}`;
+render_pixel(cursor.data.i[0], cursor.data.j[0]);
+"""
+
+POINT = """
+const j = Math.floor(cb_obj.x), i = Math.floor(cb_obj.y);
+if (!(i >= 0 && i < N && j >= 0 && j < N)) return;
+let pinned = cursor.data.pinned[0];
+if (cb_obj.event_name === "tap") {
+  pinned = !(pinned && cursor.data.i[0] === i && cursor.data.j[0] === j);
+} else if (pinned) {
+  return;
+}
+cursor.data = {x: [j + 0.5], y: [i + 0.5], i: [i], j: [j], pinned: [pinned]};
+render_pixel(i, j);
+"""

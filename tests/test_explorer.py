@@ -1,0 +1,151 @@
+"""The explorer's data: which images, how they are quantised, what the HTML file holds."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from explorer_run import CHANNELS, tiny_run
+
+from explainable_salt.figures.explorer_data import (
+    PREDICTED_BIT, TRUTH_BIT, choose_images, mask_outline, quantise_range, quantise_symmetric, quantise_unit,
+)
+from explainable_salt.pipelines.reporting.nodes import build_explorer
+from explainable_salt.tgs.splits import coverage_class
+
+
+def test_unit_values_come_back_within_half_a_step():
+    values = np.random.default_rng(0).uniform(0, 1, 5000)
+    q = quantise_unit(values)
+    assert q.codes.dtype == np.uint16 and q.step == pytest.approx(1 / 65535)
+    assert np.abs(q.values() - values).max() <= q.step / 2 + 1e-12
+
+
+def test_contributions_keep_their_sign_and_come_back_within_half_a_step():
+    values = np.random.default_rng(1).normal(0, 0.2, 5000)
+    q = quantise_symmetric(values)
+    assert q.codes.dtype == np.int16 and np.abs(q.codes).max() == 32767
+    assert np.abs(q.values() - values).max() <= q.step / 2 + 1e-12
+    assert np.array_equal(np.sign(q.codes[np.abs(values) > q.step]), np.sign(values[np.abs(values) > q.step]))
+
+
+def test_zero_contributions_quantise_to_zero():
+    q = quantise_symmetric(np.zeros(10))
+    assert np.array_equal(q.values(), np.zeros(10))
+
+
+def test_inputs_are_clipped_to_their_display_range():
+    q = quantise_range(np.array([-5.0, 0.0, 0.5, 1.0, 5.0]), 0.0, 1.0)
+    assert q.codes.tolist() == [0, 0, 128, 255, 255]
+
+
+def test_outline_of_a_square_is_its_perimeter_of_unit_edges():
+    mask = np.zeros((101, 101), bool)
+    mask[10:20, 30:35] = True  # 10 rows × 5 columns
+    edges = mask_outline(mask).reshape(-1, 4).astype(int)
+    assert len(edges) == 2 * (10 + 5)
+    assert np.all(np.abs(edges[:, 2] - edges[:, 0]) + np.abs(edges[:, 3] - edges[:, 1]) == 1)
+    assert {(e[0], e[1], e[2], e[3]) for e in edges if e[0] == e[2]} >= {(30, 10, 30, 11), (35, 19, 35, 20)}
+
+
+def test_outline_of_salt_touching_the_border_closes_along_the_border():
+    mask = np.ones((101, 101), bool)
+    edges = mask_outline(mask).reshape(-1, 4)
+    assert len(edges) == 4 * 101 and edges.max() == 101
+
+
+def _table(coverages):
+    coverages = np.asarray(coverages, float)
+    return pd.DataFrame({"id": [f"i{k:03d}" for k in range(len(coverages))], "coverage": coverages,
+                         "coverage_class": coverage_class(coverages)})
+
+
+def test_images_are_spread_evenly_over_coverage_classes():
+    coverages = np.r_[np.zeros(200), np.linspace(0.01, 1.0, 100)]  # many empty images, 10 classes of 10
+    table = _table(coverages)
+    chosen = table.set_index("id").loc[choose_images(table, 22)]
+    counts = chosen["coverage_class"].value_counts()
+    assert len(chosen) == 22 and chosen.index.is_unique
+    assert set(counts.index) == set(range(11)) and counts.max() - counts.min() <= 1
+    assert chosen["coverage"].is_monotonic_increasing
+
+
+def test_a_small_class_gives_its_turns_to_the_others():
+    table = _table([0.0, 0.0, 0.0, 0.0, 0.0, 0.55])
+    assert len(choose_images(table, 4)) == 4 and "i005" in choose_images(table, 4)
+
+
+def test_fewer_images_than_classes_take_classes_from_empty_to_full():
+    table = _table(np.linspace(0, 1, 101))
+    classes = table.set_index("id").loc[choose_images(table, 3), "coverage_class"].tolist()
+    assert classes == [0, 5, 10]
+
+
+def test_asking_for_more_images_than_exist_gives_them_all():
+    table = _table([0.0, 0.3, 0.6])
+    assert choose_images(table, 60) == ["i000", "i001", "i002"]
+
+
+@pytest.fixture(scope="module")
+def explorer_html():
+    return build_explorer(**tiny_run())
+
+
+class _Links(HTMLParser):
+    """The page's own tags that would load something (script text is not parsed as tags)."""
+
+    def __init__(self):
+        super().__init__()
+        self.links, self.scripts = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.scripts += tag == "script"
+        self.links += [value for name, value in attrs if name in ("src", "href")]
+
+
+def test_the_explorer_is_one_self_contained_page(explorer_html):
+    assert explorer_html.startswith("<!DOCTYPE html>")
+    parser = _Links()
+    parser.feed(explorer_html)
+    assert parser.links == []  # nothing to fetch: opens offline
+    assert "Bokeh" in explorer_html and explorer_html.count("<script") >= 2  # BokehJS inlined
+
+
+def test_the_explorer_embeds_the_chosen_images_and_their_channels(explorer_html):
+    run = tiny_run()
+    chosen = choose_images(run["per_image_metrics"], run["params"]["n_images"])
+    assert len(chosen) == 5
+    for image_id in run["per_image_metrics"]["id"]:
+        assert (f'"{image_id}"' in explorer_html) == (image_id in chosen)
+    for channel in CHANNELS:
+        assert f"phi-{channel}" in explorer_html and f"input-{channel}" in explorer_html
+    assert "input-depth" not in explorer_html  # only explained channels are shown
+
+
+def test_the_embedded_data_stays_compact():
+    small = build_explorer(**{**tiny_run(40), "params": {**tiny_run()["params"], "n_images": 2}})
+    large = build_explorer(**{**tiny_run(40), "params": {**tiny_run()["params"], "n_images": 22}})
+    per_image = (len(large) - len(small)) / 20
+    # 3 channels: inputs 1 + φ 2 bytes each, probability 2, masks 1 byte a pixel, base64 × 4/3
+    assert per_image < 1.05 * (4 / 3) * 101 * 101 * (3 * 3 + 3) + 3000
+
+
+def test_masks_code_truth_and_prediction_in_separate_bits():
+    from explainable_salt.figures.explorer_data import explorer_data
+
+    truth = np.zeros((1, 101, 101), np.uint8)
+    truth[0, :50] = 1
+    probability = np.full((1, 101, 101), 0.2, np.float32)
+    probability[0, :, :30] = 0.9
+    data = explorer_data(
+        pd.DataFrame({"id": ["a"], "coverage": [0.5], "coverage_class": [5], "predicted_coverage": [0.3],
+                      "score": [0.0], "depth": [100.0]}),
+        np.zeros((1, 101, 101, 1), np.float32), truth, probability,
+        {"background": (np.full((101, 101), 0.5, np.float32), (probability - 0.5)[..., None])}, ("amplitude",),
+        {"threshold": 0.5},
+    )
+    assert data.masks[0, 0, 0] == TRUTH_BIT | PREDICTED_BIT and data.masks[0, 0, 50] == TRUTH_BIT
+    assert data.masks[0, 80, 0] == PREDICTED_BIT and data.masks[0, 80, 50] == 0
+    assert data.table.loc[0, "explained_coverage"] == pytest.approx(30 / 101)

@@ -1,0 +1,160 @@
+"""The explorer of a tiny run, opened in headless Chromium (Debian's `chromium`, driven by
+Playwright): it loads without console errors, an image is picked in its table, and the numbers it
+shows at the pixels pointed at are the run's stored values within the quantisation step.
+
+`make test` installs `chromium` when it is missing (as root, with apt-get). Elsewhere, without a
+browser, these tests are skipped, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from explorer_run import CHANNELS, tiny_run
+
+from explainable_salt.figures.explorer_data import choose_images
+from explainable_salt.pipelines.reporting.nodes import build_explorer
+
+PHI_LEVELS, UNIT_LEVELS = 32767, 65535  # int16 φ codes at the largest |φ|, uint16 probability codes
+# (panel pointed at, row, column): corners and inner pixels, on each kind of map
+PIXELS = [("probability", 0, 0), ("phi-energy", 37, 81), ("input-amplitude", 100, 100),
+          ("expected-value", 64, 12), ("phi-similarity", 3, 99)]
+
+
+def _browser() -> str:
+    from explainable_salt.figures.explorer_browser import chromium_path
+
+    reason = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "playwright is not installed (make install)"
+    path = chromium_path()
+    if reason is None and (path is None or not os.path.exists(path)):
+        reason = "Debian's chromium is not installed (make test installs it as root: apt-get install chromium)"
+    if reason is None:
+        return path
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true but the browser test cannot run: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def run():
+    return tiny_run()
+
+
+@pytest.fixture(scope="module")
+def opened(run, tmp_path_factory):
+    """The explorer page, opened; yields (page, seconds to open)."""
+    from explainable_salt.figures.explorer_browser import browser_page, open_explorer
+
+    executable = _browser()
+    path = tmp_path_factory.mktemp("explorer") / "explorer.html"
+    path.write_text(build_explorer(**run))
+    with browser_page(executable) as page:
+        yield page, open_explorer(page, path)
+
+
+def _numbers(page) -> dict:
+    """What the numbers panel shows: its image and pixel, and each cell's value and text."""
+    return page.evaluate("""() => {
+        const find = (root) => {
+            const hit = root.querySelector(".explorer-numbers");
+            if (hit) return hit;
+            for (const el of root.querySelectorAll("*")) {
+                if (el.shadowRoot) { const inner = find(el.shadowRoot); if (inner) return inner; }
+            }
+            return null;
+        };
+        const box = find(document);
+        const cells = [...box.querySelectorAll("td[data-quantity]")].map(td => ({
+            quantity: td.dataset.quantity, channel: td.dataset.channel, value: Number(td.dataset.value),
+            text: td.textContent}));
+        return {image: box.dataset.image, row: Number(box.dataset.row), col: Number(box.dataset.col), cells};
+    }""")
+
+
+def _shown_number(text: str) -> float:
+    return float(text.replace("\u2212", "-"))
+
+
+def _point(page, panel, row, col, click=False):
+    from explainable_salt.figures.explorer_browser import pixel_position
+
+    x, y = pixel_position(page, panel, row, col)
+    page.mouse.click(x, y) if click else page.mouse.move(x, y)
+    page.wait_for_timeout(50)
+
+
+def test_the_page_loads_without_console_errors(opened):
+    page, seconds = opened
+    assert page.evaluate("() => Bokeh.documents[0].is_idle")
+    assert page.locator(".explorer-numbers").count() == 1
+    assert page.console_errors == []
+
+
+def test_picking_an_image_in_the_table_shows_it(opened, run):
+    page, _ = opened
+    chosen = choose_images(run["per_image_metrics"], run["params"]["n_images"])
+    page.locator(".slick-cell", has_text=chosen[0]).first.click()
+    page.wait_for_timeout(100)
+    assert page.locator(".bk-Div", has_text=f"{chosen[0]}: coverage").count() >= 1
+    _point(page, "probability", 50, 50)
+    assert _numbers(page)["image"] == chosen[0]
+
+
+@pytest.mark.parametrize("panel, row, col", PIXELS)
+def test_the_numbers_at_a_pixel_are_the_stored_values_within_the_quantisation_step(opened, run, panel, row, col):
+    page, _ = opened
+    chosen = choose_images(run["per_image_metrics"], run["params"]["n_images"])
+    page.locator(".slick-cell", has_text=chosen[-1]).first.click()
+    _point(page, panel, row, col)
+    shown = _numbers(page)
+    assert (shown["image"], shown["row"], shown["col"]) == (chosen[-1], row, col)
+
+    k = list(run["channel_contributions"].ids).index(chosen[-1])
+    phi = run["channel_contributions"].data
+    phi_tolerance = np.abs(phi).max() / PHI_LEVELS / 2 + 1e-9  # half a step: the step is set by the largest |φ| shown
+    unit_tolerance = 0.5 / UNIT_LEVELS + 1e-9
+    stored = {
+        ("expected_value", ""): (run["expected_value_map"].data[0, row, col], unit_tolerance),
+        ("probability", ""): (run["explained_probabilities"].data[k, row, col], unit_tolerance),
+        ("sum", ""): (run["explained_probabilities"].data[k, row, col], unit_tolerance + len(CHANNELS) * phi_tolerance + 1e-6),
+        **{("phi", c): (phi[k, row, col, i], phi_tolerance) for i, c in enumerate(CHANNELS)},
+    }
+    cells = {(c["quantity"], c["channel"]): c for c in shown["cells"]}
+    assert set(cells) == set(stored)
+    for key, (value, tolerance) in stored.items():
+        assert abs(cells[key]["value"] - value) <= tolerance, key
+        assert abs(_shown_number(cells[key]["text"]) - cells[key]["value"]) <= 0.5e-4 + 1e-12, key  # 4 decimals
+
+
+def test_the_waterfall_climbs_from_the_expected_value_by_each_contribution(opened, run):
+    page, _ = opened
+    _point(page, "probability", 20, 30)
+    bars = page.evaluate("() => Bokeh.documents[0].get_model_by_name('waterfall').data")
+    shown = {(c["quantity"], c["channel"]): c["value"] for c in _numbers(page)["cells"]}
+    assert bars["x"] == ["expected value", *CHANNELS, "probability"]
+    assert bars["top"][0] == pytest.approx(shown[("expected_value", "")], abs=1e-12)
+    running = shown[("expected_value", "")]
+    for i, channel in enumerate(CHANNELS, start=1):
+        assert bars["bottom"][i] == pytest.approx(running, abs=1e-12)
+        running += shown[("phi", channel)]
+        assert bars["top"][i] == pytest.approx(running, abs=1e-12)
+    assert bars["top"][-1] == pytest.approx(shown[("probability", "")], abs=1e-12)
+    assert running == pytest.approx(bars["top"][-1], abs=1e-3)  # additive, up to the quantisation
+
+
+def test_a_click_pins_the_pixel_until_clicked_again(opened):
+    page, _ = opened
+    _point(page, "phi-amplitude", 10, 20, click=True)
+    _point(page, "phi-amplitude", 70, 80)
+    assert (_numbers(page)["row"], _numbers(page)["col"]) == (10, 20)
+    page.wait_for_timeout(600)  # not a double click
+    _point(page, "phi-amplitude", 10, 20, click=True)
+    _point(page, "phi-amplitude", 70, 80)
+    assert (_numbers(page)["row"], _numbers(page)["col"]) == (70, 80)
+    assert page.console_errors == []
