@@ -117,3 +117,10 @@ def test_a_run_killed_at_each_stage_and_rerun_loses_nothing(tmp_path):
     assert not (data / "06_models/checkpoints/salt_model").exists()  # the finished run removed it
     assert not (data / ".kedro_run.lock").exists()
     assert not [p for p in data.rglob(f"{STAGING_PREFIX}*")]
+    # The MLflow runs of the killed runs were marked KILLED when the next run took over the lock.
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    statuses = sorted(r.info.status for r in runs if r.info.run_name == "__default__")
+    assert statuses == ["FINISHED"] + ["KILLED"] * len(KILL_POINTS)

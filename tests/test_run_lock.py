@@ -49,3 +49,22 @@ def test_release_leaves_a_lock_that_another_process_holds(tmp_path):
     lock.write_text(json.dumps({"pid": 1, "host": socket.gethostname()}))
     release(lock)
     assert lock.exists()
+
+
+def test_taking_over_the_lock_of_a_killed_run_marks_its_mlflow_run_killed(tmp_path):
+    import mlflow
+
+    from explainable_salt.runtime.run_lock import record_mlflow_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    killed = client.create_run(client.create_experiment("project")).info.run_id  # left RUNNING
+    lock = tmp_path / ".kedro_run.lock"
+    acquire(lock)
+    record_mlflow_run(lock, killed, uri)
+    assert json.loads(lock.read_text())["mlflow_run_id"] == killed
+    # As if this process had been killed: the lock names a PID that no longer runs.
+    lock.write_text(json.dumps({**json.loads(lock.read_text()), "pid": _dead_pid()}))
+    acquire(lock)
+    assert client.get_run(killed).info.status == "KILLED"
+    release(lock)
