@@ -9,6 +9,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from explainable_salt.pipelines.explainability import create_pipeline
+from explainable_salt.pipelines.explainability.pipeline import EXPLANATION_OUTPUTS
 from explainable_salt.pipelines.explainability.nodes import absence_definitions, explain_channels
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
@@ -52,7 +53,7 @@ def manifest():
 def outputs(model, inputs, manifest):
     explanation = create_pipeline(absence=PARAMS["absence"]).only_nodes_with_tags("explainability").from_inputs(
         "shapley_background").to_outputs(
-        "channel_interaction_matrix", *(f"{d}.channel_contributions" for d in PARAMS["absence"][1:]))
+        "channel_interaction_matrix", "explanation_sensitivity_sentence")
     catalog = DataCatalog({
         "salt_model": MemoryDataset(model, copy_mode="assign"),
         "salt_model_channels": MemoryDataset(list(CHANNELS)), "model_inputs": MemoryDataset(inputs),
@@ -60,8 +61,8 @@ def outputs(model, inputs, manifest):
         "shapley_background_weights": MemoryDataset([1.0, 3.0]),
         "params:explainability": MemoryDataset(PARAMS), "params:execution": MemoryDataset(None),
         "params:explainability.analysis": MemoryDataset(PARAMS["analysis"]),
-        **{name: Kept() for name in ("channel_contributions", "expected_value_map", "explained_probabilities",
-                                     "channel_interactions", "shapley_taylor", "explanation_checks")},
+        **{f"{prefix}{name}": Kept() for name in EXPLANATION_OUTPUTS
+           for prefix in ("", *(f"{d}." for d in PARAMS["absence"][1:]))},
     })
     SequentialRunner().run(explanation, catalog)
     return catalog
@@ -115,3 +116,16 @@ def test_blur_cannot_be_primary_and_unknown_definitions_are_named(model, inputs,
                          {**PARAMS, "absence": ["blur"]})
     with pytest.raises(ValueError, match="'shadow'"):
         absence_definitions({"absence": ["background", "shadow"]})
+
+
+def test_sensitivity_compares_every_definition_with_the_primary(outputs):
+    table = outputs.load("explanation_sensitivity")
+    assert list(dict.fromkeys(table["definition"])) == PARAMS["absence"]
+    assert len(table) == 4 * 3 and set(table["channel"]) == set(CHANNELS)
+    primary = table[table["definition"] == "background"]
+    assert (primary["kendall_tau"] == 1.0).all()
+    assert table["map_correlation"].between(-1, 1).all()
+    metrics = outputs.load("sensitivity_metrics")
+    assert metrics["sensitivity.background.kendall_tau"] == 1.0 and "sensitivity.blur.map_correlation" in metrics
+    sentence = outputs.load("explanation_sensitivity_sentence")
+    assert "Kendall τ of the channel ranking against background" in sentence and "conditional" in sentence

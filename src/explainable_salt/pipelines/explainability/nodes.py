@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from explainable_salt.attribution import faithfulness, importance, interactions
+from explainable_salt.attribution import faithfulness, importance, interactions, sensitivity
 from explainable_salt.attribution.absence import (
     DEFINITIONS,
     Absence,
@@ -218,6 +218,28 @@ def analyse_interactions(channel_interactions: ImageStack, params: dict) -> tupl
     metrics = {f"interaction.{r.channel_a}.{r.channel_b}.mean": r.mean for r in table.itertuples()}
     logger.info("Channel interactions (mean over images): %s", dict(zip(table["pair"], table["mean"].round(4))))
     return table, metrics
+
+
+def compare_absence_definitions(
+    params: dict, analysis: dict, channel_contributions: ImageStack, *other_contributions: ImageStack
+) -> tuple[pd.DataFrame, str, dict]:
+    """The explanation sensitivity table (global importance per definition of absence, Kendall τ
+    of per-image channel rankings and correlation of φ maps against the primary), the sentence
+    saying whether the ranking holds, and metrics ``sensitivity.<definition>.*``.
+    ``other_contributions`` follow ``explainability.absence[1:]``."""
+    names = absence_definitions(params)
+    stacks = dict(zip(names, (channel_contributions, *other_contributions), strict=True))
+    table = sensitivity.sensitivity_table(
+        {d: s.select(channel_contributions.ids).data for d, s in stacks.items()},
+        channel_contributions.channels, analysis["n_bootstrap"], analysis["seed"],
+    )
+    sentence = sensitivity.ranking_sentence(table)
+    logger.info("Explanation sensitivity: %s", sentence)
+    per_definition = table.drop_duplicates("definition")
+    metrics = {f"sensitivity.{r.definition}.kendall_tau": r.kendall_tau for r in per_definition.itertuples()}
+    metrics |= {f"sensitivity.{r.definition}.map_correlation": r.map_correlation for r in per_definition.itertuples()}
+    metrics |= {f"sensitivity.{r.definition}.{r.channel}.share": r.share_of_abs for r in table.itertuples()}
+    return table, sentence, {k: v for k, v in metrics.items() if np.isfinite(v)}
 
 
 def _depth_bands(depths: pd.Series, edges: list[float]) -> np.ndarray:
