@@ -221,13 +221,21 @@ def analyse_interactions(channel_interactions: ImageStack, params: dict) -> tupl
 
 
 def compare_absence_definitions(
-    params: dict, analysis: dict, channel_contributions: ImageStack, *other_contributions: ImageStack
+    params: dict, analysis: dict, channel_contributions: ImageStack, *other_contributions: ImageStack,
+    definitions: list[str] | None = None,
 ) -> tuple[pd.DataFrame, str, dict]:
     """The explanation sensitivity table (global importance per definition of absence, Kendall τ
     of per-image channel rankings and correlation of φ maps against the primary), the sentence
     saying whether the ranking holds, and metrics ``sensitivity.<definition>.*``.
-    ``other_contributions`` follow ``explainability.absence[1:]``."""
-    names = absence_definitions(params)
+
+    ``other_contributions`` follow ``definitions[1:]``, the definitions the pipeline was built
+    for (default: ``explainability.absence``). Pipelines are built from ``conf/base`` and
+    ``KEDRO_ENV`` before ``--env``/``--params`` are read, so a list given there only is logged
+    as ignored."""
+    names = definitions or absence_definitions(params)
+    if names != absence_definitions(params):
+        logger.warning("explainability.absence is %s in this run, but the pipeline was built for %s "
+                       "(set it in conf/base or conf/local, or KEDRO_ENV)", absence_definitions(params), names)
     stacks = dict(zip(names, (channel_contributions, *other_contributions), strict=True))
     table = sensitivity.sensitivity_table(
         {d: s.select(channel_contributions.ids).data for d, s in stacks.items()},

@@ -63,7 +63,8 @@ def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kw
                 name="explain_channels",
             ),
             node(
-                compare_absence_definitions,
+                update_wrapper(partial(compare_absence_definitions, definitions=list(absence)),
+                               compare_absence_definitions),
                 inputs=["params:explainability", "params:explainability.analysis", "channel_contributions",
                         *(f"{d}.channel_contributions" for d in absence[1:])],
                 outputs=["explanation_sensitivity", "explanation_sensitivity_sentence", "sensitivity_metrics"],
