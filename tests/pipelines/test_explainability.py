@@ -10,7 +10,13 @@ from kedro.runner import SequentialRunner
 
 from explainable_salt.pipelines.explainability import create_pipeline
 from explainable_salt.pipelines.explainability.pipeline import EXPLANATION_OUTPUTS
-from explainable_salt.pipelines.explainability.nodes import absence_definitions, explain_channels
+from explainable_salt.attribution.absence import BaselineAbsence
+from explainable_salt.pipelines.explainability.nodes import (
+    absence_definitions,
+    build_absence,
+    explain_channels,
+    explain_game_chunk,
+)
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
 
@@ -129,3 +135,21 @@ def test_sensitivity_compares_every_definition_with_the_primary(outputs):
     assert metrics["sensitivity.background.kendall_tau"] == 1.0 and "sensitivity.blur.map_correlation" in metrics
     sentence = outputs.load("explanation_sensitivity_sentence")
     assert "Kendall τ of the channel ranking against background" in sentence and "conditional" in sentence
+
+
+def test_baseline_is_the_train_split_channel_mean(inputs, manifest):
+    absence = build_absence("baseline", inputs, ["energy", "amplitude"], manifest, inputs, [1.0] * 12, PARAMS)
+    train = inputs.select(IDS[:8]).select_channels(["energy", "amplitude"]).data
+    np.testing.assert_allclose(absence.means, train.mean(axis=(0, 1, 2), dtype=np.float64), rtol=1e-6)
+
+
+def test_conditional_pool_is_drawn_from_the_train_split(inputs, manifest):
+    absence = build_absence("conditional", inputs, list(CHANNELS), manifest, inputs, [1.0] * 12, PARAMS)
+    train = inputs.select(IDS[:8]).data
+    assert len(absence.pool) == 6 and all((train == image).all(axis=(1, 2, 3)).any() for image in absence.pool)
+
+
+def test_only_the_background_game_may_be_sampled(model, inputs):
+    with pytest.raises(ValueError, match="'baseline' is exact only"):
+        explain_game_chunk(inputs.data[:1], 0, model, BaselineAbsence(np.zeros(3)),
+                           {**PARAMS, "max_exact_channels": 2})
