@@ -121,3 +121,14 @@ def test_conditional_empty_coalition_is_the_marginal_pool_mean():
 def test_conditional_refuses_more_neighbours_than_pool_images():
     with pytest.raises(ValueError, match="10 neighbours from a pool of 9"):
         ConditionalAbsence(POOL, neighbours=10)
+
+
+@pytest.mark.parametrize("name", ["background", "baseline", "blur", "conditional"])
+def test_every_definition_travels_to_a_dask_worker_unchanged(name):
+    import cloudpickle
+
+    absence = definitions()[name]
+    copy = cloudpickle.loads(cloudpickle.dumps(absence))
+    present = np.array([[True, False, True], [False, True, False]])
+    for a, b in zip(absence.references(IMAGES, present), copy.references(IMAGES, present)):
+        np.testing.assert_array_equal(a, b)
