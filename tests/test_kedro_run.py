@@ -235,6 +235,27 @@ def test_explainability_on_a_local_cluster_gives_the_in_process_numbers(syntheti
     np.testing.assert_allclose(after.data, before.data, rtol=0, atol=1e-6)
 
 
+def test_every_definition_of_absence_writes_additive_explanations_and_the_sensitivity_table(synthetic_project):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(synthetic_project)
+        mp.setenv("KEDRO_ENV", "quick")  # pipelines are built from KEDRO_ENV: conf/quick lists all four
+        kedro_run(synthetic_project, "explainability")
+    output, reporting = synthetic_project / "data/07_model_output", synthetic_project / "data/08_reporting"
+    probabilities = ImageStackDataset(str(output / "explained_probabilities")).load().data
+    for definition in ("baseline", "blur", "conditional"):
+        phi = ImageStackDataset(str(output / definition / "channel_contributions")).load().data
+        expected = ImageStackDataset(str(output / definition / "expected_value_map")).load().data
+        assert phi.shape == (4, 101, 101, 4)
+        np.testing.assert_allclose(expected + phi.sum(axis=-1), probabilities, atol=1e-5)  # (1|4, 101, 101)
+        checks = json.loads((reporting / definition / "explanation_checks.json").read_text())
+        assert checks[f"shapley.{definition}.max_additivity_error"] < 1e-5
+    table = pd.read_csv(reporting / "explanation_sensitivity.csv")
+    assert list(dict.fromkeys(table["definition"])) == ["background", "baseline", "blur", "conditional"]
+    assert "Kendall τ" in (reporting / "explanation_sensitivity.txt").read_text()
+    pairs = pd.read_csv(reporting / "channel_interaction_matrix.csv")
+    assert len(pairs) == 6 and pairs["pair"].str.count(":").eq(1).all()
+
+
 def test_folds_train_in_parallel_on_a_local_cluster_each_a_finished_nested_mlflow_run(synthetic_project):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(synthetic_project)

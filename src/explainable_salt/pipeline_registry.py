@@ -31,6 +31,20 @@ STAGES = {
 }
 
 
+def _parameters(conf_source: Path | None, env: str | None) -> dict:
+    conf_source = conf_source or Path.cwd() / settings.CONF_SOURCE
+    loader = OmegaConfigLoader(str(conf_source), env=env or os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS)
+    return loader["parameters"]
+
+
+def configured_absence(conf_source: Path | None = None, env: str | None = None) -> list[str]:
+    """``explainability.absence`` of the project's configuration, read like
+    :func:`configured_n_folds`: one explanation node per definition of an absent channel."""
+    from explainable_salt.pipelines.explainability.nodes import absence_definitions
+
+    return absence_definitions(_parameters(conf_source, env).get("explainability", {}))
+
+
 def configured_n_folds(conf_source: Path | None = None, env: str | None = None) -> int:
     """``data_engineering.n_folds`` of the project's configuration (``conf/base`` and the run's
     environment, ``KEDRO_ENV`` or the default ``local``): the number of fold pipelines.
@@ -39,9 +53,7 @@ def configured_n_folds(conf_source: Path | None = None, env: str | None = None) 
     a value given with ``--params`` cannot change the number of pipelines (the ensemble node
     checks that the manifest has as many folds).
     """
-    conf_source = conf_source or Path.cwd() / settings.CONF_SOURCE
-    loader = OmegaConfigLoader(str(conf_source), env=env or os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS)
-    return int(loader["parameters"]["data_engineering"]["n_folds"])
+    return int(_parameters(conf_source, env)["data_engineering"]["n_folds"])
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -53,6 +65,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     ``cross_validation`` trains one model per fold (``kedro run --pipeline cross_validation``).
     """
     pipelines = {name: module.create_pipeline() for name, module in STAGES.items()}
+    pipelines["explainability"] = explainability.create_pipeline(absence=configured_absence())
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     pipelines["synthetic_data"] = synthetic_data.create_pipeline()
     pipelines["cross_validation"] = cross_validation.create_pipeline(n_folds=configured_n_folds())

@@ -10,17 +10,24 @@ The Shapley value of channel ``c`` weights the marginal gains ``v(S ∪ {c}) −
 ``|S|! (C − |S| − 1)! / C!``. ``v(∅)`` is the expected-value map, shared by every image, and
 ``v(C) = f(x)``; efficiency gives ``v(∅) + Σ_c φ_c = f(x)`` at every pixel. The cost per image is
 ``(2^C − 2) K + 1`` forward passes, each of which yields all 10,201 output pixels.
+
+That is the ``background`` game. :func:`explain_game` plays any absence definition of
+:mod:`explainable_salt.attribution.absence` (what replaces an absent channel) with the same
+engine, and reads any other linear function of the coalition values (interactions, say) from the
+same forward passes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import factorial
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from explainable_salt.attribution.absence import Absence, BackgroundAbsence, normalised_weights, splice
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +36,16 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class ChannelShapley:
-    """Contributions ``(N, H, W, C)``, expected-value map ``(H, W)``, predictions ``(N, H, W)``
-    and the worst additivity error ``max |expected + Σ φ − prediction|``."""
+    """Contributions ``(N, H, W, C)``, expected-value map ``(H, W)`` (``(N, H, W)`` for games
+    whose ``v(∅)`` is per image), predictions ``(N, H, W)``, the worst additivity error
+    ``max |expected + Σ φ − prediction|`` and the ``readouts`` asked of :func:`explain_game`
+    (name → ``(N, H, W, R)``)."""
 
     contributions: np.ndarray
     expected_value: np.ndarray
     predictions: np.ndarray
     max_additivity_error: float
+    readouts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def coalitions(n_channels: int) -> np.ndarray:
@@ -70,11 +80,15 @@ def batched(predict: Predictor, batch_size: int) -> Predictor:
     return run
 
 
-def _normalised(weights: np.ndarray | None, k: int) -> np.ndarray:
-    w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != (k,) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"background weights must be {k} non-negative numbers, not all 0")
-    return w / w.sum()
+def game_values(predict: Predictor, images: np.ndarray, absence: Absence, present: np.ndarray) -> np.ndarray:
+    """``v(S)`` ``(N, S, H, W)`` of the game ``absence`` for coalitions ``present`` ``(S, C)``
+    bool: the weighted mean output over the absence's references. One call to ``predict`` with
+    ``N × S × R`` composite inputs."""
+    references, weights = absence.references(images, present)
+    composite = splice(images, present, references)
+    outputs = predict(composite.reshape(-1, *images.shape[1:])).astype(np.float64)
+    outputs = outputs.reshape(*composite.shape[:3], *images.shape[1:3])
+    return np.einsum("k,nskhw->nshw", weights, outputs)
 
 
 def coalition_values(
@@ -87,12 +101,7 @@ def coalition_values(
     """``v(S)`` ``(N, S, H, W)`` for coalitions ``present`` ``(S, C)`` bool: the weighted mean
     output when the present channels come from the image and the others from each background
     image. One call to ``predict`` with ``N × S × K`` composite inputs."""
-    weights = _normalised(background_weights, len(background))
-    # (N, S, K, H, W, C): channel c from the image where the coalition holds it.
-    composite = np.where(present[None, :, None, None, None, :], images[:, None, None], background[None, None])
-    outputs = predict(composite.reshape(-1, *images.shape[1:])).astype(np.float64)
-    outputs = outputs.reshape(len(images), len(present), len(background), *images.shape[1:3])
-    return np.einsum("k,nskhw->nshw", weights, outputs)
+    return game_values(predict, images, BackgroundAbsence(background, background_weights), present)
 
 
 def channel_shapley(
@@ -111,27 +120,52 @@ def channel_shapley(
     ``images_per_call × (2^C − 2) × K`` composite inputs (wrap ``predict`` with
     :func:`batched` to bound the model's batch).
     """
+    absence = BackgroundAbsence(background, background_weights)
+    return explain_game(predict, images, absence, images_per_call, progress=progress)
+
+
+def explain_game(
+    predict: Predictor,
+    images: np.ndarray,
+    absence: Absence,
+    images_per_call: int = 16,
+    readouts: dict[str, np.ndarray] | None = None,
+    progress: bool = True,
+) -> ChannelShapley:
+    """Exact channel Shapley values of ``predict`` for ``images`` ``(N, H, W, C)`` in the game
+    ``absence`` (:mod:`explainable_salt.attribution.absence`).
+
+    Every coalition value ``v`` ``(N, 2^C, H, W)`` (rows of :func:`coalitions`) is computed once;
+    ``φ = W v`` (:func:`shapley_weight_matrix`) and each of ``readouts`` (name → matrix
+    ``(R, 2^C)``, e.g. interaction indices) is read from the same values, so it costs no forward
+    pass: ``result.readouts[name]`` is ``(N, H, W, R)`` float32.
+    """
     n, *_, n_channels = images.shape
     members = coalitions(n_channels)
-    partial = members[1:-1]  # neither empty nor full: these need the background
+    partial = members[1:-1]  # neither empty nor full: these need the references
     weights = shapley_weight_matrix(n_channels)
-    bg_weights = _normalised(background_weights, len(background))
-    expected = np.tensordot(bg_weights, predict(background).astype(np.float64), axes=1)
+    readouts = readouts or {}
+    expected = absence.expected(predict, images)
     predictions = predict(images).astype(np.float64)
 
     contributions = np.empty(images.shape, dtype=np.float32)
+    read = {name: np.empty((n, *images.shape[1:3], len(m)), dtype=np.float32) for name, m in readouts.items()}
     for start in tqdm(range(0, n, images_per_call), desc="channel Shapley", unit="chunk", disable=not progress):
         x = images[start : start + images_per_call]
         values = np.empty((len(x), len(members), *x.shape[1:3]))
-        values[:, 0] = expected
-        values[:, 1:-1] = coalition_values(predict, x, background, partial, bg_weights)
+        values[:, 0] = expected if expected.ndim == 2 else expected[start : start + len(x)]
+        values[:, 1:-1] = game_values(predict, x, absence, partial)
         values[:, -1] = predictions[start : start + len(x)]
         contributions[start : start + len(x)] = np.einsum("cs,nshw->nhwc", weights, values)
+        for name, matrix in readouts.items():
+            read[name][start : start + len(x)] = np.einsum("rs,nshw->nhwr", matrix, values)
 
-    return _result(contributions, expected, predictions)
+    return _result(contributions, expected, predictions, read)
 
 
-def _result(contributions: np.ndarray, expected: np.ndarray, predictions: np.ndarray) -> ChannelShapley:
+def _result(
+    contributions: np.ndarray, expected: np.ndarray, predictions: np.ndarray, readouts: dict | None = None
+) -> ChannelShapley:
     # Efficiency in float64, from the float32 contributions that are stored.
     residual = expected + contributions.astype(np.float64).sum(axis=-1) - predictions
     return ChannelShapley(
@@ -139,20 +173,25 @@ def _result(contributions: np.ndarray, expected: np.ndarray, predictions: np.nda
         expected_value=expected.astype(np.float32),
         predictions=predictions.astype(np.float32),
         max_additivity_error=float(np.abs(residual).max()),
+        readouts=readouts or {},
     )
 
 
 def concatenate(results: list[ChannelShapley]) -> ChannelShapley:
-    """One result from the results of consecutive image chunks (same model and background)."""
+    """One result from the results of consecutive image chunks (same model and game); per-image
+    expected values are joined like the contributions."""
     expected = results[0].expected_value
+    if expected.ndim == 3:
+        expected = np.concatenate([r.expected_value for r in results])
     for result in results[1:]:
-        if not np.allclose(result.expected_value, expected, atol=1e-6):
+        if expected.ndim == 2 and not np.allclose(result.expected_value, expected, atol=1e-6):
             raise ValueError("Chunks were explained against different expected values (model or background differ)")
     return ChannelShapley(
         contributions=np.concatenate([r.contributions for r in results]),
         expected_value=expected,
         predictions=np.concatenate([r.predictions for r in results]),
         max_additivity_error=max(r.max_additivity_error for r in results),
+        readouts={name: np.concatenate([r.readouts[name] for r in results]) for name in results[0].readouts},
     )
 
 
@@ -175,7 +214,7 @@ def channel_shapley_sampled(
     rng = np.random.default_rng(seed)
     half = rng.permuted(np.tile(np.arange(n_channels), (max(1, -(-n_permutations // 2)), 1)), axis=1)
     orders = np.concatenate([half, half[:, ::-1]])
-    bg_weights = _normalised(background_weights, len(background))
+    bg_weights = normalised_weights(background_weights, len(background))
     expected = np.tensordot(bg_weights, predict(background).astype(np.float64), axes=1)
     predictions = predict(images).astype(np.float64)
 

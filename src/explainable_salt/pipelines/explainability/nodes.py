@@ -9,7 +9,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from explainable_salt.attribution import faithfulness, importance
+from explainable_salt.attribution import faithfulness, importance, interactions, sensitivity
+from explainable_salt.attribution.absence import (
+    DEFINITIONS,
+    Absence,
+    BackgroundAbsence,
+    BaselineAbsence,
+    BlurAbsence,
+    ConditionalAbsence,
+)
 from explainable_salt.attribution.background import choose_background
 from explainable_salt.attribution.pixel_attribution import salt_location_maps
 from explainable_salt.attribution.shapley import (
@@ -17,6 +25,7 @@ from explainable_salt.attribution.shapley import (
     channel_shapley,
     channel_shapley_sampled,
     concatenate,
+    explain_game,
     keras_predictor,
 )
 from explainable_salt.runtime.execution import as_model, map_stack
@@ -56,18 +65,71 @@ def sample_background(
     return ImageStack(ids, images, tuple(salt_model_channels)), weights.tolist()
 
 
-def explain_chunk(
-    images: np.ndarray, seed: int, model: keras.Model | bytes, background: np.ndarray,
-    background_weights: np.ndarray, params: dict,
+def absence_definitions(params: dict) -> list[str]:
+    """``explainability.absence``: the definitions of an absent channel, the first primary
+    (default ``[background]``); unknown or repeated names raise ``ValueError``."""
+    names = list(params.get("absence") or ["background"])
+    unknown = [n for n in names if n not in DEFINITIONS]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"explainability.absence must list distinct names of {DEFINITIONS}, not {names}")
+    return names
+
+
+def _train_channel_means(model_inputs: ImageStack, train_ids: np.ndarray, channels: list[str]) -> np.ndarray:
+    index = [model_inputs.channels.index(c) for c in channels]
+    total = np.zeros(len(channels))
+    for start in range(0, len(train_ids), 256):  # a few hundred images at a time: memory stays flat
+        chunk = model_inputs.select(train_ids[start : start + 256]).data[..., index]
+        total += chunk.sum(axis=(0, 1, 2), dtype=np.float64)
+    return total / (len(train_ids) * np.prod(model_inputs.data.shape[1:3]))
+
+
+def build_absence(
+    definition: str, model_inputs: ImageStack, channels: list[str], manifest: pd.DataFrame,
+    background: ImageStack, background_weights: list[float], params: dict,
+) -> Absence:
+    """The game ``definition`` with its references from the train split: the sampled background
+    (``background``), the train channel means (``baseline``), ``blur.sigma`` (``blur``), or a
+    seeded pool of ``conditional.pool`` train images (``conditional``)."""
+    train_ids = split_ids(manifest, "train")
+    if definition == "background":
+        return BackgroundAbsence(background.data, np.asarray(background_weights))
+    if definition == "baseline":
+        return BaselineAbsence(_train_channel_means(model_inputs, train_ids, channels))
+    if definition == "blur":
+        return BlurAbsence(float(params["blur"]["sigma"]))
+    settings = params["conditional"]
+    rng = np.random.default_rng(settings["seed"])
+    pool = np.sort(rng.choice(train_ids, size=min(settings["pool"], len(train_ids)), replace=False))
+    return ConditionalAbsence(
+        model_inputs.select(pool).select_channels(channels).data,
+        min(settings["neighbours"], len(pool)), settings["descriptor_size"],
+    )
+
+
+def explain_game_chunk(
+    images: np.ndarray, seed: int, model: keras.Model | bytes, absence: Absence, params: dict
 ) -> ChannelShapley:
-    """Channel Shapley values of one chunk of images: exact up to ``max_exact_channels``
-    channels, else sampled with ``seed``. A task that runs in process or on a Dask worker alike
-    (``model`` may be the bytes of its ``.keras`` file)."""
+    """Exact channel Shapley values of one chunk of images in the game ``absence``, with the
+    pairwise interaction indices and the Shapley–Taylor terms read from the same coalition values;
+    above ``max_exact_channels`` channels, the ``background`` game is sampled with ``seed`` (and
+    there are no interactions). Runs in process or on a Dask worker alike."""
     predict = keras_predictor(as_model(model), params["batch_size"])
-    if images.shape[-1] <= params["max_exact_channels"]:
-        return channel_shapley(predict, images, background, params["images_per_call"], background_weights,
-                               progress=False)
-    return channel_shapley_sampled(predict, images, background, params["n_permutations"], seed, background_weights)
+    n_channels = images.shape[-1]
+    if n_channels <= params["max_exact_channels"]:
+        readouts = {"interactions": interactions.interaction_index_matrix(n_channels),
+                    "taylor": interactions.taylor_matrix(n_channels)} if n_channels >= 2 else {}
+        return explain_game(predict, images, absence, params["images_per_call"], readouts, progress=False)
+    if not isinstance(absence, BackgroundAbsence):
+        raise ValueError(f"{absence.name!r} is exact only: at most max_exact_channels = "
+                         f"{params['max_exact_channels']} channels, not {n_channels}")
+    return channel_shapley_sampled(predict, images, absence.background, params["n_permutations"], seed,
+                                   absence.weights)
+
+
+def _stacked(ids: np.ndarray, result: ChannelShapley, name: str, names: tuple[str, ...]) -> ImageStack:
+    data = result.readouts.get(name, np.zeros((len(ids), *result.predictions.shape[1:], 0), np.float32))
+    return ImageStack(ids, data, names if data.shape[-1] else ())
 
 
 def explain_channels(
@@ -79,49 +141,113 @@ def explain_channels(
     background_weights: list[float],
     params: dict,
     execution: dict | None = None,
-) -> tuple[ImageStack, ImageStack, ImageStack, dict]:
-    """Shapley contribution of each channel to each predicted pixel of internal-test images.
+    definition: str | None = None,
+) -> tuple[ImageStack, ImageStack, ImageStack, dict, ImageStack, ImageStack]:
+    """Shapley contribution of each channel to each predicted pixel of internal-test images, in
+    the game ``definition`` (default: the primary, first of ``explainability.absence``).
 
     Exact (all ``2^C`` coalitions) up to ``max_exact_channels`` channels, else the antithetic
-    permutation estimator with ``n_permutations``. Returns ``channel_contributions``
-    ``(N, 101, 101, C)`` named by channel, the ``expected_value_map`` (a one-image stack with id
-    ``expected_value``), the explained ``salt_probabilities`` ``(N, 101, 101)`` and the checks.
-    Raises :class:`AdditivityError` if ``expected + Σ φ`` misses a prediction by more than
-    ``additivity_tolerance``. Chunks of ``chunk_size`` images run where ``execution`` says
-    (:mod:`explainable_salt.runtime.execution`); the sampled estimator seeds chunk ``k`` with ``seed + k``.
+    permutation estimator with ``n_permutations`` (``background`` only). Returns
+    ``channel_contributions`` ``(N, 101, 101, C)`` named by channel, the ``expected_value_map``
+    (a one-image stack with id ``expected_value``, or one map per image for ``blur``), the
+    explained ``salt_probabilities`` ``(N, 101, 101)``, the checks (``shapley.*`` for the
+    primary, ``shapley.<definition>.*`` for the others), the Shapley interaction index of each
+    channel pair ``(N, 101, 101, P)`` named ``a:b``, and the order-2 Shapley–Taylor terms
+    ``(N, 101, 101, C + P)`` (main effects, then pairs) that add up with the expected value to
+    the prediction. Raises :class:`AdditivityError` if either decomposition misses a prediction
+    by more than ``additivity_tolerance``. Chunks of ``chunk_size`` images run where
+    ``execution`` says (:mod:`explainable_salt.runtime.execution`); the sampled estimator seeds
+    chunk ``k`` with ``seed + k``.
     """
+    primary = definition is None
+    definition = definition or absence_definitions(params)[0]
+    if primary and definition == "blur":
+        raise ValueError("blur's expected value is per image; the report reads one shared map: "
+                         "list blur after the primary definition in explainability.absence")
     ids = _explained_ids(manifest, params)
     images = model_inputs.select(ids).select_channels(salt_model_channels)
     n_channels = len(salt_model_channels)
     exact = n_channels <= params["max_exact_channels"]
+    absence = build_absence(definition, model_inputs, salt_model_channels, manifest, background,
+                            background_weights, params)
     logger.info(
-        "Explaining %d internal-test images (%s): %d channels %s, %d background images",
-        len(ids), "exact" if exact else "sampled", n_channels, salt_model_channels, len(background),
+        "Explaining %d internal-test images (%s, absent channels: %s): %d channels %s",
+        len(ids), "exact" if exact else "sampled", definition, n_channels, salt_model_channels,
     )
     result = concatenate([chunk for _, chunk in map_stack(
-        explain_chunk, images, execution, chunk_size=params["chunk_size"],
+        explain_game_chunk, images, execution, chunk_size=params["chunk_size"],
         chunk_args=lambda k, _: (params["seed"] + k,),
-        shared={"model": salt_model, "background": background.data,
-                "background_weights": np.asarray(background_weights), "params": params},
-        desc="channel Shapley",
+        shared={"model": salt_model, "absence": absence, "params": params},
+        desc=f"channel Shapley ({definition})",
     )])
-    logger.info("Worst additivity error |E + Σφ − f(x)|: %.3g", result.max_additivity_error)
-    if result.max_additivity_error > params["additivity_tolerance"]:
+    taylor = _stacked(ids, result, "taylor", interactions.taylor_names(salt_model_channels))
+    taylor_error = (interactions.max_decomposition_error(result.expected_value, taylor.data, result.predictions)
+                    if taylor.data.shape[-1] else 0.0)
+    logger.info("Worst additivity error |E + Σφ − f(x)|: %.3g (Shapley–Taylor: %.3g)",
+                result.max_additivity_error, taylor_error)
+    worst = max(result.max_additivity_error, taylor_error)
+    if worst > params["additivity_tolerance"]:
         raise AdditivityError(
-            f"Shapley additivity violated: max error {result.max_additivity_error:.3g} > "
-            f"{params['additivity_tolerance']}"
+            f"Shapley additivity violated ({definition}): max error {worst:.3g} > {params['additivity_tolerance']}"
         )
+    prefix = "shapley" if primary else f"shapley.{definition}"
     checks = {
-        "shapley.max_additivity_error": result.max_additivity_error,
-        "shapley.n_images": float(len(ids)),
-        "shapley.exact": float(exact),
+        f"{prefix}.max_additivity_error": result.max_additivity_error,
+        f"{prefix}.max_taylor_error": taylor_error,
+        f"{prefix}.n_images": float(len(ids)),
+        f"{prefix}.exact": float(exact),
     }
+    expected = (ImageStack(["expected_value"], result.expected_value[None]) if result.expected_value.ndim == 2
+                else ImageStack(ids, result.expected_value))
     return (
         ImageStack(ids, result.contributions, images.channels),
-        ImageStack(["expected_value"], result.expected_value[None]),
+        expected,
         ImageStack(ids, result.predictions),
         checks,
+        _stacked(ids, result, "interactions", interactions.pair_names(salt_model_channels)),
+        taylor,
     )
+
+
+def analyse_interactions(channel_interactions: ImageStack, params: dict) -> tuple[pd.DataFrame, dict]:
+    """The global interaction matrix (mean Shapley interaction index per pair with bootstrap
+    intervals over images) and its metrics ``interaction.<a>.<b>.mean``."""
+    table = interactions.interaction_table(
+        channel_interactions.data, channel_interactions.channels, params["n_bootstrap"], params["seed"]
+    )
+    metrics = {f"interaction.{r.channel_a}.{r.channel_b}.mean": r.mean for r in table.itertuples()}
+    logger.info("Channel interactions (mean over images): %s", dict(zip(table["pair"], table["mean"].round(4))))
+    return table, metrics
+
+
+def compare_absence_definitions(
+    params: dict, analysis: dict, channel_contributions: ImageStack, *other_contributions: ImageStack,
+    definitions: list[str] | None = None,
+) -> tuple[pd.DataFrame, str, dict]:
+    """The explanation sensitivity table (global importance per definition of absence, Kendall τ
+    of per-image channel rankings and correlation of φ maps against the primary), the sentence
+    saying whether the ranking holds, and metrics ``sensitivity.<definition>.*``.
+
+    ``other_contributions`` follow ``definitions[1:]``, the definitions the pipeline was built
+    for (default: ``explainability.absence``). Pipelines are built from ``conf/base`` and
+    ``KEDRO_ENV`` before ``--env``/``--params`` are read, so a list given there only is logged
+    as ignored."""
+    names = definitions or absence_definitions(params)
+    if names != absence_definitions(params):
+        logger.warning("explainability.absence is %s in this run, but the pipeline was built for %s "
+                       "(set it in conf/base or conf/local, or KEDRO_ENV)", absence_definitions(params), names)
+    stacks = dict(zip(names, (channel_contributions, *other_contributions), strict=True))
+    table = sensitivity.sensitivity_table(
+        {d: s.select(channel_contributions.ids).data for d, s in stacks.items()},
+        channel_contributions.channels, analysis["n_bootstrap"], analysis["seed"],
+    )
+    sentence = sensitivity.ranking_sentence(table)
+    logger.info("Explanation sensitivity: %s", sentence)
+    per_definition = table.drop_duplicates("definition")
+    metrics = {f"sensitivity.{r.definition}.kendall_tau": r.kendall_tau for r in per_definition.itertuples()}
+    metrics |= {f"sensitivity.{r.definition}.map_correlation": r.map_correlation for r in per_definition.itertuples()}
+    metrics |= {f"sensitivity.{r.definition}.{r.channel}.share": r.share_of_abs for r in table.itertuples()}
+    return table, sentence, {k: v for k, v in metrics.items() if np.isfinite(v)}
 
 
 def _depth_bands(depths: pd.Series, edges: list[float]) -> np.ndarray:

@@ -1,10 +1,14 @@
 """The explainability pipeline."""
 
-from kedro.pipeline import Pipeline, node
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node, pipeline
 
 from explainable_salt.pipelines.explainability.nodes import (
     analyse_importance,
+    analyse_interactions,
     choose_showcase_images,
+    compare_absence_definitions,
     compute_deletion_curves,
     explain_channels,
     map_salt_locations,
@@ -14,8 +18,37 @@ from explainable_salt.pipelines.explainability.nodes import (
 from explainable_salt.runtime.tracking import tracking_node
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+EXPLANATION_OUTPUTS = [
+    "channel_contributions", "expected_value_map", "explained_probabilities", "explanation_checks",
+    "channel_interactions", "shapley_taylor",
+]
+
+
+EXPLANATION_INPUTS = [  # shared by every definition's node
+    "salt_model", "salt_model_channels", "model_inputs", "manifest", "shapley_background", "shapley_background_weights",
+]
+
+
+def _explain_in_game(definition: str) -> Pipeline:
+    """The explanations of a definition of absence that is not the primary: the same node under
+    the namespace ``<definition>`` (outputs ``<definition>.channel_contributions`` … through
+    dataset factories), its checks tracked."""
+    explain = update_wrapper(partial(explain_channels, definition=definition), explain_channels)
+    template = Pipeline([
+        node(explain, inputs=[*EXPLANATION_INPUTS, "params:explainability", "params:execution"],
+             outputs=EXPLANATION_OUTPUTS, name="explain_channels"),
+        tracking_node("explanation_checks"),
+    ])
+    return pipeline(template, namespace=definition, inputs=set(EXPLANATION_INPUTS),
+                    parameters={"params:explainability", "params:execution"})
+
+
+def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kwargs) -> Pipeline:
+    """The explainability pipeline for the definitions of absence ``absence``
+    (``explainability.absence``, see :func:`explainable_salt.pipeline_registry.configured_absence`):
+    the first one's explanations feed the analysis and the report, each other one writes its own."""
+    other_definitions = sum((_explain_in_game(d) for d in absence[1:]), Pipeline([]))
+    return Pipeline([other_definitions, Pipeline(
         [
             node(
                 sample_background,
@@ -25,12 +58,23 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 explain_channels,
-                inputs=[
-                    "salt_model", "salt_model_channels", "model_inputs", "manifest",
-                    "shapley_background", "shapley_background_weights", "params:explainability", "params:execution",
-                ],
-                outputs=["channel_contributions", "expected_value_map", "explained_probabilities", "explanation_checks"],
+                inputs=[*EXPLANATION_INPUTS, "params:explainability", "params:execution"],
+                outputs=EXPLANATION_OUTPUTS,
                 name="explain_channels",
+            ),
+            node(
+                update_wrapper(partial(compare_absence_definitions, definitions=list(absence)),
+                               compare_absence_definitions),
+                inputs=["params:explainability", "params:explainability.analysis", "channel_contributions",
+                        *(f"{d}.channel_contributions" for d in absence[1:])],
+                outputs=["explanation_sensitivity", "explanation_sensitivity_sentence", "sensitivity_metrics"],
+                name="compare_absence_definitions",
+            ),
+            node(
+                analyse_interactions,
+                inputs=["channel_interactions", "params:explainability.analysis"],
+                outputs=["channel_interaction_matrix", "interaction_metrics"],
+                name="analyse_interactions",
             ),
             node(
                 analyse_importance,
@@ -77,8 +121,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             tracking_node("explanation_checks"),
             tracking_node("importance_metrics"),
+            tracking_node("interaction_metrics"),
+            tracking_node("sensitivity_metrics"),
             tracking_node("deletion_metrics"),
             tracking_node("randomisation_metrics"),
         ],
-        tags="explainability",
-    )
+    )], tags="explainability")

@@ -1,0 +1,165 @@
+"""What an absent channel becomes: the games that channel Shapley values can play.
+
+A coalition ``S`` of channels is evaluated by keeping the channels in ``S`` from the image and
+filling the others from ``R`` reference inputs, weighted::
+
+    v(S) = Σ_r w_r f(x_S ∪ (ref_r)_{C∖S})
+
+An absence definition supplies those references for a set of images and coalitions
+(:meth:`references`) and the value of the empty coalition (:meth:`expected`); the engine
+(:func:`explainable_salt.attribution.shapley.explain_game`) is the same for all of them:
+
+- :class:`BackgroundAbsence` (``background``): the interventional game over ``K`` train images
+  (random, or weighted k-means centroids); ``v(∅)`` is shared by all images.
+- :class:`BaselineAbsence` (``baseline``): each absent channel is its train mean; one reference.
+- :class:`BlurAbsence` (``blur``): each absent channel is a Gaussian-smoothed copy of the
+  image's own channel; ``v(∅) = f(blur(x))`` is per image.
+- :class:`ConditionalAbsence` (``conditional``): the absent channels come from the ``K`` pool
+  images nearest to the image in the present channels, on a block-averaged descriptor (the
+  empirical conditional of Aas, Jullum & Løland 2021); ``v(∅)`` is the marginal, the pool mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+DEFINITIONS = ("background", "baseline", "blur", "conditional")
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+class Absence(Protocol):
+    """An absence definition: the game played by channel Shapley values."""
+
+    name: str
+
+    def references(self, images: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """References broadcastable to ``(N, S, R, H, W, C)`` for ``images`` ``(N, H, W, C)`` and
+        coalitions ``present`` ``(S, C)`` bool, and their weights ``(R,)`` summing to 1."""
+
+    def expected(self, predict: Predictor, images: np.ndarray) -> np.ndarray:
+        """``v(∅)``: ``(H, W)`` when shared by all images, else ``(N, H, W)``."""
+
+
+def normalised_weights(weights: np.ndarray | None, k: int) -> np.ndarray:
+    """``k`` reference weights summing to 1 (uniform when ``None``); refuses negative ones."""
+    w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (k,) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"background weights must be {k} non-negative numbers, not all 0")
+    return w / w.sum()
+
+
+def splice(images: np.ndarray, present: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """Composite inputs ``(N, S, R, H, W, C)``: channel ``c`` from the image where coalition
+    ``s`` holds it, else from each reference (``references`` broadcastable to that shape)."""
+    return np.where(present[None, :, None, None, None, :], images[:, None, None], references)
+
+
+@dataclass(frozen=True, eq=False)
+class BackgroundAbsence:
+    """Absent channels from each of ``K`` background images ``(K, H, W, C)``, weighted."""
+
+    background: np.ndarray
+    weights: np.ndarray | None = None
+    name: str = "background"
+
+    def references(self, images, present):
+        return self.background[None, None], normalised_weights(self.weights, len(self.background))
+
+    def expected(self, predict, images):
+        weights = normalised_weights(self.weights, len(self.background))
+        return np.tensordot(weights, predict(self.background).astype(np.float64), axes=1)
+
+
+@dataclass(frozen=True, eq=False)
+class BaselineAbsence:
+    """Each absent channel set to one value per channel, ``means`` ``(C,)`` (the train mean)."""
+
+    means: np.ndarray
+    name: str = "baseline"
+
+    def references(self, images, present):
+        return np.asarray(self.means, dtype=images.dtype).reshape(1, 1, 1, 1, 1, -1), np.ones(1)
+
+    def expected(self, predict, images):
+        reference = np.broadcast_to(np.asarray(self.means, dtype=images.dtype), (1, *images.shape[1:]))
+        return predict(np.ascontiguousarray(reference))[0].astype(np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class BlurAbsence:
+    """Each absent channel replaced by the image's own channel smoothed with a Gaussian of
+    ``sigma`` pixels (reflected at the edges)."""
+
+    sigma: float
+    name: str = "blur"
+
+    def smoothed(self, images: np.ndarray) -> np.ndarray:
+        """``images`` ``(N, H, W, C)`` smoothed within each image and channel."""
+        return gaussian_filter(images, sigma=(0, self.sigma, self.sigma, 0), mode="reflect")
+
+    def references(self, images, present):
+        return self.smoothed(images)[:, None, None], np.ones(1)
+
+    def expected(self, predict, images):
+        return predict(self.smoothed(images)).astype(np.float64)
+
+
+def block_means(images: np.ndarray, size: int) -> np.ndarray:
+    """``images`` ``(N, H, W, C)`` averaged over a ``size × size`` grid of blocks:
+    ``(N, size, size, C)``."""
+    rows = np.linspace(0, images.shape[1], size + 1).astype(int)
+    cols = np.linspace(0, images.shape[2], size + 1).astype(int)
+    sums = np.add.reduceat(np.add.reduceat(images.astype(np.float64), rows[:-1], axis=1), cols[:-1], axis=2)
+    return sums / (np.diff(rows)[:, None, None] * np.diff(cols)[None, :, None])
+
+
+@dataclass(frozen=True, eq=False)
+class ConditionalAbsence:
+    """Absent channels from the ``neighbours`` images of ``pool`` ``(P, H, W, C)`` nearest to
+    the image in the present channels.
+
+    The distance is the squared Euclidean distance between ``descriptor_size²`` block means per
+    channel, each channel scaled by its spread over the pool, summed over the present channels.
+    The empty coalition stays the marginal: ``v(∅)`` is the pool's mean output.
+    """
+
+    pool: np.ndarray
+    neighbours: int = 8
+    descriptor_size: int = 8
+    name: str = "conditional"
+    _pool_descriptors: np.ndarray = field(init=False, repr=False)
+    _scale: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if not 1 <= self.neighbours <= len(self.pool):
+            raise ValueError(f"conditional: {self.neighbours} neighbours from a pool of {len(self.pool)} images")
+        raw = block_means(self.pool, self.descriptor_size)
+        scale = raw.std(axis=(0, 1, 2))
+        object.__setattr__(self, "_scale", np.where(scale > 0, scale, 1.0))
+        object.__setattr__(self, "_pool_descriptors", self.descriptors(self.pool))
+
+    def descriptors(self, images: np.ndarray) -> np.ndarray:
+        """Scaled block means ``(N, C, descriptor_size²)``."""
+        d = block_means(images, self.descriptor_size) / self._scale
+        return d.reshape(len(images), -1, d.shape[-1]).transpose(0, 2, 1)
+
+    def nearest(self, images: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """Pool indices ``(N, S, neighbours)`` nearest in the present channels (ties: lower index)."""
+        x, p = self.descriptors(images), self._pool_descriptors
+        per_channel = (  # (N, P, C) squared distances, channel by channel
+            (x**2).sum(-1)[:, None] + (p**2).sum(-1)[None] - 2 * np.einsum("ncd,pcd->npc", x, p)
+        )
+        distance = np.einsum("npc,sc->nsp", per_channel, present.astype(np.float64))
+        return np.argsort(distance, axis=-1, kind="stable")[..., : self.neighbours]
+
+    def references(self, images, present):
+        return self.pool[self.nearest(images, present)], np.full(self.neighbours, 1.0 / self.neighbours)
+
+    def expected(self, predict, images):
+        return predict(self.pool).astype(np.float64).mean(axis=0)

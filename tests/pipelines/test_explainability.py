@@ -1,0 +1,155 @@
+"""The explainability pipeline's explanation slice, run on in-memory data with every definition
+of absence: each writes its own additive explanations, the primary's keep their names."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from explainable_salt.pipelines.explainability import create_pipeline
+from explainable_salt.pipelines.explainability.pipeline import EXPLANATION_OUTPUTS
+from explainable_salt.attribution.absence import BaselineAbsence
+from explainable_salt.pipelines.explainability.nodes import (
+    absence_definitions,
+    build_absence,
+    explain_channels,
+    explain_game_chunk,
+)
+from explainable_salt.segmentation.models import build_model
+from explainable_salt.stacks import ImageStack
+
+CHANNELS = ("amplitude", "sobel", "energy")
+IDS = [f"i{k:02d}" for k in range(12)]
+PARAMS = {
+    "absence": ["background", "baseline", "blur", "conditional"],
+    "blur": {"sigma": 6.0}, "conditional": {"pool": 6, "neighbours": 2, "descriptor_size": 4, "seed": 1},
+    "max_images": None, "max_exact_channels": 8, "n_permutations": 4, "seed": 11, "images_per_call": 2,
+    "chunk_size": 3, "batch_size": 64, "additivity_tolerance": 1e-4,
+    "analysis": {"n_bootstrap": 50, "seed": 3},
+}
+
+
+class Kept(MemoryDataset):
+    """Kept after its consumers ran, so the test can read it."""
+
+    def _release(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return build_model("unet", 3, depth=2, base_filters=4)
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    rng = np.random.default_rng(0)
+    return ImageStack(IDS, rng.normal(size=(12, 101, 101, 3)).astype(np.float32), CHANNELS)
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return pd.DataFrame({"id": IDS, "split": ["train"] * 8 + ["internal_test"] * 4})
+
+
+@pytest.fixture(scope="module")
+def outputs(model, inputs, manifest):
+    explanation = create_pipeline(absence=PARAMS["absence"]).only_nodes_with_tags("explainability").from_inputs(
+        "shapley_background").to_outputs(
+        "channel_interaction_matrix", "explanation_sensitivity_sentence")
+    catalog = DataCatalog({
+        "salt_model": MemoryDataset(model, copy_mode="assign"),
+        "salt_model_channels": MemoryDataset(list(CHANNELS)), "model_inputs": MemoryDataset(inputs),
+        "manifest": MemoryDataset(manifest), "shapley_background": MemoryDataset(inputs.select(IDS[:2])),
+        "shapley_background_weights": MemoryDataset([1.0, 3.0]),
+        "params:explainability": MemoryDataset(PARAMS), "params:execution": MemoryDataset(None),
+        "params:explainability.analysis": MemoryDataset(PARAMS["analysis"]),
+        **{f"{prefix}{name}": Kept() for name in EXPLANATION_OUTPUTS
+           for prefix in ("", *(f"{d}." for d in PARAMS["absence"][1:]))},
+    })
+    SequentialRunner().run(explanation, catalog)
+    return catalog
+
+
+def _additivity(catalog, prefix=""):
+    phi = catalog.load(f"{prefix}channel_contributions").data.astype(np.float64)
+    expected = catalog.load(f"{prefix}expected_value_map").data
+    expected = expected[0] if len(expected) == 1 else expected
+    return np.abs(expected + phi.sum(axis=-1) - catalog.load(f"{prefix}explained_probabilities").data).max()
+
+
+def test_primary_definition_keeps_the_outputs_the_report_reads(outputs):
+    contributions = outputs.load("channel_contributions")
+    assert list(contributions.ids) == IDS[8:] and contributions.channels == CHANNELS
+    assert outputs.load("expected_value_map").data.shape == (1, 101, 101)
+    assert _additivity(outputs) < 1e-5
+    assert outputs.load("explanation_checks")["shapley.max_additivity_error"] < 1e-5
+
+
+@pytest.mark.parametrize("definition", ["baseline", "blur", "conditional"])
+def test_each_other_definition_writes_its_own_additive_explanations(outputs, definition):
+    contributions = outputs.load(f"{definition}.channel_contributions")
+    assert contributions.data.shape == (4, 101, 101, 3) and contributions.channels == CHANNELS
+    assert _additivity(outputs, f"{definition}.") < 1e-5
+    checks = outputs.load(f"{definition}.explanation_checks")
+    assert checks[f"shapley.{definition}.max_additivity_error"] < 1e-5
+    assert not np.allclose(contributions.data, outputs.load("channel_contributions").data, atol=1e-4)
+
+
+def test_blur_stores_one_expected_value_map_per_image(outputs):
+    assert list(outputs.load("blur.expected_value_map").ids) == IDS[8:]
+
+
+def test_interactions_are_stored_by_pair_and_the_taylor_terms_add_up(outputs):
+    interactions = outputs.load("channel_interactions")
+    assert interactions.channels == ("amplitude:sobel", "amplitude:energy", "sobel:energy")
+    taylor = outputs.load("shapley_taylor")
+    assert taylor.channels == (*CHANNELS, *interactions.channels)
+    expected = outputs.load("expected_value_map").data[0]
+    residual = expected + taylor.data.astype(np.float64).sum(axis=-1) - outputs.load("explained_probabilities").data
+    assert np.abs(residual).max() < 1e-5
+    assert outputs.load("explanation_checks")["shapley.max_taylor_error"] < 1e-5
+    matrix = outputs.load("channel_interaction_matrix")
+    assert list(matrix["pair"]) == list(interactions.channels) and (matrix["n_images"] == 4).all()
+
+
+def test_blur_cannot_be_primary_and_unknown_definitions_are_named(model, inputs, manifest):
+    with pytest.raises(ValueError, match="per image"):
+        explain_channels(model, list(CHANNELS), inputs, manifest, inputs.select(IDS[:2]), [1.0, 1.0],
+                         {**PARAMS, "absence": ["blur"]})
+    with pytest.raises(ValueError, match="'shadow'"):
+        absence_definitions({"absence": ["background", "shadow"]})
+
+
+def test_sensitivity_compares_every_definition_with_the_primary(outputs):
+    table = outputs.load("explanation_sensitivity")
+    assert list(dict.fromkeys(table["definition"])) == PARAMS["absence"]
+    assert len(table) == 4 * 3 and set(table["channel"]) == set(CHANNELS)
+    primary = table[table["definition"] == "background"]
+    assert (primary["kendall_tau"] == 1.0).all()
+    assert table["map_correlation"].between(-1, 1).all()
+    metrics = outputs.load("sensitivity_metrics")
+    assert metrics["sensitivity.background.kendall_tau"] == 1.0 and "sensitivity.blur.map_correlation" in metrics
+    sentence = outputs.load("explanation_sensitivity_sentence")
+    assert "Kendall τ of the channel ranking against background" in sentence and "conditional" in sentence
+
+
+def test_baseline_is_the_train_split_channel_mean(inputs, manifest):
+    absence = build_absence("baseline", inputs, ["energy", "amplitude"], manifest, inputs, [1.0] * 12, PARAMS)
+    train = inputs.select(IDS[:8]).select_channels(["energy", "amplitude"]).data
+    np.testing.assert_allclose(absence.means, train.mean(axis=(0, 1, 2), dtype=np.float64), rtol=1e-6)
+
+
+def test_conditional_pool_is_drawn_from_the_train_split(inputs, manifest):
+    absence = build_absence("conditional", inputs, list(CHANNELS), manifest, inputs, [1.0] * 12, PARAMS)
+    train = inputs.select(IDS[:8]).data
+    assert len(absence.pool) == 6 and all((train == image).all(axis=(1, 2, 3)).any() for image in absence.pool)
+
+
+def test_only_the_background_game_may_be_sampled(model, inputs):
+    with pytest.raises(ValueError, match="'baseline' is exact only"):
+        explain_game_chunk(inputs.data[:1], 0, model, BaselineAbsence(np.zeros(3)),
+                           {**PARAMS, "max_exact_channels": 2})
