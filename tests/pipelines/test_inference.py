@@ -205,3 +205,11 @@ def test_sections_on_a_local_dask_cluster_get_the_in_process_masks(run, tmp_path
                   execution={"mode": "local_cluster", "n_workers": 1, "threads_per_worker": 1})
     in_process, on_cluster = _load(run[0], "inference_masks"), _load(tmp_path, "inference_masks")
     assert all(np.array_equal(in_process[i], on_cluster[i]) for i in images)
+
+
+@pytest.mark.parametrize("shape, expected", [((9, 101, 101), 500), ((9, 300, 400), 42), ((9, 1000, 1000), 5),
+                                             ((9, 5000, 5000), 1)])
+def test_a_chunk_of_sections_holds_about_as_many_pixels_as_chunk_size_images(shape, expected):
+    from explainable_salt.pipelines.inference.nodes import sections_per_chunk
+
+    assert sections_per_chunk(500, shape) == expected

@@ -95,6 +95,12 @@ def predict_sections_chunk(
     return probabilities, section_masks(probabilities, rule)
 
 
+def sections_per_chunk(chunk_size: int, shape: tuple[int, ...]) -> int:
+    """Sections of ``shape`` ``(n, H, W)`` per chunk holding about as many pixels as
+    ``chunk_size`` 101 × 101 images, at least one: memory stays bounded whatever the size."""
+    return max(1, chunk_size * IMAGE_SIZE**2 // (shape[1] * shape[2]))
+
+
 def _attribute_settings(feature_params: dict) -> dict | None:
     return feature_params.get("attribute_settings")
 
@@ -115,14 +121,16 @@ def predict_sections(
 
     The attributes use ``feature_params`` (those the model was trained with), the prediction
     ``prediction_params`` (``modelling.inference``: batch, flip TTA, chunk size) and ``params``
-    (``inference``: the tile overlap); chunks run where ``execution`` says.
+    (``inference``: the tile overlap); chunks of as many pixels as ``chunk_size`` 101 × 101
+    images (:func:`sections_per_chunk`) run where ``execution`` says.
     """
     settings = {**prediction_params, "tile_overlap": params["tile_overlap"]}
     normaliser = model_normaliser(channel_normaliser, salt_model_channels)
     probabilities, masks = {}, {}
     for sections, depths in inference_sections:
         for s, (p, m) in map_stack(
-            predict_sections_chunk, sections, execution, chunk_size=prediction_params["chunk_size"],
+            predict_sections_chunk, sections, execution,
+            chunk_size=sections_per_chunk(prediction_params["chunk_size"], sections.data.shape),
             chunk_args=lambda _, s, sections=sections, depths=depths: (sections.ids[s], depths[s]),
             shared={"models": [salt_model], "names": list(salt_model_channels),
                     "settings": _attribute_settings(feature_params), "normaliser": normaliser,
@@ -190,7 +198,8 @@ def explain_sections(
             continue
         subset, subset_depths = ImageStack(sections.ids[keep], sections.data[keep]), depths[keep]
         for s, result in map_stack(
-            explain_sections_chunk, subset, execution, chunk_size=wanted["chunk_size"],
+            explain_sections_chunk, subset, execution,
+            chunk_size=sections_per_chunk(wanted["chunk_size"], subset.data.shape),
             chunk_args=lambda k, s, subset=subset, d=subset_depths: (subset.ids[s], d[s], engine["seed"] + k),
             shared={"model": salt_model, "names": list(salt_model_channels),
                     "settings": _attribute_settings(feature_params), "normaliser": normaliser,
