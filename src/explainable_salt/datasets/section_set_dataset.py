@@ -65,14 +65,12 @@ class SectionSetDataset(AbstractDataset[dict[str, Any], Mapping[str, Any]]):
         staging = self._path.with_name(f"{self._path.name}.partial-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        for section_id, value in data.items():
-            target = staging / f"{section_id}.{self._format}"
-            if self._format == "png":
-                Image.fromarray(np.asarray(value, dtype=np.uint8)).save(target)
-            elif self._format == "npz":
-                np.savez_compressed(target, **value)
-            else:
-                np.save(target, np.asarray(value))
+        try:
+            for section_id, value in data.items():
+                self._write(staging / f"{section_id}.{self._format}", value)
+        except Exception:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         previous = self._path.with_name(f"{self._path.name}.previous")
         shutil.rmtree(previous, ignore_errors=True)
         if self._path.exists():
@@ -80,6 +78,14 @@ class SectionSetDataset(AbstractDataset[dict[str, Any], Mapping[str, Any]]):
         staging.rename(self._path)
         shutil.rmtree(previous, ignore_errors=True)
         logger.info("Wrote %d %s files to %s/", len(data), self._format, self._path)
+
+    def _write(self, target: Path, value: Any) -> None:
+        if self._format == "png":
+            Image.fromarray(np.asarray(value, dtype=np.uint8)).save(target)
+        elif self._format == "npz":
+            np.savez_compressed(target, **{k: np.asarray(v) for k, v in value.items()}, allow_pickle=False)
+        else:
+            np.save(target, np.asarray(value), allow_pickle=False)
 
     def _exists(self) -> bool:
         return self._path.is_dir()
