@@ -15,6 +15,7 @@ from explainable_salt.pipelines import (
     data_engineering,
     explainability,
     feature_engineering,
+    inference,
     modelling,
     reporting,
     synthetic_data,
@@ -57,16 +58,19 @@ def configured_n_folds(conf_source: Path | None = None, env: str | None = None) 
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """The five stages, ``__default__`` (all five in order), ``synthetic_data`` and
-    ``cross_validation``.
+    """The five stages, ``__default__`` (all five in order), ``synthetic_data``,
+    ``cross_validation`` and ``inference``.
 
-    Neither of the last two is in the default run: ``synthetic_data`` writes the built-in dataset
-    into ``data/01_raw`` (``make run`` calls it only when no competition data is there), and
-    ``cross_validation`` trains one model per fold (``kedro run --pipeline cross_validation``).
+    None of the last three is in the default run: ``synthetic_data`` writes the built-in dataset
+    into ``data/01_raw`` (``make run`` calls it only when no competition data is there),
+    ``cross_validation`` trains one model per fold (``kedro run --pipeline cross_validation``) and
+    ``inference`` applies the trained model to new sections (``kedro run --pipeline inference``;
+    the default run's test masks come from the same prediction code, in ``modelling``).
     """
     pipelines = {name: module.create_pipeline() for name, module in STAGES.items()}
     pipelines["explainability"] = explainability.create_pipeline(absence=configured_absence())
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     pipelines["synthetic_data"] = synthetic_data.create_pipeline()
     pipelines["cross_validation"] = cross_validation.create_pipeline(n_folds=configured_n_folds())
+    pipelines["inference"] = inference.create_pipeline()
     return pipelines

@@ -4,5 +4,6 @@ from explainable_salt.datasets.image_stack_dataset import ImageStackDataset
 from explainable_salt.datasets.mlflow_nested_run_dataset import MlflowNestedRunDataset
 from explainable_salt.datasets.optional_dataset import OptionalDataset
 from explainable_salt.datasets.png_set_dataset import PNGSetDataset
+from explainable_salt.datasets.section_set_dataset import SectionSetDataset
 
-__all__ = ["ImageStackDataset", "MlflowNestedRunDataset", "OptionalDataset", "PNGSetDataset"]
+__all__ = ["ImageStackDataset", "MlflowNestedRunDataset", "OptionalDataset", "PNGSetDataset", "SectionSetDataset"]

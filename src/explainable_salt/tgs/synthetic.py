@@ -29,7 +29,8 @@ SALT_SHAPES = ("none", "dome", "sheet", "diapir", "massive")
 
 @dataclass(frozen=True)
 class SyntheticSet:
-    """Generated images ``(N, 101, 101) uint8``, masks ``(N, 101, 101)`` 0/1, ids and depths."""
+    """Generated images ``(N, H, W) uint8`` (101 × 101 unless asked otherwise), masks ``(N, H, W)``
+    0/1, ids and depths."""
 
     ids: list[str]
     images: np.ndarray
@@ -45,38 +46,42 @@ def ricker(peak_frequency: float, half_length: int) -> np.ndarray:
     return (1.0 - 2.0 * arg) * np.exp(-arg)
 
 
-def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
-    z = np.arange(IMAGE_SIZE, dtype=np.float64)[None, :, None]
-    x = np.arange(IMAGE_SIZE, dtype=np.float64)[None, None, :]
-    return np.broadcast_to(z, (n, IMAGE_SIZE, IMAGE_SIZE)), np.broadcast_to(x, (n, IMAGE_SIZE, IMAGE_SIZE))
+SQUARE = (IMAGE_SIZE, IMAGE_SIZE)
+
+
+def _grid(n: int, size: tuple[int, int] = SQUARE) -> tuple[np.ndarray, np.ndarray]:
+    z = np.arange(size[0], dtype=np.float64)[None, :, None]
+    x = np.arange(size[1], dtype=np.float64)[None, None, :]
+    return np.broadcast_to(z, (n, *size)), np.broadcast_to(x, (n, *size))
 
 
 def _per_image(rng: np.random.Generator, low: float, high: float, n: int) -> np.ndarray:
     return rng.uniform(low, high, size=(n, 1, 1))
 
 
-def layered_reflectivity(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Sediment reflectivity ``(N, 101, 101)``: sparse layers with dips and folds."""
-    z, x = _grid(n)
+def layered_reflectivity(rng: np.random.Generator, n: int, size: tuple[int, int] = SQUARE) -> np.ndarray:
+    """Sediment reflectivity ``(N, H, W)``: sparse layers with dips and folds."""
+    z, x = _grid(n, size)
     dip = _per_image(rng, -0.5, 0.5, n)
     fold_amplitude = _per_image(rng, 0.0, 12.0, n)
     fold_length = _per_image(rng, 40.0, 200.0, n)
     fold_phase = _per_image(rng, 0.0, 2 * np.pi, n)
     # Relative geological time: constant along each layer.
-    time = z + dip * (x - IMAGE_SIZE / 2) + fold_amplitude * np.sin(2 * np.pi * x / fold_length + fold_phase)
+    time = z + dip * (x - size[1] / 2) + fold_amplitude * np.sin(2 * np.pi * x / fold_length + fold_phase)
     offset = 200
-    series_length = 2 * offset + IMAGE_SIZE
+    series_length = 2 * offset + max(size)
     series = rng.laplace(0.0, 0.12, size=(n, series_length))
     series *= rng.random((n, series_length)) < 0.35  # sparse reflectors
     series = gaussian_filter(series, sigma=(0, 0.6))
     index = np.clip(np.rint(time).astype(np.int64) + offset, 0, series_length - 1)
-    return np.take_along_axis(series, index.reshape(n, -1), axis=1).reshape(n, IMAGE_SIZE, IMAGE_SIZE)
+    return np.take_along_axis(series, index.reshape(n, -1), axis=1).reshape(n, *size)
 
 
 def salt_masks(
-    rng: np.random.Generator, n: int, shape_probabilities: dict[str, float], depths: np.ndarray
+    rng: np.random.Generator, n: int, shape_probabilities: dict[str, float], depths: np.ndarray,
+    size: tuple[int, int] = SQUARE,
 ) -> tuple[np.ndarray, list[str]]:
-    """Salt masks ``(N, 101, 101) bool`` and the shape drawn for each image."""
+    """Salt masks ``(N, H, W) bool`` and the shape drawn for each image."""
     names = list(shape_probabilities)
     p = np.asarray([shape_probabilities[k] for k in names], dtype=np.float64)
     # Deeper images carry salt a little more often: tilt the no-salt odds by depth.
@@ -89,7 +94,7 @@ def salt_masks(
     choice = (probs.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
     shapes = [names[i] for i in choice]
 
-    z, x = _grid(n)
+    z, x = _grid(n, size)
     centre = _per_image(rng, 10, 90, n)
     wobble = _per_image(rng, 0, 4, n) * np.sin(x / _per_image(rng, 6, 15, n) + _per_image(rng, 0, 6, n))
     dome_top = _per_image(rng, 15, 80, n) + _per_image(rng, 0.01, 0.06, n) * (x - centre) ** 2 + wobble
@@ -101,7 +106,7 @@ def salt_masks(
     massive_top = _per_image(rng, -10, 25, n) + wobble
 
     candidates = {
-        "none": np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), dtype=bool),
+        "none": np.zeros((n, *size), dtype=bool),
         "dome": z >= dome_top,
         "sheet": (z >= sheet_top) & (z <= sheet_base),
         "diapir": (z >= stem_top) & (np.abs(x - stem_centre) <= stem_width),
@@ -119,12 +124,12 @@ def seismic_from_model(
     wavelet_frequency: float,
     noise_level: float,
 ) -> np.ndarray:
-    """Seismic amplitude ``(N, 101, 101)`` float: salt reflectivity, wavelet, noise."""
-    n = len(masks)
-    chaotic = gaussian_filter(rng.normal(0.0, 1.0, size=(n, IMAGE_SIZE, IMAGE_SIZE)), sigma=(0, 1.2, 1.2))
+    """Seismic amplitude ``(N, H, W)`` float: salt reflectivity, wavelet, noise."""
+    n, height, width = masks.shape
+    chaotic = gaussian_filter(rng.normal(0.0, 1.0, size=(n, height, width)), sigma=(0, 1.2, 1.2))
     chaotic *= 0.03 / (chaotic.std() + 1e-9)  # weak chaotic reflectivity inside salt
     reflectivity = np.where(masks, chaotic, sediments)
-    above = np.concatenate([np.zeros((n, 1, IMAGE_SIZE), dtype=bool), masks[:, :-1]], axis=1)
+    above = np.concatenate([np.zeros((n, 1, width), dtype=bool), masks[:, :-1]], axis=1)
     top_of_salt = masks & ~above
     base_of_salt = ~masks & above
     reflectivity = reflectivity + 0.6 * top_of_salt - 0.35 * base_of_salt
@@ -147,16 +152,18 @@ def generate(
     wavelet_frequency: float = 0.07,
     noise_level: float = 0.15,
     depth_range: tuple[float, float] = (50, 960),
+    size: tuple[int, int] = SQUARE,
 ) -> SyntheticSet:
-    """Generate ``n_images`` labelled images, deterministically for a given ``seed``."""
+    """Generate ``n_images`` labelled images of ``size`` (height, width; 101 × 101 as the
+    competition's by default, larger for whole sections), deterministically for a given ``seed``."""
     unknown = set(shape_probabilities) - set(SALT_SHAPES)
     if unknown:
         raise ValueError(f"Unknown salt shapes {sorted(unknown)}; known: {SALT_SHAPES}")
     rng = np.random.default_rng(seed)
     ids = [f"{v:010x}" for v in rng.choice(16**10, size=n_images, replace=False)]
     depths = np.rint(rng.uniform(*depth_range, size=n_images)).astype(np.int64)
-    sediments = layered_reflectivity(rng, n_images)
-    masks, shapes = salt_masks(rng, n_images, shape_probabilities, depths.astype(np.float64))
+    sediments = layered_reflectivity(rng, n_images, size)
+    masks, shapes = salt_masks(rng, n_images, shape_probabilities, depths.astype(np.float64), size)
     seismic = seismic_from_model(rng, sediments, masks, wavelet_frequency, noise_level)
     return SyntheticSet(ids, to_uint8(seismic, rng), masks.astype(np.uint8), depths, shapes)
 

@@ -1,0 +1,36 @@
+"""Channel Shapley values of sections of any size from 101 × 101 up, stitched from their tiles.
+
+Each overlapping 101 × 101 tile is explained exactly as an image is (:mod:`.shapley`); the
+contributions, the expected-value map and the predictions are then blended with the same tile
+weights (:mod:`explainable_salt.segmentation.tiling`). Those weights sum to 1 at every pixel, so
+``expected + Σ φ = prediction`` holds at every stitched pixel as it does on each tile. The
+stitched expected-value map depends only on the section's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from explainable_salt.attribution.shapley import ChannelShapley
+from explainable_salt.segmentation.tiling import DEFAULT_OVERLAP, blend, cut, plan_tiles
+
+
+def stitched_shapley(
+    explain: Callable[[np.ndarray], ChannelShapley], sections: np.ndarray, overlap: int = DEFAULT_OVERLAP
+) -> ChannelShapley:
+    """Stitched channel Shapley values of sections ``(n, H, W, C)`` of one size.
+
+    ``explain`` maps tiles ``(m, 101, 101, C)`` to their :class:`ChannelShapley`. Returns
+    contributions ``(n, H, W, C)``, the expected-value map ``(H, W)`` and predictions
+    ``(n, H, W)``, all float32, with the worst additivity error of those float32 values.
+    """
+    tiling = plan_tiles(sections.shape[1:3], overlap)
+    tiles = explain(cut(sections, tiling))
+    contributions = blend(tiles.contributions, tiling).astype(np.float32)
+    expected = blend(np.broadcast_to(tiles.expected_value, (len(tiling), *tiles.expected_value.shape)),
+                     tiling)[0].astype(np.float32)
+    predictions = blend(tiles.predictions, tiling).astype(np.float32)
+    residual = expected + contributions.astype(np.float64).sum(axis=-1) - predictions
+    return ChannelShapley(contributions, expected, predictions, float(np.abs(residual).max()))
