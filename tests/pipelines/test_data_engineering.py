@@ -33,6 +33,7 @@ def outputs(synthetic_raw):
             "train_rle": MemoryDataset(rle),
             "depths": MemoryDataset(depths),
             "test_images_raw": MemoryDataset(test),
+            "sample_submission": MemoryDataset(pd.DataFrame({"id": sorted(test), "rle_mask": "1 1"})),
             "params:data_engineering": MemoryDataset(PARAMS),
             **{name: KeptDataset() for name in ("train_images", "train_masks", "test_images", "manifest")},
         }

@@ -10,9 +10,10 @@ import keras
 import numpy as np
 import pandas as pd
 
+from explainable_salt.attribution.absence import BackgroundAbsence
 from explainable_salt.attribution.sections import stitched_shapley
 from explainable_salt.attribution.shapley import ChannelShapley
-from explainable_salt.pipelines.explainability.nodes import AdditivityError, explain_chunk
+from explainable_salt.pipelines.explainability.nodes import AdditivityError, explain_game_chunk
 from explainable_salt.pipelines.feature_engineering.nodes import normalised_channels
 from explainable_salt.runtime.execution import map_stack
 from explainable_salt.segmentation.inference import section_masks, section_probabilities
@@ -160,7 +161,7 @@ def explain_sections_chunk(
     in process or on a Dask worker alike."""
     inputs = normalised_channels(grey, ids, depths, names, settings, normaliser)
     return stitched_shapley(
-        lambda tiles: explain_chunk(tiles, seed, model, background, background_weights, params),
+        lambda tiles: explain_game_chunk(tiles, seed, model, BackgroundAbsence(background, background_weights), params),
         inputs, params["tile_overlap"],
     )
 
