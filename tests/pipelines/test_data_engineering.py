@@ -1,6 +1,7 @@
 """The data_engineering pipeline run with SequentialRunner on an in-memory catalog."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
