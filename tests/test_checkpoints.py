@@ -78,6 +78,7 @@ def test_a_training_killed_in_its_second_stage_resumes_there_and_keeps_the_epoch
 
 def test_a_complete_checkpoint_returns_its_best_weights_without_training(tmp_path, caplog):
     first, history = _train(tmp_path)
+    caplog.clear()
     with caplog.at_level(logging.INFO):
         again, history_again = _train(tmp_path)
     assert "Training had finished before" in caplog.text and "Training unet" not in caplog.text
@@ -89,6 +90,7 @@ def test_a_complete_checkpoint_returns_its_best_weights_without_training(tmp_pat
 def test_resume_false_or_other_settings_start_afresh(tmp_path, caplog):
     with pytest.raises(Killed):
         _train(tmp_path, dies_after=1)
+    caplog.clear()
     changed = {**SETTINGS, "seed": 1}
     with caplog.at_level(logging.INFO), pytest.raises(Killed):
         _train(tmp_path, settings=changed, dies_after=1)  # dies again, after its first epoch
