@@ -119,7 +119,7 @@ def test_a_model_retrained_without_its_decision_rule_stops_the_run_naming_the_no
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(project)
         # As if a crash had come between train_model and tune_decision_rule.
-        kedro_run(project, "modelling", params={"modelling.training.seed": 7}, node_names=["train_model"])
+        kedro_run(project, "modelling", params={"modelling": {"training": {"seed": 7}}}, node_names=["train_model"])
         with pytest.raises(StaleArtifactError, match="--from-nodes tune_decision_rule"):
             kedro_run(project, "explainability")
 
