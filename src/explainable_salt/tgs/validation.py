@@ -80,15 +80,23 @@ def grayscale_images(images: Mapping[str, np.ndarray], source: str) -> np.ndarra
             raise RawDataError(
                 f"{source}: image {image_id} has shape {image.shape}, expected {SHAPE}"
             )
-        if image.dtype != np.uint8:
-            raise RawDataError(f"{source}: image {image_id} is {image.dtype}, expected 8-bit")
-        if image.ndim == 3:
-            colours = image[..., :3]
-            if not (colours == colours[..., :1]).all():
-                raise RawDataError(f"{source}: image {image_id} has unequal colour channels")
-            image = colours[..., 0]
-        stack[i] = image
+        stack[i] = grey_image(image, f"{source}: image {image_id}")
     return stack
+
+
+def grey_image(image: np.ndarray, source: str) -> np.ndarray:
+    """An 8-bit grey ``(H, W)`` array from a decoded PNG: grey, or RGB(A) whose colour channels are
+    equal, as the competition's are. ``source`` names the file in the error."""
+    if image.dtype != np.uint8:
+        raise RawDataError(f"{source} is {image.dtype}, expected an 8-bit grey image")
+    if image.ndim == 3:
+        colours = image[..., :3]
+        if not (colours == colours[..., :1]).all():
+            raise RawDataError(f"{source} is a colour image (unequal colour channels), expected grey")
+        image = colours[..., 0]
+    if image.ndim != 2:
+        raise RawDataError(f"{source} has shape {image.shape}, expected a grey image")
+    return image
 
 
 def binary_masks(masks: Mapping[str, np.ndarray], source: str) -> np.ndarray:

@@ -20,7 +20,7 @@ from explainable_salt.segmentation.inference import section_masks, section_proba
 from explainable_salt.seismic.attributes import ATTRIBUTES
 from explainable_salt.stacks import IMAGE_SIZE, ImageStack
 from explainable_salt.tgs.rle import rle_encode
-from explainable_salt.tgs.validation import RawDataError, depth_by_id
+from explainable_salt.tgs.validation import RawDataError, depth_by_id, grey_image
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +29,9 @@ Sections = list[tuple[ImageStack, np.ndarray]]
 
 
 def _grey(image: np.ndarray, source: str) -> np.ndarray:
-    """An 8-bit grey section from a decoded PNG (grey, or RGB(A) with equal colour channels)."""
-    if image.dtype != np.uint8:
-        raise RawDataError(f"{source} is {image.dtype}, expected an 8-bit grey PNG")
-    if image.ndim == 3:
-        colours = image[..., :3]
-        if not (colours == colours[..., :1]).all():
-            raise RawDataError(f"{source} is a colour image (unequal colour channels), expected grey")
-        image = colours[..., 0]
-    if image.ndim != 2:
-        raise RawDataError(f"{source} has shape {image.shape}, expected a grey image")
+    """An 8-bit grey section from a decoded PNG (grey, or RGB(A) with equal colour channels) of at
+    least 101 x 101 pixels."""
+    image = grey_image(image, source)
     if min(image.shape) < IMAGE_SIZE:
         raise RawDataError(f"{source} is {image.shape[:2]} pixels; a section must be at least "
                            f"{IMAGE_SIZE} x {IMAGE_SIZE}")
