@@ -23,12 +23,11 @@ import json
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import yaml
 
 import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
-import keras
-
 from explainable_salt.pipelines.inference.nodes import explain_sections_chunk, model_normaliser, predict_sections_chunk
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.segmentation.tiling import plan_tiles
@@ -114,7 +113,7 @@ def main() -> None:
             rows.append((f"{size} x {size}", tiles, n, stage, seconds, n / seconds, n * size * size / seconds))
         rows[-1] += (result.max_additivity_error,)
 
-    print(f"\n| section | tiles | sections | stage | seconds | sections/s | pixels/s | additivity error |")
+    print("\n| section | tiles | sections | stage | seconds | sections/s | pixels/s | additivity error |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for row in rows:
         error = f"{row[7]:.1e}" if len(row) > 7 else ""

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_scaling.py [--model data/06_models/salt_model.keras]
         [--explain-images 192] [--predict-images 4000] [--workers 1 2]
 
-Runs the tasks the pipelines submit (``explain_channels``' ``explain_chunk`` and
+Runs the tasks the pipelines submit (``explain_channels``' ``explain_game_chunk`` and
 ``predict_test_masks``' ``predict_masks_chunk``) through :func:`explainable_salt.runtime.execution.map_chunks`
 with the chunk sizes of ``conf/base``: once in process (TensorFlow using every core), then on a
 LocalCluster of N single-threaded workers on 127.0.0.1. Each cluster is warmed up first (worker
@@ -21,7 +21,8 @@ import numpy as np
 import yaml
 from distributed import Client, LocalCluster
 
-from explainable_salt.pipelines.explainability.nodes import explain_chunk
+from explainable_salt.attribution.absence import BackgroundAbsence
+from explainable_salt.attribution.chunks import explain_game_chunk
 from explainable_salt.runtime.execution import chunk_slices, map_chunks, worker_environment
 from explainable_salt.segmentation.inference import predict_masks_chunk
 
@@ -51,8 +52,8 @@ def _stages(model, explain_x, predict_x, background):
                       for k, s in enumerate(chunk_slices(len(explain_x), explain["chunk_size"]))]
     predict_chunks = [(predict_x[s],) for s in chunk_slices(len(predict_x), inference["chunk_size"])]
     return {
-        "explanations": (explain_chunk, explain_chunks,
-                         {"model": model, "background": background, "background_weights": weights, "params": explain}),
+        "explanations": (explain_game_chunk, explain_chunks,
+                         {"model": model, "absence": BackgroundAbsence(background, weights), "params": explain}),
         "predictions": (predict_masks_chunk, predict_chunks,
                         {"models": [model], "params": inference, "rule": {"threshold": 0.5}}),
     }

@@ -8,15 +8,15 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from explainable_salt.pipelines.explainability import create_pipeline
-from explainable_salt.pipelines.explainability.pipeline import EXPLANATION_OUTPUTS
 from explainable_salt.attribution.absence import BaselineAbsence
+from explainable_salt.attribution.chunks import explain_game_chunk
+from explainable_salt.pipelines.explainability import create_pipeline
 from explainable_salt.pipelines.explainability.nodes import (
     absence_definitions,
     build_absence,
     explain_channels,
-    explain_game_chunk,
 )
+from explainable_salt.pipelines.explainability.pipeline import EXPLANATION_OUTPUTS
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
 

@@ -156,3 +156,24 @@ def compute_attributes(
             extra["depths"] = depths
         out[..., c] = attribute.function(images, **extra, **settings.get(name, {}))
     return out
+
+
+def require_finite(channels: np.ndarray, ids: np.ndarray, names: list[str]) -> None:
+    """Raise naming the first image and channel of ``channels`` ``(n, H, W, C)`` that holds a NaN
+    or an infinity, and how many images do."""
+    bad = ~np.isfinite(channels).all(axis=(1, 2))  # (n, C)
+    if bad.any():
+        image, channel = np.argwhere(bad)[0]
+        raise ValueError(
+            f"Attribute {names[channel]!r} of image {ids[image]} is NaN or infinite "
+            f"({int(bad.any(axis=1).sum())} image(s) affected)"
+        )
+
+
+def checked_attributes(
+    grey: np.ndarray, ids: np.ndarray, depths: np.ndarray | None, names: list[str], settings: dict | None
+) -> np.ndarray:
+    """:func:`compute_attributes` of ``grey`` ``(n, H, W) uint8``, refused if any is not finite."""
+    channels = compute_attributes(grey, names, settings, depths)
+    require_finite(channels, ids, names)
+    return channels

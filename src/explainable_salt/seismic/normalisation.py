@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from explainable_salt.seismic.attributes import checked_attributes, require_finite
+
 METHODS = ("robust", "standard")
 
 
@@ -48,3 +50,15 @@ def apply_normaliser(channels: np.ndarray, normaliser: dict) -> np.ndarray:
     center = np.asarray(normaliser["center"], dtype=np.float32)
     scale = np.asarray(normaliser["scale"], dtype=np.float32)
     return ((channels - center) / scale).astype(np.float32, copy=False)
+
+
+def normalised_channels(
+    grey: np.ndarray, ids: np.ndarray, depths: np.ndarray | None, names: list[str], settings: dict | None,
+    normaliser: dict,
+) -> np.ndarray:
+    """The normalised channels ``(n, H, W, C) float32`` of grey images ``(n, H, W) uint8`` (any
+    size: attributes are computed on the whole image): a task that runs in process or on a Dask
+    worker alike. Raises naming the image if a channel is not finite."""
+    normalised = apply_normaliser(checked_attributes(grey, ids, depths, names, settings), normaliser)
+    require_finite(normalised, ids, names)
+    return normalised

@@ -19,25 +19,20 @@ from explainable_salt.attribution.absence import (
     ConditionalAbsence,
 )
 from explainable_salt.attribution.background import choose_background
+from explainable_salt.attribution.chunks import AdditivityError, explain_game_chunk
 from explainable_salt.attribution.pixel_attribution import salt_location_maps
 from explainable_salt.attribution.shapley import (
     ChannelShapley,
     channel_shapley,
-    channel_shapley_sampled,
     concatenate,
-    explain_game,
     keras_predictor,
 )
-from explainable_salt.runtime.execution import as_model, map_stack
+from explainable_salt.runtime.execution import map_stack
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule
 from explainable_salt.tgs.splits import split_ids
 
 logger = logging.getLogger(__name__)
-
-
-class AdditivityError(RuntimeError):
-    """expected + Σ contributions differs from the prediction by more than the tolerance."""
 
 
 def _explained_ids(manifest: pd.DataFrame, params: dict) -> np.ndarray:
@@ -105,26 +100,6 @@ def build_absence(
         model_inputs.select(pool).select_channels(channels).data,
         min(settings["neighbours"], len(pool)), settings["descriptor_size"],
     )
-
-
-def explain_game_chunk(
-    images: np.ndarray, seed: int, model: keras.Model | bytes, absence: Absence, params: dict
-) -> ChannelShapley:
-    """Exact channel Shapley values of one chunk of images in the game ``absence``, with the
-    pairwise interaction indices and the Shapley–Taylor terms read from the same coalition values;
-    above ``max_exact_channels`` channels, the ``background`` game is sampled with ``seed`` (and
-    there are no interactions). Runs in process or on a Dask worker alike."""
-    predict = keras_predictor(as_model(model), params["batch_size"])
-    n_channels = images.shape[-1]
-    if n_channels <= params["max_exact_channels"]:
-        readouts = {"interactions": interactions.interaction_index_matrix(n_channels),
-                    "taylor": interactions.taylor_matrix(n_channels)} if n_channels >= 2 else {}
-        return explain_game(predict, images, absence, params["images_per_call"], readouts, progress=False)
-    if not isinstance(absence, BackgroundAbsence):
-        raise ValueError(f"{absence.name!r} is exact only: at most max_exact_channels = "
-                         f"{params['max_exact_channels']} channels, not {n_channels}")
-    return channel_shapley_sampled(predict, images, absence.background, params["n_permutations"], seed,
-                                   absence.weights)
 
 
 def _stacked(ids: np.ndarray, result: ChannelShapley, name: str, names: tuple[str, ...]) -> ImageStack:

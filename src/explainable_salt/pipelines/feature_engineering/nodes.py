@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from explainable_salt.runtime.execution import map_stack
-from explainable_salt.seismic.attributes import compute_attributes
-from explainable_salt.seismic.normalisation import apply_normaliser, fit_normaliser
+from explainable_salt.seismic.attributes import checked_attributes
+from explainable_salt.seismic.normalisation import fit_normaliser, normalised_channels
 from explainable_salt.stacks import ImageStack, StackChunk
 from explainable_salt.tgs.splits import split_ids
 from explainable_salt.tgs.validation import depth_by_id
@@ -22,26 +22,8 @@ def _depths_of(ids: np.ndarray, depths: pd.DataFrame) -> np.ndarray:
     return depth_by_id(depths).reindex(ids).to_numpy(np.float32)
 
 
-def _require_finite(channels: np.ndarray, ids: np.ndarray, names: list[str]) -> None:
-    bad = ~np.isfinite(channels).all(axis=(1, 2))  # (n, C)
-    if bad.any():
-        image, channel = np.argwhere(bad)[0]
-        raise ValueError(
-            f"Attribute {names[channel]!r} of image {ids[image]} is NaN or infinite "
-            f"({int(bad.any(axis=1).sum())} image(s) affected)"
-        )
-
-
-def _checked_attributes(
-    grey: np.ndarray, ids: np.ndarray, depths: np.ndarray, names: list[str], settings: dict | None
-) -> np.ndarray:
-    channels = compute_attributes(grey, names, settings, depths)
-    _require_finite(channels, ids, names)
-    return channels
-
-
 def _attributes(images: ImageStack, depths: pd.DataFrame, names: list[str], params: dict) -> np.ndarray:
-    return _checked_attributes(
+    return checked_attributes(
         images.data, images.ids, _depths_of(images.ids, depths), names, params.get("attribute_settings")
     )
 
@@ -58,17 +40,6 @@ def fit_channel_normaliser(
         normaliser["method"], normaliser["channels"], len(train_ids),
     )
     return normaliser
-
-
-def normalised_channels(
-    grey: np.ndarray, ids: np.ndarray, depths: np.ndarray, names: list[str], settings: dict | None,
-    normaliser: dict,
-) -> np.ndarray:
-    """The normalised channels ``(n, 101, 101, C) float32`` of one chunk of images: a task that
-    runs in process or on a Dask worker alike."""
-    normalised = apply_normaliser(_checked_attributes(grey, ids, depths, names, settings), normaliser)
-    _require_finite(normalised, ids, names)
-    return normalised
 
 
 def build_model_inputs(

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 
 from explainable_salt.attribution.absence import BackgroundAbsence
+from explainable_salt.attribution.chunks import AdditivityError, explain_game_chunk
 from explainable_salt.attribution.sections import stitched_shapley
 from explainable_salt.attribution.shapley import ChannelShapley
-from explainable_salt.pipelines.explainability.nodes import AdditivityError, explain_game_chunk
-from explainable_salt.pipelines.feature_engineering.nodes import normalised_channels
 from explainable_salt.runtime.execution import map_stack
 from explainable_salt.segmentation.inference import section_masks, section_probabilities
 from explainable_salt.seismic.attributes import ATTRIBUTES
+from explainable_salt.seismic.normalisation import normalised_channels
 from explainable_salt.stacks import IMAGE_SIZE, ImageStack
 from explainable_salt.tgs.rle import rle_encode
 from explainable_salt.tgs.validation import RawDataError, depth_by_id, grey_image
