@@ -4,7 +4,6 @@ from itertools import permutations
 
 import numpy as np
 import pytest
-import shap
 
 from explainable_salt.attribution.shapley import (
     batched,
@@ -107,29 +106,6 @@ def test_batched_predictor_respects_the_batch_size():
 
     channel_shapley(batched(spy, 7), IMAGES, BACKGROUND)
     assert max(sizes) <= 7
-
-
-class ChannelMasker(shap.maskers.Masker):
-    """shap masker with the channels as features: absent channels come from each background row."""
-
-    def __init__(self, background):
-        self.background = background
-        self.shape = (len(background), background.shape[-1])
-
-    def __call__(self, mask, x):
-        return (np.where(mask, x, self.background),)
-
-    def mask_shapes(self, x):
-        return [(x.shape[-1],)]  # without this shap reshapes the per-pixel output silently
-
-
-def test_engine_equals_shaps_exact_explainer_with_a_channel_masker():
-    flat_model = lambda x: interacting_model(x).reshape(len(x), -1)  # noqa: E731
-    explanation = shap.Explainer(flat_model, ChannelMasker(BACKGROUND), algorithm="exact")(IMAGES)
-    theirs = np.asarray(explanation.values).transpose(0, 2, 1).reshape(IMAGES.shape)
-    ours = channel_shapley(interacting_model, IMAGES, BACKGROUND)
-    np.testing.assert_allclose(ours.contributions, theirs, atol=1e-5)
-    np.testing.assert_allclose(ours.expected_value, np.asarray(explanation.base_values)[0].reshape(6, 7), atol=1e-6)
 
 
 def test_weights_act_like_repeating_background_images():
