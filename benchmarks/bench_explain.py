@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_explain.py [--model data/06_models/salt_model.keras]
         [--images 64] [--background 8] [--shap-exact-images 2] [--shap-pixels 8]
+        [--data data] [--frontier-images 24] [--frontier-half 128] [--frontier-draws 60]
 
 In one run, at 101 × 101 with the default model (the trained one if ``--model`` exists, else the
 default architecture freshly initialised: speed does not depend on the weights):
@@ -19,12 +20,17 @@ default architecture freshly initialised: speed does not depend on the weights):
    attribution per input pixel and channel, for one output pixel at a time), on a few output
    pixels of one image, extrapolated to all 10,201 pixels, and the engine's speed-up over it;
 6. the sampling estimator (antithetic permutations, used above ``max_exact_channels``) against
-   the exact values on a few images: its mean absolute error relative to the mean |φ|.
+   the exact values on a few images: its mean absolute error relative to the mean |φ|;
+7. on a finished run's data (``--data``, skipped when it has none), the error–speed frontier of
+   the ``background`` game's estimators (random, stratified, with and without the expected-value
+   control variate, k-means) against a K = 128 reference (``_sampling_frontier.py``), and the K a
+   ≤ 5 % sampling error needs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -32,6 +38,7 @@ import keras
 import numpy as np
 import shap
 import yaml
+from _sampling_frontier import frontier  # noqa: I001  benchmarks/ is on the path when run as a script
 
 import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 from explainable_salt.attribution.shap_exact import shap_exact_channel_shapley
@@ -102,6 +109,11 @@ def main() -> None:
     parser.add_argument("--shap-pixels", type=int, default=8)
     parser.add_argument("--sampled-images", type=int, default=8)
     parser.add_argument("--permutations", type=int, default=64)
+    parser.add_argument("--data", type=Path, default=REPO / "data", help="a finished run's data/ for the frontier")
+    parser.add_argument("--frontier-images", type=int, default=24, help="internal-test images (0: no frontier)")
+    parser.add_argument("--frontier-half", type=int, default=128, help="reference K; as many pool images to draw from")
+    parser.add_argument("--frontier-draws", type=int, default=60, help="draws per estimator and K")
+    parser.add_argument("--frontier-k", default="4,8,16,32,64", help="background sizes K of the frontier")
     args = parser.parse_args()
 
     model, described = default_model(args.model)
@@ -148,6 +160,17 @@ def main() -> None:
     print(f"sampling estimator       : {sampled_rate:8.3f} images/s with {args.permutations} permutations; "
           f"mean |error| = {100 * error:.1f} % of mean |φ| (exact: 0 %), additivity error "
           f"{sampled.max_additivity_error:.1e}")
+
+    run_files = [args.data / "05_model_input/model_inputs/data.npy", args.data / "03_primary/manifest.parquet"]
+    if args.frontier_images and all(f.is_file() for f in run_files) and args.model.is_file():
+        channels = json.loads((args.data / "06_models/salt_model_channels.json").read_text())
+        print(f"sampling error of the background game ({args.frontier_images} internal-test images of {args.data}; "
+              f"images/s scaled from the engine's {engine:.3f} at K = {args.background}):")
+        table = frontier(predict, args.data, channels, args.frontier_images, args.frontier_half, args.frontier_draws,
+                         [int(k) for k in args.frontier_k.split(",")], engine, args.background)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    elif args.frontier_images:
+        print(f"sampling error frontier  : skipped, no finished run in {args.data} (run `make run` first)")
 
 
 if __name__ == "__main__":

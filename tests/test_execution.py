@@ -36,6 +36,7 @@ IN_PROCESS = {"mode": "in_process"}
 EXPLAIN = {
     "max_images": None, "max_exact_channels": 8, "n_permutations": 4, "seed": 11, "images_per_call": 3,
     "chunk_size": 4, "batch_size": 64, "additivity_tolerance": 1e-4,
+    "background": {"method": "random"}, "sampling_error": {"n_resamples": 20, "seed": 23, "min_ranking_unchanged": 0.95},
 }
 
 

@@ -28,6 +28,7 @@ PARAMS = {
     "max_images": None, "max_exact_channels": 8, "n_permutations": 4, "seed": 11, "images_per_call": 2,
     "chunk_size": 3, "batch_size": 64, "additivity_tolerance": 1e-4,
     "analysis": {"n_bootstrap": 50, "seed": 3},
+    "background": {"method": "random"}, "sampling_error": {"n_resamples": 20, "seed": 23, "min_ranking_unchanged": 0.95},
 }
 
 
@@ -59,14 +60,16 @@ def manifest():
 def outputs(model, inputs, manifest):
     explanation = create_pipeline(absence=PARAMS["absence"]).only_nodes_with_tags("explainability").from_inputs(
         "shapley_background").to_outputs(
-        "channel_interaction_matrix", "explanation_sensitivity_sentence")
+        "channel_interaction_matrix", "explanation_sensitivity_sentence", "explanation_sampling_error_sentence")
     catalog = DataCatalog({
         "salt_model": MemoryDataset(model, copy_mode="assign"),
         "salt_model_channels": MemoryDataset(list(CHANNELS)), "model_inputs": MemoryDataset(inputs),
         "manifest": MemoryDataset(manifest), "shapley_background": MemoryDataset(inputs.select(IDS[:2])),
-        "shapley_background_weights": MemoryDataset([1.0, 3.0]),
+        "shapley_background_weights": MemoryDataset([0.5, 0.5]),
         "params:explainability": MemoryDataset(PARAMS), "params:execution": MemoryDataset(None),
         "params:explainability.analysis": MemoryDataset(PARAMS["analysis"]),
+        "params:explainability.sampling_error": MemoryDataset(PARAMS["sampling_error"]),
+        **{name: Kept() for name in ("explanation_sampling_error", "explanation_sampling_error_sentence")},
         **{f"{prefix}{name}": Kept() for name in EXPLANATION_OUTPUTS
            for prefix in ("", *(f"{d}." for d in PARAMS["absence"][1:]))},
     })
@@ -153,3 +156,22 @@ def test_only_the_background_game_may_be_sampled(model, inputs):
     with pytest.raises(ValueError, match="'baseline' is exact only"):
         explain_game_chunk(inputs.data[:1], 0, model, BaselineAbsence(np.zeros(3)),
                            {**PARAMS, "max_exact_channels": 2})
+
+
+def test_the_random_background_gets_standard_errors_and_redraws_and_the_other_games_none(outputs):
+    errors = outputs.load("contribution_standard_error")
+    phi = outputs.load("channel_contributions")
+    assert errors.data.shape == phi.data.shape and errors.channels == CHANNELS
+    assert (errors.data >= 0).all() and errors.data.max() > 0
+    # Two background images: the standard error of their mean is half their difference.
+    redraws = outputs.load("background_redraws")
+    assert len(redraws) == 20 * 4 * 3 and set(redraws["id"]) == set(IDS[8:])
+    for definition in ("baseline", "blur", "conditional"):
+        assert outputs.load(f"{definition}.contribution_standard_error").data.shape[-1] == 0
+        assert outputs.load(f"{definition}.background_redraws").empty
+    table = outputs.load("explanation_sampling_error")
+    assert list(table["channel"]) == list(CHANNELS)
+    np.testing.assert_allclose(table["share_of_abs"].sum(), 1.0)
+    assert (table["share_low"] <= table["share_high"]).all()
+    sentence = outputs.load("explanation_sampling_error_sentence")
+    assert "2 background images" in sentence and "20 redraws" in sentence

@@ -62,11 +62,19 @@ def splice(images: np.ndarray, present: np.ndarray, references: np.ndarray) -> n
 
 @dataclass(frozen=True, eq=False)
 class BackgroundAbsence:
-    """Absent channels from each of ``K`` background images ``(K, H, W, C)``, weighted."""
+    """Absent channels from each of ``K`` background images ``(K, H, W, C)``, weighted.
+
+    ``sampled``: the images are a uniform random draw of train images (equal weights), so the
+    estimate has a sampling error the engine can report; k-means summaries are not a draw."""
 
     background: np.ndarray
     weights: np.ndarray | None = None
     name: str = "background"
+    sampled: bool = False
+
+    def __post_init__(self):
+        if self.sampled and (self.weights is not None and not np.allclose(self.weights, self.weights[0])):
+            raise ValueError("a sampled background has equal weights; k-means summaries are not a random draw")
 
     def references(self, images, present):
         return self.background[None, None], normalised_weights(self.weights, len(self.background))

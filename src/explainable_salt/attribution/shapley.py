@@ -27,6 +27,7 @@ from math import factorial
 import numpy as np
 from tqdm.auto import tqdm
 
+from explainable_salt.attribution import sampling
 from explainable_salt.attribution.absence import Absence, BackgroundAbsence, normalised_weights, splice
 
 logger = logging.getLogger(__name__)
@@ -39,13 +40,18 @@ class ChannelShapley:
     """Contributions ``(N, H, W, C)``, expected-value map ``(H, W)`` (``(N, H, W)`` for games
     whose ``v(∅)`` is per image), predictions ``(N, H, W)``, the worst additivity error
     ``max |expected + Σ φ − prediction|`` and the ``readouts`` asked of :func:`explain_game`
-    (name → ``(N, H, W, R)``)."""
+    (name → ``(N, H, W, R)``). For a background drawn at random (``sampled``), also the per-pixel
+    ``standard_error`` ``(N, H, W, C)`` of the contributions and the mean ``|φ|`` per image and
+    channel under bootstrap redraws of the background, ``resampled_importance`` ``(B, N, C)``
+    (:mod:`explainable_salt.attribution.sampling`)."""
 
     contributions: np.ndarray
     expected_value: np.ndarray
     predictions: np.ndarray
     max_additivity_error: float
     readouts: dict[str, np.ndarray] = field(default_factory=dict)
+    standard_error: np.ndarray | None = None
+    resampled_importance: np.ndarray | None = None
 
 
 def coalitions(n_channels: int) -> np.ndarray:
@@ -80,14 +86,22 @@ def batched(predict: Predictor, batch_size: int) -> Predictor:
     return run
 
 
-def game_values(predict: Predictor, images: np.ndarray, absence: Absence, present: np.ndarray) -> np.ndarray:
-    """``v(S)`` ``(N, S, H, W)`` of the game ``absence`` for coalitions ``present`` ``(S, C)``
-    bool: the weighted mean output over the absence's references. One call to ``predict`` with
-    ``N × S × R`` composite inputs."""
+def reference_outputs(
+    predict: Predictor, images: np.ndarray, absence: Absence, present: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's outputs ``(N, S, R, H, W)`` float64 on every composite input of ``images``
+    ``(N, H, W, C)``, coalitions ``present`` ``(S, C)`` bool and the absence's ``R`` references,
+    and the references' weights ``(R,)``. One call to ``predict`` with ``N × S × R`` inputs."""
     references, weights = absence.references(images, present)
     composite = splice(images, present, references)
     outputs = predict(composite.reshape(-1, *images.shape[1:])).astype(np.float64)
-    outputs = outputs.reshape(*composite.shape[:3], *images.shape[1:3])
+    return outputs.reshape(*composite.shape[:3], *images.shape[1:3]), weights
+
+
+def game_values(predict: Predictor, images: np.ndarray, absence: Absence, present: np.ndarray) -> np.ndarray:
+    """``v(S)`` ``(N, S, H, W)`` of the game ``absence`` for coalitions ``present`` ``(S, C)``
+    bool: the weighted mean output over the absence's references."""
+    outputs, weights = reference_outputs(predict, images, absence, present)
     return np.einsum("k,nskhw->nshw", weights, outputs)
 
 
@@ -131,6 +145,7 @@ def explain_game(
     images_per_call: int = 16,
     readouts: dict[str, np.ndarray] | None = None,
     progress: bool = True,
+    resamples: np.ndarray | None = None,
 ) -> ChannelShapley:
     """Exact channel Shapley values of ``predict`` for ``images`` ``(N, H, W, C)`` in the game
     ``absence`` (:mod:`explainable_salt.attribution.absence`).
@@ -139,6 +154,11 @@ def explain_game(
     ``φ = W v`` (:func:`shapley_weight_matrix`) and each of ``readouts`` (name → matrix
     ``(R, 2^C)``, e.g. interaction indices) is read from the same values, so it costs no forward
     pass: ``result.readouts[name]`` is ``(N, H, W, R)`` float32.
+
+    When the absence's references are a uniform random draw (``absence.sampled``), the same
+    outputs give the per-pixel standard error and, for redraw weights ``resamples`` ``(B, K)``
+    (:func:`explainable_salt.attribution.sampling.bootstrap_weights`), the importance under each
+    redraw.
     """
     n, *_, n_channels = images.shape
     members = coalitions(n_channels)
@@ -148,23 +168,38 @@ def explain_game(
     expected = absence.expected(predict, images)
     predictions = predict(images).astype(np.float64)
 
+    sampled = getattr(absence, "sampled", False)
+    if sampled:
+        background_outputs = predict(absence.background).astype(np.float64)  # f(b_k): v(∅) of each reference
     contributions = np.empty(images.shape, dtype=np.float32)
+    errors = np.empty(images.shape, dtype=np.float32) if sampled else None
+    redrawn = np.empty((len(resamples), n, n_channels)) if sampled and resamples is not None else None
     read = {name: np.empty((n, *images.shape[1:3], len(m)), dtype=np.float32) for name, m in readouts.items()}
     for start in tqdm(range(0, n, images_per_call), desc="channel Shapley", unit="chunk", disable=not progress):
         x = images[start : start + images_per_call]
+        chunk = slice(start, start + len(x))
+        outputs, reference_weights = reference_outputs(predict, x, absence, partial)
         values = np.empty((len(x), len(members), *x.shape[1:3]))
-        values[:, 0] = expected if expected.ndim == 2 else expected[start : start + len(x)]
-        values[:, 1:-1] = game_values(predict, x, absence, partial)
-        values[:, -1] = predictions[start : start + len(x)]
-        contributions[start : start + len(x)] = np.einsum("cs,nshw->nhwc", weights, values)
+        values[:, 0] = expected if expected.ndim == 2 else expected[chunk]
+        values[:, 1:-1] = np.einsum("k,nskhw->nshw", reference_weights, outputs)
+        values[:, -1] = predictions[chunk]
+        contributions[chunk] = np.einsum("cs,nshw->nhwc", weights, values)
         for name, matrix in readouts.items():
-            read[name][start : start + len(x)] = np.einsum("rs,nshw->nhwr", matrix, values)
+            read[name][chunk] = np.einsum("rs,nshw->nhwr", matrix, values)
+        if sampled:  # φ^(k): the game against background image k alone, v(∅) = f(b_k) included
+            per_reference = np.einsum("cs,nskhw->nkhwc", weights[:, 1:-1], outputs, optimize=True)
+            per_reference += np.einsum("c,khw->khwc", weights[:, 0], background_outputs)[None]
+            errors[chunk] = sampling.standard_error(per_reference)
+            if redrawn is not None:
+                fixed = np.einsum("c,nhw->nhwc", weights[:, -1], predictions[chunk])
+                redrawn[:, chunk] = sampling.resampled_importance(per_reference, fixed, resamples)
 
-    return _result(contributions, expected, predictions, read)
+    return _result(contributions, expected, predictions, read, errors, redrawn)
 
 
 def _result(
-    contributions: np.ndarray, expected: np.ndarray, predictions: np.ndarray, readouts: dict | None = None
+    contributions: np.ndarray, expected: np.ndarray, predictions: np.ndarray, readouts: dict | None = None,
+    standard_error: np.ndarray | None = None, resampled_importance: np.ndarray | None = None,
 ) -> ChannelShapley:
     # Efficiency in float64, from the float32 contributions that are stored.
     residual = expected + contributions.astype(np.float64).sum(axis=-1) - predictions
@@ -174,6 +209,8 @@ def _result(
         predictions=predictions.astype(np.float32),
         max_additivity_error=float(np.abs(residual).max()),
         readouts=readouts or {},
+        standard_error=standard_error,
+        resampled_importance=resampled_importance,
     )
 
 
@@ -192,6 +229,10 @@ def concatenate(results: list[ChannelShapley]) -> ChannelShapley:
         predictions=np.concatenate([r.predictions for r in results]),
         max_additivity_error=max(r.max_additivity_error for r in results),
         readouts={name: np.concatenate([r.readouts[name] for r in results]) for name in results[0].readouts},
+        standard_error=None if results[0].standard_error is None
+        else np.concatenate([r.standard_error for r in results]),
+        resampled_importance=None if results[0].resampled_importance is None
+        else np.concatenate([r.resampled_importance for r in results], axis=1),
     )
 
 

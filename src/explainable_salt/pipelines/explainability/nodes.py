@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from explainable_salt.attribution import faithfulness, importance, interactions, sensitivity
+from explainable_salt.attribution import faithfulness, importance, interactions, sampling, sensitivity
 from explainable_salt.attribution.absence import (
     DEFINITIONS,
     Absence,
@@ -88,7 +88,9 @@ def build_absence(
     seeded pool of ``conditional.pool`` train images (``conditional``)."""
     train_ids = split_ids(manifest, "train")
     if definition == "background":
-        return BackgroundAbsence(background.data, np.asarray(background_weights))
+        # A random draw has a sampling error to report; weighted k-means centroids are no draw.
+        sampled = params["background"]["method"] == "random" and np.ptp(background_weights) == 0
+        return BackgroundAbsence(background.data, np.asarray(background_weights), sampled=sampled)
     if definition == "baseline":
         return BaselineAbsence(_train_channel_means(model_inputs, train_ids, channels))
     if definition == "blur":
@@ -117,7 +119,7 @@ def explain_channels(
     params: dict,
     execution: dict | None = None,
     definition: str | None = None,
-) -> tuple[ImageStack, ImageStack, ImageStack, dict, ImageStack, ImageStack]:
+) -> tuple[ImageStack, ImageStack, ImageStack, dict, ImageStack, ImageStack, ImageStack, pd.DataFrame]:
     """Shapley contribution of each channel to each predicted pixel of internal-test images, in
     the game ``definition`` (default: the primary, first of ``explainability.absence``).
 
@@ -129,7 +131,10 @@ def explain_channels(
     primary, ``shapley.<definition>.*`` for the others), the Shapley interaction index of each
     channel pair ``(N, 101, 101, P)`` named ``a:b``, and the order-2 Shapley–Taylor terms
     ``(N, 101, 101, C + P)`` (main effects, then pairs) that add up with the expected value to
-    the prediction. Raises :class:`AdditivityError` if either decomposition misses a prediction
+    the prediction, and, for a background drawn at random, the per-pixel standard error of the
+    contributions ``(N, 101, 101, C)`` and each image's mean |φ| per channel under
+    ``sampling_error.n_resamples`` bootstrap redraws of the background (a long table: resample,
+    id, channel, mean_abs); other games give a stack of no channels and an empty table. Raises :class:`AdditivityError` if either decomposition misses a prediction
     by more than ``additivity_tolerance``. Chunks of ``chunk_size`` images run where
     ``execution`` says (:mod:`explainable_salt.runtime.execution`); the sampled estimator seeds
     chunk ``k`` with ``seed + k``.
@@ -174,6 +179,10 @@ def explain_channels(
     }
     expected = (ImageStack(["expected_value"], result.expected_value[None]) if result.expected_value.ndim == 2
                 else ImageStack(ids, result.expected_value))
+    if result.standard_error is not None:
+        relative = float(result.standard_error.mean() / np.abs(result.contributions).mean())
+        checks[f"{prefix}.relative_standard_error"] = relative
+        logger.info("Mean per-pixel standard error from the background draw: %.0f %% of the mean |φ|", 100 * relative)
     return (
         ImageStack(ids, result.contributions, images.channels),
         expected,
@@ -181,7 +190,52 @@ def explain_channels(
         checks,
         _stacked(ids, result, "interactions", interactions.pair_names(salt_model_channels)),
         taylor,
+        _standard_errors(ids, result, images.channels),
+        _redraws(ids, result, images.channels),
     )
+
+
+def _standard_errors(ids: np.ndarray, result: ChannelShapley, channels: tuple[str, ...]) -> ImageStack:
+    if result.standard_error is None:
+        return ImageStack(ids, np.zeros((len(ids), *result.predictions.shape[1:], 0), np.float32))
+    return ImageStack(ids, result.standard_error, channels)
+
+
+def _redraws(ids: np.ndarray, result: ChannelShapley, channels: tuple[str, ...]) -> pd.DataFrame:
+    columns = ["resample", "id", "channel", "mean_abs"]
+    if result.resampled_importance is None:
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "mean_abs" else object) for c in columns})
+    b, n, c = result.resampled_importance.shape
+    index = np.indices((b, n, c)).reshape(3, -1)
+    return pd.DataFrame({"resample": index[0], "id": np.asarray(ids)[index[1]],
+                         "channel": np.asarray(channels)[index[2]], "mean_abs": result.resampled_importance.ravel()})
+
+
+def analyse_sampling_error(
+    channel_contributions: ImageStack, contribution_standard_error: ImageStack, background_redraws: pd.DataFrame,
+    background_weights: list[float], params: dict,
+) -> tuple[pd.DataFrame, str, dict]:
+    """How much the primary explanations depend on the background images drawn: the table of
+    :func:`explainable_salt.attribution.sampling.sampling_table`, its sentence and metrics
+    ``sampling.*``. A game that draws no images gets an empty table and says so."""
+    if not contribution_standard_error.channels:
+        sentence = ("The primary definition of an absent channel draws no background images at random: "
+                    "its explanations have no sampling error to report.")
+        logger.info(sentence)
+        return pd.DataFrame(), sentence, {}
+    channels, ids = channel_contributions.channels, channel_contributions.ids
+    position = background_redraws.assign(  # (resample, image, channel) order of the explained stack
+        image=background_redraws["id"].map({i: k for k, i in enumerate(ids)}),
+        channel=background_redraws["channel"].map({c: k for k, c in enumerate(channels)}),
+    ).sort_values(["resample", "image", "channel"])
+    redrawn = position["mean_abs"].to_numpy().reshape(-1, len(ids), len(channels))  # (B, N, C)
+    table = sampling.sampling_table(channel_contributions.data, contribution_standard_error.data, redrawn, channels)
+    sentence = sampling.sampling_sentence(table, len(background_weights), params["min_ranking_unchanged"])
+    logger.info("Sampling error: %s", sentence)
+    metrics = {f"sampling.{r.channel}.relative_standard_error": r.relative_standard_error for r in table.itertuples()}
+    metrics |= {"sampling.ranking_unchanged": float(table["ranking_unchanged"].iloc[0]),
+                "sampling.kendall_tau": float(table["kendall_tau"].iloc[0])}
+    return table, sentence, metrics
 
 
 def analyse_interactions(channel_interactions: ImageStack, params: dict) -> tuple[pd.DataFrame, dict]:

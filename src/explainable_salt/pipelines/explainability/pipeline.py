@@ -7,6 +7,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 from explainable_salt.pipelines.explainability.nodes import (
     analyse_importance,
     analyse_interactions,
+    analyse_sampling_error,
     choose_showcase_images,
     compare_absence_definitions,
     compute_deletion_curves,
@@ -17,10 +18,9 @@ from explainable_salt.pipelines.explainability.nodes import (
 )
 from explainable_salt.runtime.tracking import tracking_node
 
-
 EXPLANATION_OUTPUTS = [
     "channel_contributions", "expected_value_map", "explained_probabilities", "explanation_checks",
-    "channel_interactions", "shapley_taylor",
+    "channel_interactions", "shapley_taylor", "contribution_standard_error", "background_redraws",
 ]
 
 
@@ -69,6 +69,13 @@ def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kw
                         *(f"{d}.channel_contributions" for d in absence[1:])],
                 outputs=["explanation_sensitivity", "explanation_sensitivity_sentence", "sensitivity_metrics"],
                 name="compare_absence_definitions",
+            ),
+            node(
+                analyse_sampling_error,
+                inputs=["channel_contributions", "contribution_standard_error", "background_redraws",
+                        "shapley_background_weights", "params:explainability.sampling_error"],
+                outputs=["explanation_sampling_error", "explanation_sampling_error_sentence", "sampling_metrics"],
+                name="analyse_sampling_error",
             ),
             node(
                 analyse_interactions,
@@ -123,6 +130,7 @@ def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kw
             tracking_node("importance_metrics"),
             tracking_node("interaction_metrics"),
             tracking_node("sensitivity_metrics"),
+            tracking_node("sampling_metrics"),
             tracking_node("deletion_metrics"),
             tracking_node("randomisation_metrics"),
         ],
