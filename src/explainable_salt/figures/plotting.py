@@ -189,14 +189,16 @@ def interaction_matrix(table: pd.DataFrame) -> Figure:
     channels = list(dict.fromkeys([*table["channel_a"], *table["channel_b"]]))
     index = {c: i for i, c in enumerate(channels)}
     matrix = np.full((len(channels), len(channels)), np.nan)
-    fig, axes = figure(1, 1, panel_size=max(3.5, 1.3 * len(channels)))
+    fig, axes = figure(1, 1, panel_size=max(4.5, 1.6 * len(channels)))
     ax = axes[0, 0]
     for r in table.itertuples():
-        for i, j in ((index[r.channel_a], index[r.channel_b]), (index[r.channel_b], index[r.channel_a])):
-            matrix[i, j] = r.mean
-            ax.text(j, i, f"{r.mean:+.2g}\n[{r.mean_low:+.2g}, {r.mean_high:+.2g}]", ha="center", va="center",
-                    fontsize=7)
+        matrix[index[r.channel_a], index[r.channel_b]] = matrix[index[r.channel_b], index[r.channel_a]] = r.mean
     limit = float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 1.0
+    for r in table.itertuples():
+        strong = abs(r.mean) > 0.6 * limit  # white text on the darkest cells
+        for i, j in ((index[r.channel_a], index[r.channel_b]), (index[r.channel_b], index[r.channel_a])):
+            ax.text(j, i, f"{r.mean:+.2g}\n[{r.mean_low:+.2g},\n{r.mean_high:+.2g}]", ha="center", va="center",
+                    fontsize=6, color="white" if strong else "black")
     shown = ax.imshow(matrix, cmap=CONTRIBUTION_CMAP, vmin=-(limit or 1.0), vmax=limit or 1.0)
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
     ax.set_xticks(range(len(channels)), channels, rotation=30, ha="right", fontsize=7)

@@ -128,9 +128,10 @@ def interaction_reading(table: pd.DataFrame) -> str:
         return "No pair interactions were computed in this run (more channels than max_exact_channels)."
     ordered = table.sort_values("mean")
 
-    def pair(r) -> str:
-        settled = "its interval excludes 0" if r.mean_low > 0 or r.mean_high < 0 else "its interval includes 0"
-        return f"{r.channel_a} and {r.channel_b} (mean index {r.mean:+.4f}, 95 % [{r.mean_low:+.4f}, {r.mean_high:+.4f}]; {settled})"
+    def pair(r: pd.Series) -> str:
+        mean, low, high = r["mean"], r["mean_low"], r["mean_high"]
+        settled = "its interval excludes 0" if low > 0 or high < 0 else "its interval includes 0"
+        return f"{r['channel_a']} and {r['channel_b']} (mean index {mean:+.4f}, 95 % [{low:+.4f}, {high:+.4f}]; {settled})"
 
     return (
         "The Shapley interaction index of a channel pair is how much more (synergy, positive) or less "
