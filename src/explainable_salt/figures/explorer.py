@@ -81,16 +81,17 @@ def _sources(data: ExplorerData) -> tuple[ColumnDataSource, ColumnDataSource, Co
         for k, phi in enumerate(explanation.contributions):
             interactions = data.interactions[k] if d == 0 and len(data.interactions) else None
             entry = {"definition": d, "image": k, "expected_value": expected[k] if per_image else shared,
-                   "phi_step": phi.step, "limit": _limit(phi.codes),
-                   "pair_step": interactions.step if interactions else 1.0,
-                   "pair_limit": _limit(interactions.codes) if interactions else 1}
+                     "phi_step": phi.step, "limit": _limit(phi.codes),
+                     "pair_step": interactions.step if interactions else 1.0,
+                     "pair_limit": _limit(interactions.codes) if interactions else 1}
             entry.update({f"phi_{c}": phi.codes[..., c] for c in channels})
             entry.update({f"pair_{p}": interactions.codes[..., p] if interactions else own for p in pairs})
             for key, value in entry.items():
                 contributions[key].append(value)
     images_source = ColumnDataSource(images, name="images")
     images_source.selected.indices = [len(data.table) // 2]  # listed by coverage: a middle one has salt
-    return images_source, ColumnDataSource(definitions, name="definitions"), ColumnDataSource(contributions, name="contributions")
+    return (images_source, ColumnDataSource(definitions, name="definitions"),
+            ColumnDataSource(contributions, name="contributions"))
 
 
 def _map_panel(title: str, name: str, mapper: LinearColorMapper, image, x_range=None, y_range=None):
@@ -235,8 +236,8 @@ def explorer_document(data: ExplorerData, title: str) -> Document:
         "size": IMAGE_SIZE, "channels": list(data.channels), "probability_step": data.probability.step,
         "input_offset": [float(v) for v in data.inputs.offset], "input_step": [float(v) for v in data.inputs.step],
         "truth_bit": TRUTH_BIT, "predicted_bit": PREDICTED_BIT, "start": WATERFALL_START, "end": WATERFALL_END,
+        "pairs": list(data.pairs),
     }
-    meta["pairs"] = list(data.pairs)
     shared = dict(images=images, definitions=definitions, contributions=contributions, cursor=cursor, meta=meta,
                   waterfall=waterfall, waterfall_figure=waterfall_figure, numbers=numbers, view_switch=view_switch)
     show_image = CustomJS(

@@ -191,6 +191,9 @@ def interaction_matrix(table: pd.DataFrame) -> Figure:
     matrix = np.full((len(channels), len(channels)), np.nan)
     fig, axes = figure(1, 1, panel_size=max(4.5, 1.6 * len(channels)))
     ax = axes[0, 0]
+    if table.empty:  # sampled explanations (above max_exact_channels) have no interactions
+        ax.text(0.5, 0.5, "no pair interactions in this run", ha="center", va="center")
+        return fig
     for r in table.itertuples():
         matrix[index[r.channel_a], index[r.channel_b]] = matrix[index[r.channel_b], index[r.channel_a]] = r.mean
     limit = float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 1.0
