@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from explorer_run import CHANNELS, tiny_run
+from explorer_run import CHANNELS, PAIRS, explorer_of, tiny_run
 
 from explainable_salt.figures.explorer_data import (
     PREDICTED_BIT, TRUTH_BIT, choose_images, mask_outline, quantise_range, quantise_symmetric, quantise_unit,
@@ -128,8 +128,47 @@ def test_the_embedded_data_stays_compact():
     small = build_explorer(**{**tiny_run(40), "params": {**tiny_run()["params"], "n_images": 2}})
     large = build_explorer(**{**tiny_run(40), "params": {**tiny_run()["params"], "n_images": 22}})
     per_image = (len(large) - len(small)) / 20
-    # 3 channels: inputs 1 + φ 2 bytes each, probability 2, masks 1 byte a pixel, base64 × 4/3
-    assert per_image < 1.05 * (4 / 3) * 101 * 101 * (3 * 3 + 3) + 3000
+    # 3 channels: inputs 1 + φ 2 bytes each, probability 2, masks 1, 3 pairs 1 byte each a pixel, base64 × 4/3
+    assert per_image < 1.05 * (4 / 3) * 101 * 101 * (3 * 3 + 3 + 3) + 3000
+
+
+def test_another_definition_adds_one_byte_a_channel_and_its_own_expected_values():
+    small = explorer_of({**tiny_run(40, blur=True), "params": {**tiny_run()["params"], "n_images": 2}})
+    large = explorer_of({**tiny_run(40, blur=True), "params": {**tiny_run()["params"], "n_images": 22}})
+    single = build_explorer(**{**tiny_run(40), "params": {**tiny_run()["params"], "n_images": 22}})
+    single_small = build_explorer(**{**tiny_run(40), "params": {**tiny_run()["params"], "n_images": 2}})
+    extra = ((len(large) - len(small)) - (len(single) - len(single_small))) / 20
+    # blur: int8 φ 1 byte a channel, uint16 expected value per image 2 bytes a pixel, base64 × 4/3
+    assert extra < 1.05 * (4 / 3) * 101 * 101 * (3 + 2) + 1000
+
+
+def test_each_definition_and_the_interactions_get_their_rows_and_steps():
+    from explainable_salt.figures.explorer import _sources
+    from explainable_salt.figures.explorer_data import explorer_data
+
+    run = tiny_run(blur=True)
+    phi_blur, expected_blur = run["other_explanations"]
+    ids = list(run["channel_contributions"].ids)
+    data = explorer_data(
+        run["per_image_metrics"], run["model_inputs"].select_channels(CHANNELS).data, run["train_masks"].data,
+        run["explained_probabilities"].data,
+        {"background": (run["expected_value_map"].data[0], run["channel_contributions"].data),
+         "blur": (expected_blur.data, phi_blur.data)},
+        CHANNELS, run["decision_rule"], (run["channel_interactions"].data, PAIRS),
+    )
+    _, definitions, contributions = _sources(data)
+    assert definitions.data["name"] == ["background", "blur"]
+    assert len(definitions.data["expected_value"][1]) == 0  # blur's is per image, in its rows
+    rows = contributions.data
+    assert rows["definition"] == [0] * len(ids) + [1] * len(ids)
+    k = len(ids) + 2  # blur, image 2
+    assert rows["phi_0"][0].dtype == np.int16 and rows["phi_0"][k].dtype == np.int8
+    np.testing.assert_allclose(rows["phi_1"][k] * rows["phi_step"][k], phi_blur.data[2, ..., 1],
+                               atol=rows["phi_step"][k] / 2 + 1e-9)
+    np.testing.assert_allclose(rows["expected_value"][k] / 65535, expected_blur.data[2], atol=0.5 / 65535 + 1e-9)
+    np.testing.assert_allclose(rows["pair_2"][2] * rows["pair_step"][2], run["channel_interactions"].data[2, ..., 2],
+                               atol=rows["pair_step"][2] / 2 + 1e-9)
+    assert len(rows["pair_0"][k]) == 0  # interactions only for the primary
 
 
 def test_masks_code_truth_and_prediction_in_separate_bits():

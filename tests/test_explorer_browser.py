@@ -1,6 +1,7 @@
 """The explorer of a tiny run, opened in headless Chromium (Debian's `chromium`, driven by
 Playwright): it loads without console errors, an image is picked in its table, and the numbers it
-shows at the pixels pointed at are the run's stored values within the quantisation step.
+shows at the pixels pointed at are the run's stored values within the quantisation step, and the
+switch between absence definitions and pair interactions changes them to the other stored values.
 
 `make test` installs `chromium` when it is missing (as root, with apt-get). Elsewhere, without a
 browser, these tests are skipped, except under CI=true, where they fail.
@@ -12,7 +13,7 @@ import os
 
 import numpy as np
 import pytest
-from explorer_run import CHANNELS, tiny_run
+from explorer_run import CHANNELS, PAIRS, explorer_of, tiny_run
 
 from explainable_salt.figures.explorer_data import choose_images
 from explainable_salt.pipelines.reporting.nodes import build_explorer
@@ -157,4 +158,93 @@ def test_a_click_pins_the_pixel_until_clicked_again(opened):
     _point(page, "phi-amplitude", 10, 20, click=True)
     _point(page, "phi-amplitude", 70, 80)
     assert (_numbers(page)["row"], _numbers(page)["col"]) == (70, 80)
+    assert page.console_errors == []
+
+
+@pytest.fixture(scope="module")
+def blur_run():
+    return tiny_run(blur=True)
+
+
+@pytest.fixture(scope="module")
+def switched(opened, blur_run, tmp_path_factory):
+    """The explorer of a run with a second definition (blur, expected value per image), opened in
+    the same browser page (one Playwright at a time)."""
+    from explainable_salt.figures.explorer_browser import open_explorer
+
+    page, _ = opened
+    path = tmp_path_factory.mktemp("explorer") / "explorer.html"
+    path.write_text(explorer_of(blur_run))
+    open_explorer(page, path)
+    return page
+
+
+def _switch_to(page, label: str) -> None:
+    page.get_by_role("button", name=label, exact=True).click()
+    page.wait_for_timeout(100)
+
+
+def _cells(page) -> dict:
+    return {(c["quantity"], c["channel"]): c["value"] for c in _numbers(page)["cells"]}
+
+
+def _panel_visible(page, name: str) -> bool:
+    return page.evaluate(f"() => Bokeh.documents[0].get_model_by_name('{name}').visible")
+
+
+def test_the_switch_offers_each_definition_then_the_pair_interactions(switched):
+    labels = switched.evaluate("() => Bokeh.documents[0].get_model_by_name('view_switch').labels")
+    assert labels == ["background", "blur", "pair interactions (background)"]
+
+
+@pytest.mark.parametrize("row, col", [(12, 40), (90, 3)])
+def test_switching_to_blur_shows_its_contributions_and_its_per_image_expected_value(switched, blur_run, row, col):
+    page = switched
+    chosen = choose_images(blur_run["per_image_metrics"], blur_run["params"]["n_images"])
+    page.locator(".slick-cell", has_text=chosen[1]).first.click()
+    _switch_to(page, "blur")
+    _point(page, "phi-energy", row, col)
+    k = list(blur_run["channel_contributions"].ids).index(chosen[1])
+    phi, expected = (stack.data[k] for stack in blur_run["other_explanations"])
+    shown = _cells(page)
+    phi_tolerance = float(np.abs(phi).max()) / 127 / 2 + 1e-9  # int8 codes, this image's own step
+    assert shown[("expected_value", "")] == pytest.approx(expected[row, col], abs=0.5 / UNIT_LEVELS + 1e-9)
+    for c, channel in enumerate(CHANNELS):
+        assert shown[("phi", channel)] == pytest.approx(phi[row, col, c], abs=phi_tolerance)
+    assert shown[("sum", "")] == pytest.approx(blur_run["explained_probabilities"].data[k, row, col],
+                                               abs=len(CHANNELS) * phi_tolerance + 1e-4)
+    assert "absence definition: blur" in page.evaluate("() => Bokeh.documents[0].get_model_by_name('heading').text")
+
+    _switch_to(page, "background")
+    _point(page, "phi-energy", row, col)
+    primary = blur_run["channel_contributions"].data[k, row, col]
+    back = _cells(page)
+    assert back[("expected_value", "")] == pytest.approx(blur_run["expected_value_map"].data[0, row, col], abs=1e-4)
+    primary_tolerance = float(np.abs(blur_run["channel_contributions"].data[k]).max()) / PHI_LEVELS / 2 + 1e-9
+    assert [back[("phi", c)] for c in CHANNELS] == pytest.approx(primary.tolist(), abs=primary_tolerance)
+    assert page.console_errors == []
+
+
+def test_switching_to_pair_interactions_shows_one_map_and_one_number_per_pair(switched, blur_run):
+    page = switched
+    chosen = choose_images(blur_run["per_image_metrics"], blur_run["params"]["n_images"])
+    page.locator(".slick-cell", has_text=chosen[-1]).first.click()
+    _switch_to(page, "pair interactions (background)")
+    assert _panel_visible(page, "pair_row") and not _panel_visible(page, "phi_row")
+    _point(page, "interaction-amplitude-similarity", 30, 70)
+    k = list(blur_run["channel_contributions"].ids).index(chosen[-1])
+    interactions = blur_run["channel_interactions"].data[k]
+    shown = _cells(page)
+    tolerance = float(np.abs(interactions).max()) / 127 / 2 + 1e-9
+    for p, pair in enumerate(PAIRS):
+        assert shown[("interaction", pair)] == pytest.approx(interactions[30, 70, p], abs=tolerance)
+    primary = blur_run["channel_contributions"].data[k]  # the waterfall stays the primary's
+    assert shown[("phi", "energy")] == pytest.approx(primary[30, 70, 1], abs=float(np.abs(primary).max()) / PHI_LEVELS)
+    shown_map = page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name("
+                              "'interaction-amplitude-similarity_view').data.image[0])")
+    np.testing.assert_allclose(np.array(shown_map).reshape(101, 101) * float(np.abs(interactions).max()) / 127,
+                               interactions[..., 1], atol=tolerance)
+    _switch_to(page, "blur")
+    assert _panel_visible(page, "phi_row") and not _panel_visible(page, "pair_row")
+    assert ("interaction", PAIRS[0]) not in _cells(page)
     assert page.console_errors == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import importlib.metadata
 import json
 import os
@@ -235,11 +236,19 @@ def test_explainability_on_a_local_cluster_gives_the_in_process_numbers(syntheti
     np.testing.assert_allclose(after.data, before.data, rtol=0, atol=1e-6)
 
 
-def test_every_definition_of_absence_writes_additive_explanations_and_the_sensitivity_table(synthetic_project):
+@pytest.fixture(scope="module")
+def every_definition(synthetic_project):
+    """The explainability and reporting pipelines run again with all four definitions of absence."""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(synthetic_project)
         mp.setenv("KEDRO_ENV", "quick")  # pipelines are built from KEDRO_ENV: conf/quick lists all four
         kedro_run(synthetic_project, "explainability")
+        kedro_run(synthetic_project, "reporting")
+    return synthetic_project
+
+
+def test_every_definition_of_absence_writes_additive_explanations_and_the_sensitivity_table(every_definition):
+    synthetic_project = every_definition
     output, reporting = synthetic_project / "data/07_model_output", synthetic_project / "data/08_reporting"
     probabilities = ImageStackDataset(str(output / "explained_probabilities")).load().data
     for definition in ("baseline", "blur", "conditional"):
@@ -254,6 +263,20 @@ def test_every_definition_of_absence_writes_additive_explanations_and_the_sensit
     assert "Kendall τ" in (reporting / "explanation_sensitivity.txt").read_text()
     pairs = pd.read_csv(reporting / "channel_interaction_matrix.csv")
     assert len(pairs) == 6 and pairs["pair"].str.count(":").eq(1).all()
+
+
+def test_with_every_definition_the_report_compares_them_and_the_explorer_switches_between_them(every_definition):
+    reporting = every_definition / "data/08_reporting"
+    report = (reporting / "report.html").read_text()
+    section = report[report.index("Does it depend on what"):report.index("Which channels work together")]
+    assert [d for d in ("background", "baseline", "blur", "conditional") if f"<td>{d}</td>" in section] == [
+        "background", "baseline", "blur", "conditional"]
+    assert "<td>1.00 [1.00, 1.00]</td>" in section  # the primary against itself
+    assert html.escape((reporting / "explanation_sensitivity.txt").read_text()) in section
+    explorer = (reporting / "explorer.html").read_text()
+    assert '["background","baseline","blur","conditional","pair interactions (background)"]' in explorer
+    for name in ("absence_sensitivity", "interaction_matrix", "interaction_maps"):
+        assert (reporting / f"{name}.png").stat().st_size > 10_000
 
 
 def test_folds_train_in_parallel_on_a_local_cluster_each_a_finished_nested_mlflow_run(synthetic_project):

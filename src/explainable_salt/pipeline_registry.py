@@ -69,6 +69,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     """
     pipelines = {name: module.create_pipeline() for name, module in STAGES.items()}
     pipelines["explainability"] = explainability.create_pipeline(absence=configured_absence())
+    pipelines["reporting"] = reporting.create_pipeline(absence=configured_absence())
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     pipelines["synthetic_data"] = synthetic_data.create_pipeline()
     pipelines["cross_validation"] = cross_validation.create_pipeline(n_folds=configured_n_folds())

@@ -4,6 +4,9 @@ A table lists the chosen images; for the selected one, panels show each input ch
 probability with the true and predicted outlines, the expected value, and each channel's
 contribution φ on one symmetric diverging scale. Pointing at a pixel of any panel shows its
 waterfall, expected value → + each φ → probability, with the numbers; a click pins the pixel.
+A switch above the maps chooses what the φ panels show: the explanation under each absence
+definition the run computed (what replaced an absent channel), or the primary definition's pair
+interactions (Shapley interaction index, one panel per channel pair).
 
 The data travels in :class:`~bokeh.models.ColumnDataSource`\\ s, one quantised array per map
 (see :mod:`explorer_data`); switching image only re-points the panels at other arrays, and the
@@ -11,11 +14,14 @@ pixel callback reads a handful of codes. Layout of the sources:
 
 - ``images``: one row per image, the table's columns, ``input_<c>``, ``probability``, ``masks``,
   ``truth_outline``, ``predicted_outline``;
-- ``definitions``: one row per absence definition, ``name``, ``expected_value``, ``phi_step``;
-- ``contributions``: one row per (definition, image), ``definition``, ``image``, ``phi_<c>``,
-  ``limit``; pair interactions would be more columns of it.
+- ``definitions``: one row per absence definition, ``name`` and the shared ``expected_value``
+  (empty where it is per image, as for blur);
+- ``contributions``: one row per (definition, image), ``definition``, ``image``, its own
+  ``expected_value`` (empty where shared), ``phi_<c>`` with ``phi_step`` and ``limit`` (largest
+  |code|), and on the primary's rows ``pair_<p>`` with ``pair_step`` and ``pair_limit``.
 
-The selected row of ``definitions`` is the definition shown (the first, until a switch is added).
+The switch (``view_switch``, a ``RadioButtonGroup``) holds the state: button ``d`` shows
+definition ``d``, the last (when the run has interactions) the primary's pair interactions.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from bokeh.events import DocumentReady, MouseMove, Tap
 from bokeh.layouts import column, row
 from bokeh.models import (
     ColorBar, ColumnDataSource, CustomJS, DataTable, Div, FactorRange, LabelSet, LinearColorMapper,
-    NumberFormatter, Range1d, TableColumn,
+    NumberFormatter, RadioButtonGroup, Range1d, TableColumn,
 )
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
@@ -50,31 +56,42 @@ def _palette(name: str) -> list[str]:
     return [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps[name](np.linspace(0, 1, 256))]
 
 
+def _limit(codes: np.ndarray) -> int:
+    return max(int(np.abs(codes.astype(np.int32)).max(initial=0)), 1)
+
+
 def _sources(data: ExplorerData) -> tuple[ColumnDataSource, ColumnDataSource, ColumnDataSource]:
-    channels = range(len(data.channels))
+    channels, pairs = range(len(data.channels)), range(len(data.pairs))
     images = {column: data.table[column].tolist() for column in data.table.columns}
     images.update({f"input_{c}": list(data.inputs.codes[..., c]) for c in channels})
     images["probability"] = list(data.probability.codes)
     images["masks"] = list(data.masks)
     images["truth_outline"] = [mask_outline(m & TRUTH_BIT) for m in data.masks]
     images["predicted_outline"] = [mask_outline(m & PREDICTED_BIT) for m in data.masks]
-    definitions = {"name": [], "expected_value": [], "phi_step": []}
-    contributions = {"definition": [], "image": [], "limit": [], **{f"phi_{c}": [] for c in channels}}
+    definitions = {"name": [], "expected_value": []}
+    contributions = {"definition": [], "image": [], "expected_value": [], "phi_step": [], "limit": [],
+                     **{f"phi_{c}": [] for c in channels}, "pair_step": [], "pair_limit": [],
+                     **{f"pair_{p}": [] for p in pairs}}
+    shared, own = np.zeros(0, np.uint16), np.zeros(0, np.int8)  # empty: "not stored here"
     for d, (name, explanation) in enumerate(data.explanations.items()):
+        expected = explanation.expected_value.codes
+        per_image = expected.ndim == 3
         definitions["name"].append(name)
-        definitions["expected_value"].append(explanation.expected_value.codes)
-        definitions["phi_step"].append(explanation.contributions.step)
-        for k, phi in enumerate(explanation.contributions.codes):
-            contributions["definition"].append(d)
-            contributions["image"].append(k)
-            contributions["limit"].append(max(int(np.abs(phi).max(initial=0)), 1))
-            for c in channels:
-                contributions[f"phi_{c}"].append(phi[..., c])
+        definitions["expected_value"].append(shared if per_image else expected)
+        for k, phi in enumerate(explanation.contributions):
+            interactions = data.interactions[k] if d == 0 and len(data.interactions) else None
+            entry = {"definition": d, "image": k, "expected_value": expected[k] if per_image else shared,
+                     "phi_step": phi.step, "limit": _limit(phi.codes),
+                     "pair_step": interactions.step if interactions else 1.0,
+                     "pair_limit": _limit(interactions.codes) if interactions else 1}
+            entry.update({f"phi_{c}": phi.codes[..., c] for c in channels})
+            entry.update({f"pair_{p}": interactions.codes[..., p] if interactions else own for p in pairs})
+            for key, value in entry.items():
+                contributions[key].append(value)
     images_source = ColumnDataSource(images, name="images")
     images_source.selected.indices = [len(data.table) // 2]  # listed by coverage: a middle one has salt
-    definitions_source = ColumnDataSource(definitions, name="definitions")
-    definitions_source.selected.indices = [0]
-    return images_source, definitions_source, ColumnDataSource(contributions, name="contributions")
+    return (images_source, ColumnDataSource(definitions, name="definitions"),
+            ColumnDataSource(contributions, name="contributions"))
 
 
 def _map_panel(title: str, name: str, mapper: LinearColorMapper, image, x_range=None, y_range=None):
@@ -120,16 +137,25 @@ def _waterfall(channels: tuple[str, ...]):
     return fig, source
 
 
+def pair_panel(pair: str) -> str:
+    """The panel name of channel pair ``"a:b"``."""
+    return "interaction-" + pair.replace(":", "-")
+
+
 def _map_panels(data: ExplorerData, first: int, cursor, outlines: dict, mappers: dict):
-    """Every map panel, by name (``input-<c>``, ``probability``, ``expected-value``, ``phi-<c>``):
-    its titled layout, the source it shows (re-pointed by the page's script) and its figure."""
+    """Every map panel, by name (``input-<c>``, ``probability``, ``expected-value``, ``phi-<c>``,
+    ``interaction-<a>-<b>``): its titled layout, the source it shows (re-pointed by the page's
+    script) and its figure."""
     explanation = next(iter(data.explanations.values()))
+    expected = explanation.expected_value.codes
     maps = [
         *((f"input-{ch}", ch, "grey", data.inputs.codes[first, ..., c], True) for c, ch in enumerate(data.channels)),
         ("probability", "probability", "unit", data.probability.codes[first], True),
-        ("expected-value", "expected value", "unit", explanation.expected_value.codes, False),
-        *((f"phi-{ch}", f"φ {ch}", "phi", explanation.contributions.codes[first, ..., c], False)
+        ("expected-value", "expected value", "unit", expected[first] if expected.ndim == 3 else expected, False),
+        *((f"phi-{ch}", f"φ {ch}", "phi", explanation.contributions[first].codes[..., c], False)
           for c, ch in enumerate(data.channels)),
+        *((pair_panel(pair), f"I {pair.replace(':', ' × ')}", "pair", data.interactions[first].codes[..., p], False)
+          for p, pair in enumerate(data.pairs)),
     ]
     x_range, y_range = Range1d(0, IMAGE_SIZE), Range1d(IMAGE_SIZE, 0)  # shared: the panels pan and zoom together
     panels, views, figures = {}, {}, []
@@ -164,22 +190,35 @@ def _legend(title: str) -> Div:
         "see its waterfall (click pins it). Outlines: "
         f"<span style='color:{TRUTH_COLOUR};background:#333'>&nbsp;true salt&nbsp;</span> "
         f"<span style='color:{PREDICTED_COLOUR};background:#333'>&nbsp;predicted salt&nbsp;</span>. "
-        "φ: red pushes towards salt, blue away from it; one scale for all channels of the image."
+        "φ: red pushes towards salt, blue away from it; one scale for all channels of the image. "
+        "The buttons switch between what replaced an absent channel and the pair interactions "
+        "(I: red synergy, blue redundancy; not part of the sum)."
     ), width=1200, name="legend")
+
+
+def _switch(data: ExplorerData) -> RadioButtonGroup:
+    """One button per absence definition, then (when computed) the primary's pair interactions."""
+    names = list(data.explanations)
+    labels = names + ([f"pair interactions ({names[0]})"] if data.pairs else [])
+    return RadioButtonGroup(labels=labels, active=0, name="view_switch", css_classes=["explorer-view"])
 
 
 def explorer_document(data: ExplorerData, title: str) -> Document:
     """The explorer's Bokeh document: image table, waterfall and numbers above the map panels."""
     images, definitions, contributions = _sources(data)
     first = images.selected.indices[0]  # shown until the page's script takes over
-    limit, step = contributions.data["limit"][first], definitions.data["phi_step"][0]
+    limit, step = contributions.data["limit"][first], contributions.data["phi_step"][first]
+    pair_limit, pair_step = contributions.data["pair_limit"][first], contributions.data["pair_step"][first]
     mappers = {
         "grey": LinearColorMapper(palette=_palette(IMAGE_CMAP), low=0, high=255),
         "unit": LinearColorMapper(palette=_palette(PROBABILITY_CMAP), low=0, high=np.iinfo(np.uint16).max),
         "phi": LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-limit, high=limit),
+        "pair": LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-pair_limit, high=pair_limit),
     }  # in codes; the colour bars show the same palettes in values
     unit_bar = LinearColorMapper(palette=_palette(PROBABILITY_CMAP), low=0, high=1)
     phi_bar = LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-limit * step, high=limit * step)
+    pair_bar = LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-pair_limit * pair_step,
+                                 high=pair_limit * pair_step)
     centre = IMAGE_SIZE // 2
     cursor = ColumnDataSource({"x": [centre + 0.5], "y": [centre + 0.5], "i": [centre], "j": [centre], "pinned": [False]},
                               name="cursor")
@@ -188,33 +227,40 @@ def explorer_document(data: ExplorerData, title: str) -> Document:
     panels, views, figures = _map_panels(data, first, cursor, outlines, mappers)
     waterfall_figure, waterfall = _waterfall(data.channels)
     numbers, heading = Div(text="", width=420, name="numbers"), Div(text="", width=900, name="heading")
+    view_switch = _switch(data)
+    phi_row = row(*[panels[f"phi-{c}"] for c in data.channels], _colour_bar(phi_bar, "φ"), name="phi_row")
+    pair_row = row(*[panels[pair_panel(p)] for p in data.pairs], _colour_bar(pair_bar, "I"), name="pair_row",
+                   visible=False)
 
     meta = {
         "size": IMAGE_SIZE, "channels": list(data.channels), "probability_step": data.probability.step,
         "input_offset": [float(v) for v in data.inputs.offset], "input_step": [float(v) for v in data.inputs.step],
         "truth_bit": TRUTH_BIT, "predicted_bit": PREDICTED_BIT, "start": WATERFALL_START, "end": WATERFALL_END,
+        "pairs": list(data.pairs),
     }
     shared = dict(images=images, definitions=definitions, contributions=contributions, cursor=cursor, meta=meta,
-                  waterfall=waterfall, waterfall_figure=waterfall_figure, numbers=numbers)
+                  waterfall=waterfall, waterfall_figure=waterfall_figure, numbers=numbers, view_switch=view_switch)
     show_image = CustomJS(
         args=dict(**shared, input_views=[views[f"input-{c}"] for c in data.channels],
                   phi_views=[views[f"phi-{c}"] for c in data.channels], probability_view=views["probability"],
-                  expected_view=views["expected-value"], phi_mapper=mappers["phi"], phi_bar_mapper=phi_bar,
+                  pair_views=[views[pair_panel(p)] for p in data.pairs], expected_view=views["expected-value"],
+                  phi_mapper=mappers["phi"], phi_bar_mapper=phi_bar, pair_mapper=mappers["pair"],
+                  pair_bar_mapper=pair_bar, phi_row=phi_row, pair_row=pair_row,
                   truth_outline=outlines["truth"], predicted_outline=outlines["predicted"], heading=heading),
         code=explorer_js.PRELUDE + explorer_js.SHOW_IMAGE,
     )
     images.selected.js_on_change("indices", show_image)
-    definitions.selected.js_on_change("indices", show_image)
+    view_switch.js_on_change("active", show_image)
     point = CustomJS(args=shared, code=explorer_js.PRELUDE + explorer_js.POINT)
     for fig in figures:
         fig.js_on_event(MouseMove, point)
         fig.js_on_event(Tap, point)
 
     maps = column(
-        heading,
-        row(*[panels[f"input-{c}"] for c in data.channels], panels["probability"]),
-        row(panels["expected-value"], _colour_bar(unit_bar, "probability"),
-            *[panels[f"phi-{c}"] for c in data.channels], _colour_bar(phi_bar, "φ")),
+        row(view_switch, heading),
+        row(*[panels[f"input-{c}"] for c in data.channels], panels["probability"], panels["expected-value"],
+            _colour_bar(unit_bar, "probability")),
+        phi_row, pair_row,
         name="maps",
     )
     document = Document(title=title)

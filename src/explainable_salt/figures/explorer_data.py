@@ -5,8 +5,9 @@ so the page carries 15 bytes a pixel per image (four channels) instead of 40 as 
 then gzips each array), and each number it shows is within half a step of the stored float.
 
 Explanations are kept per absence definition (what replaces an absent channel), each with its own
-expected value and contributions; a run has one today, and more (or pair interactions) can be added
-beside it without changing the rest of the layout.
+expected value and contributions; the primary definition's pair interactions come with it. Each
+image's φ has its own step (set by its largest |φ|): int16 for the primary, int8 for the other
+definitions and the interactions, which are there to compare maps, not to read to 4 decimals.
 """
 
 from __future__ import annotations
@@ -45,11 +46,16 @@ def quantise_unit(values: np.ndarray) -> Quantised:
     return Quantised(codes, 0.0, step)
 
 
-def quantise_symmetric(values: np.ndarray) -> Quantised:
-    """Signed values (contributions φ) as int16 codes of one step, ±32767 at the largest |φ|."""
+def quantise_symmetric(values: np.ndarray, dtype: type = np.int16) -> Quantised:
+    """Signed values (contributions φ) as ``dtype`` codes of one step, ±max code at the largest |φ|."""
     limit = float(np.abs(values).max()) if values.size else 0.0
-    step = (limit or 1.0) / np.iinfo(np.int16).max
-    return Quantised(np.rint(values / step).astype(np.int16), 0.0, step)
+    step = (limit or 1.0) / np.iinfo(dtype).max
+    return Quantised(np.rint(values / step).astype(dtype), 0.0, step)
+
+
+def quantise_per_image(values: np.ndarray, dtype: type = np.int16) -> list[Quantised]:
+    """Signed maps ``(N, H, W, …)`` quantised image by image (:func:`quantise_symmetric`)."""
+    return [quantise_symmetric(v, dtype) for v in values]
 
 
 def quantise_range(values: np.ndarray, low: float, high: float) -> Quantised:
@@ -73,8 +79,8 @@ def mask_outline(mask: np.ndarray) -> np.ndarray:
 class Explanation:
     """One absence definition's explanation of the chosen images."""
 
-    expected_value: Quantised  # (H, W) uint16
-    contributions: Quantised  # (N, H, W, C) int16
+    expected_value: Quantised  # (H, W) uint16, or (N, H, W) where it is per image (blur)
+    contributions: list[Quantised]  # per image (H, W, C): int16 for the primary, int8 for the others
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,9 @@ class ExplorerData:
         masks: ``(N, H, W)`` uint8, bit :data:`TRUTH_BIT` true salt, bit :data:`PREDICTED_BIT`
             predicted salt (the run's decision rule applied to ``probability``).
         probability: ``(N, H, W)`` uint16 predicted salt probability.
-        explanations: absence definition → its :class:`Explanation`.
+        explanations: absence definition → its :class:`Explanation`, the primary first.
+        pairs: the ``P`` channel pairs ``"a:b"`` of ``interactions`` (empty without them).
+        interactions: per image ``(H, W, P)`` int8 Shapley interaction index of the primary.
     """
 
     table: pd.DataFrame
@@ -97,6 +105,8 @@ class ExplorerData:
     masks: np.ndarray
     probability: Quantised
     explanations: dict[str, Explanation]
+    pairs: tuple[str, ...] = ()
+    interactions: list[Quantised] = ()
 
 
 def choose_images(per_image: pd.DataFrame, n_images: int) -> list[str]:
@@ -135,12 +145,15 @@ def explorer_data(
     explanations: dict[str, tuple[np.ndarray, np.ndarray]],
     channels: tuple[str, ...],
     decision_rule: dict,
+    interactions: tuple[np.ndarray, tuple[str, ...]] | None = None,
 ) -> ExplorerData:
     """Quantise what the explorer shows of ``N`` images.
 
     Shapes: ``inputs`` ``(N, H, W, C)`` normalised channels; ``truth`` ``(N, H, W)`` 0/1;
-    ``probabilities`` ``(N, H, W)``; ``explanations`` maps an absence definition to its expected
-    value ``(H, W)`` and contributions ``(N, H, W, C)``; ``table`` has one row per image.
+    ``probabilities`` ``(N, H, W)``; ``explanations`` maps an absence definition (the primary
+    first) to its expected value ``(H, W)`` or ``(N, H, W)`` and contributions ``(N, H, W, C)``;
+    ``interactions`` the primary's interaction index ``(N, H, W, P)`` and its pair names;
+    ``table`` has one row per image.
     """
     if inputs.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
         raise ValueError(f"images of {inputs.shape[1:3]}, not {IMAGE_SIZE} × {IMAGE_SIZE}")
@@ -162,7 +175,9 @@ def explorer_data(
         masks=masks,
         probability=quantise_unit(probabilities),
         explanations={
-            name: Explanation(quantise_unit(expected), quantise_symmetric(contributions))
-            for name, (expected, contributions) in explanations.items()
+            name: Explanation(quantise_unit(expected), quantise_per_image(contributions, np.int16 if d == 0 else np.int8))
+            for d, (name, (expected, contributions)) in enumerate(explanations.items())
         },
+        pairs=tuple(interactions[1]) if interactions is not None else (),
+        interactions=quantise_per_image(interactions[0], np.int8) if interactions is not None else [],
     )

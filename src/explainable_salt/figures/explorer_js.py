@@ -1,8 +1,9 @@
 """The explorer's JavaScript: the bodies of its Bokeh ``CustomJS`` callbacks.
 
 ``PRELUDE`` (shared helpers, and ``render_pixel``: the waterfall and the numbers of one pixel) is
-prepended to each callback. ``SHOW_IMAGE`` runs when an image (or an absence definition) is
-selected and when the page is ready; ``POINT`` runs when the pointer moves over a map or clicks it
+prepended to each callback. ``SHOW_IMAGE`` runs when an image is selected, when the switch
+(``view_switch``: an absence definition, or the primary's pair interactions) changes and when the
+page is ready; ``POINT`` runs when the pointer moves over a map or clicks it
 (``cb_obj``: the Bokeh event, ``x``/``y`` in pixel units). The names they use are the callbacks'
 ``args`` in :func:`explainable_salt.figures.explorer.explorer_document`; ``meta`` holds the
 quantisation steps and the channel names.
@@ -11,7 +12,12 @@ quantisation steps and the channel names.
 PRELUDE = """
 const N = meta.size;
 function current_image() { return images.selected.indices.length ? images.selected.indices[0] : 0; }
-function current_definition() { return definitions.selected.indices.length ? definitions.selected.indices[0] : 0; }
+function showing_pairs() { return view_switch.active >= definitions.data.name.length; }
+function current_definition() { return showing_pairs() ? 0 : view_switch.active; }
+function expected_codes(d, r) {  // per image where the definition has one per image (blur)
+  const own = contributions.data.expected_value[r];
+  return own.length ? own : definitions.data.expected_value[d];
+}
 function contribution_row(k, d) {
   const rows = contributions.data;
   for (let r = 0; r < rows.image.length; r++) { if (rows.image[r] === k && rows.definition[r] === d) return r; }
@@ -25,8 +31,8 @@ function cell(quantity, channel, v, text) {
 function render_pixel(i, j) {
   const k = current_image(), d = current_definition(), r = contribution_row(k, d);
   const n = i * N + j;
-  const ev = definitions.data.expected_value[d][n] * meta.probability_step;
-  const step = definitions.data.phi_step[d];
+  const ev = expected_codes(d, r)[n] * meta.probability_step;
+  const step = contributions.data.phi_step[r];
   const phi = meta.channels.map((_, c) => contributions.data["phi_" + c][r][n] * step);
   const p = images.data.probability[k][n] * meta.probability_step;
   const mask = images.data.masks[k][n];
@@ -52,10 +58,18 @@ function render_pixel(i, j) {
   });
   rows += `<tr><th>= ${meta.start} + \\u03a3\\u03c6</th><td></td>${cell("sum", "", running, plain(running))}</tr>`;
   rows += `<tr><th>${meta.end}</th><td></td>${cell("probability", "", p, plain(p))}</tr>`;
+  if (showing_pairs()) {
+    rows += `<tr><th colspan="3">pair interactions I (not part of the sum)</th></tr>`;
+    meta.pairs.forEach((pair, q) => {
+      const v = contributions.data["pair_" + q][r][n] * contributions.data.pair_step[r];
+      rows += `<tr><th>I ${pair}</th><td></td>${cell("interaction", pair, v, fmt(v))}</tr>`;
+    });
+  }
   const truth = mask & meta.truth_bit ? "salt" : "no salt", predicted = mask & meta.predicted_bit ? "salt" : "no salt";
   const pinned = cursor.data.pinned[0] ? " (pinned: click again to release)" : "";
   numbers.text = `<div class="explorer-numbers" data-image="${images.data.id[k]}" data-row="${i}" data-col="${j}">` +
-    `<b>${images.data.id[k]}</b>, pixel row ${i}, column ${j}${pinned}<br>truth: ${truth}, predicted: ${predicted}` +
+    `<b>${images.data.id[k]}</b>, pixel row ${i}, column ${j}${pinned}<br>truth: ${truth}, predicted: ${predicted}, ` +
+    `absent channels: ${definitions.data.name[d]}` +
     `<table style="font-family:monospace;border-spacing:10px 1px"><tr><th></th><th>input</th><th>value</th></tr>${rows}</table>` +
     `<small>inputs within ${meta.input_step.map(s => s.toFixed(3)).join(" / ")}, \\u03c6 within ${(step / 2).toExponential(1)} ` +
     `and probabilities within ${(meta.probability_step / 2).toExponential(1)} of the run's values</small></div>`;
@@ -63,14 +77,21 @@ function render_pixel(i, j) {
 """
 
 SHOW_IMAGE = """
-const k = current_image(), d = current_definition(), r = contribution_row(k, d);
+const k = current_image(), d = current_definition(), r = contribution_row(k, d), pairs = showing_pairs();
 input_views.forEach((view, c) => { view.data = {image: [images.data["input_" + c][k]]}; });
 phi_views.forEach((view, c) => { view.data = {image: [contributions.data["phi_" + c][r]]}; });
+if (pairs) {  // only the primary's rows hold interactions
+  pair_views.forEach((view, q) => { view.data = {image: [contributions.data["pair_" + q][r]]}; });
+}
 probability_view.data = {image: [images.data.probability[k]]};
-expected_view.data = {image: [definitions.data.expected_value[d]]};
-const limit = contributions.data.limit[r];
+expected_view.data = {image: [expected_codes(d, r)]};
+const limit = contributions.data.limit[r], step = contributions.data.phi_step[r];
 phi_mapper.low = -limit; phi_mapper.high = limit;
-phi_bar_mapper.low = -limit * definitions.data.phi_step[d]; phi_bar_mapper.high = limit * definitions.data.phi_step[d];
+phi_bar_mapper.low = -limit * step; phi_bar_mapper.high = limit * step;
+const pair_limit = contributions.data.pair_limit[r], pair_step = contributions.data.pair_step[r];
+pair_mapper.low = -pair_limit; pair_mapper.high = pair_limit;
+pair_bar_mapper.low = -pair_limit * pair_step; pair_bar_mapper.high = pair_limit * pair_step;
+phi_row.visible = !pairs; pair_row.visible = pairs;
 function segments(flat) {
   const x0 = [], y0 = [], x1 = [], y1 = [];
   for (let e = 0; e < flat.length; e += 4) { x0.push(flat[e]); y0.push(flat[e + 1]); x1.push(flat[e + 2]); y1.push(flat[e + 3]); }
@@ -81,7 +102,8 @@ predicted_outline.data = segments(images.data.predicted_outline[k]);
 heading.text = `<b>${images.data.id[k]}</b>: coverage ${(100 * images.data.coverage[k]).toFixed(1)} %; ` +
   `run's prediction ${(100 * images.data.predicted_coverage[k]).toFixed(1)} % (score ${images.data.score[k].toFixed(2)}); ` +
   `explained prediction ${(100 * images.data.explained_coverage[k]).toFixed(1)} % (score ${images.data.explained_score[k].toFixed(2)}); ` +
-  `absence definition: ${definitions.data.name[d]}`;
+  (pairs ? `pair interactions (Shapley interaction index) under ${definitions.data.name[d]}`
+         : `absence definition: ${definitions.data.name[d]}`);
 render_pixel(cursor.data.i[0], cursor.data.j[0]);
 """
 

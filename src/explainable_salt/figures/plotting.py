@@ -125,6 +125,20 @@ def expected_value_map(expected_value: np.ndarray) -> Figure:
     return fig
 
 
+def _bar_clusters(ax, table: pd.DataFrame, groups: list[str], series: str, value: str = "mean_abs") -> None:
+    """One bar per ``series`` value in each cluster of ``groups`` (column ``group``), height
+    ``value``, error bars from ``<value>_low`` to ``<value>_high``."""
+    names = list(dict.fromkeys(table[series]))
+    width = 0.8 / max(len(names), 1)
+    for c, name in enumerate(names):
+        rows = table[table[series] == name].set_index("group").loc[groups]
+        x = np.arange(len(groups)) + (c - (len(names) - 1) / 2) * width
+        err = np.vstack([rows[value] - rows[f"{value}_low"], rows[f"{value}_high"] - rows[value]])
+        ax.bar(x, rows[value], width, yerr=np.clip(err, 0, None), capsize=2, label=name)
+    ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right", fontsize=7)
+    ax.legend(fontsize=7, ncols=min(len(names), 4))
+
+
 def importance_bars(table: pd.DataFrame, groups: list[str], title: str) -> Figure:
     """Mean |φ| per channel with 95 % bootstrap intervals, one bar cluster per pixel group."""
     table = table[table["group"].isin(groups)]
@@ -133,16 +147,81 @@ def importance_bars(table: pd.DataFrame, groups: list[str], title: str) -> Figur
     fig, axes = figure(1, 1, panel_size=1.0)
     fig.set_size_inches(max(6.0, 1.1 * len(groups) * len(channels) ** 0.5 + 2), 3.6)
     ax = axes[0, 0]
-    width = 0.8 / max(len(channels), 1)
-    for c, channel in enumerate(channels):
-        rows = table[table["channel"] == channel].set_index("group").loc[groups]
-        x = np.arange(len(groups)) + (c - (len(channels) - 1) / 2) * width
-        err = np.vstack([rows["mean_abs"] - rows["mean_abs_low"], rows["mean_abs_high"] - rows["mean_abs"]])
-        ax.bar(x, rows["mean_abs"], width, yerr=err, capsize=2, label=channel)
-    ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right", fontsize=7)
+    _bar_clusters(ax, table, groups, "channel")
     ax.set_ylabel("mean |φ| (probability)")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncols=min(len(channels), 4))
+    return fig
+
+
+def absence_sensitivity(table: pd.DataFrame) -> Figure:
+    """Left: each channel's share of mean |φ| under each absence definition (interval: the
+    channel's mean |φ| interval over the definition's total). Right: agreement with the primary,
+    the mean per-image Kendall τ of the channel ranking and correlation of the φ maps, with 95 %
+    intervals. ``table``: :func:`~explainable_salt.attribution.sensitivity.sensitivity_table`."""
+    definitions = list(dict.fromkeys(table["definition"]))
+    total = table.groupby("definition")["mean_abs"].transform("sum")
+    shares = table.assign(group=table["definition"], share=table["share_of_abs"],
+                          share_low=table["mean_abs_low"] / total, share_high=table["mean_abs_high"] / total)
+    first = table.drop_duplicates("definition")
+    agreement = pd.concat([
+        pd.DataFrame({"group": first["definition"], "measure": label, "value": first[column],
+                      "value_low": first[f"{column}_low"], "value_high": first[f"{column}_high"]})
+        for column, label in (("kendall_tau", "Kendall τ of the ranking"), ("map_correlation", "φ-map correlation"))
+    ])
+    fig, axes = figure(1, 2, panel_size=1.0)
+    fig.set_size_inches(max(8.0, 2.2 * len(definitions) + 4), 3.6)
+    _bar_clusters(axes[0, 0], shares, definitions, "channel", "share")
+    axes[0, 0].set_ylabel("share of mean |φ|")
+    axes[0, 0].set_title("Channel importance by definition of absence", fontsize=9)
+    _bar_clusters(axes[0, 1], agreement, definitions, "measure", "value")
+    axes[0, 1].axhline(0, color="grey", lw=0.5)
+    axes[0, 1].set_ylim(-1.05, 1.15)
+    axes[0, 1].set_ylabel(f"agreement with {definitions[0]}")
+    axes[0, 1].set_title("Per-image agreement with the primary" if len(definitions) > 1
+                         else f"Only {definitions[0]} was run: nothing to compare", fontsize=9)
+    return fig
+
+
+def interaction_matrix(table: pd.DataFrame) -> Figure:
+    """The ``C × C`` matrix of each pair's mean Shapley interaction index over images, with its
+    95 % interval in the cell: red synergy, blue redundancy. ``table``:
+    :func:`~explainable_salt.attribution.interactions.interaction_table`."""
+    channels = list(dict.fromkeys([*table["channel_a"], *table["channel_b"]]))
+    index = {c: i for i, c in enumerate(channels)}
+    matrix = np.full((len(channels), len(channels)), np.nan)
+    fig, axes = figure(1, 1, panel_size=max(4.5, 1.6 * len(channels)))
+    ax = axes[0, 0]
+    if table.empty:  # sampled explanations (above max_exact_channels) have no interactions
+        ax.text(0.5, 0.5, "no pair interactions in this run", ha="center", va="center")
+        return fig
+    for r in table.itertuples():
+        matrix[index[r.channel_a], index[r.channel_b]] = matrix[index[r.channel_b], index[r.channel_a]] = r.mean
+    limit = float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 1.0
+    for r in table.itertuples():
+        strong = abs(r.mean) > 0.6 * limit  # white text on the darkest cells
+        for i, j in ((index[r.channel_a], index[r.channel_b]), (index[r.channel_b], index[r.channel_a])):
+            ax.text(j, i, f"{r.mean:+.2g}\n[{r.mean_low:+.2g},\n{r.mean_high:+.2g}]", ha="center", va="center",
+                    fontsize=6, color="white" if strong else "black")
+    shown = ax.imshow(matrix, cmap=CONTRIBUTION_CMAP, vmin=-(limit or 1.0), vmax=limit or 1.0)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
+    ax.set_xticks(range(len(channels)), channels, rotation=30, ha="right", fontsize=7)
+    ax.set_yticks(range(len(channels)), channels, fontsize=7)
+    ax.set_title("Mean interaction index (95 % interval)\nred: synergy, blue: redundancy", fontsize=9)
+    return fig
+
+
+def interaction_maps(ids: list[str], interactions: np.ndarray, pairs: tuple[str, ...], predicted: np.ndarray) -> Figure:
+    """Per image (rows), the Shapley interaction index map of each channel pair (columns) with the
+    predicted outline, on one symmetric scale. Shapes: ``interactions`` ``(n, H, W, P)``,
+    ``predicted`` ``(n, H, W)`` 0/1."""
+    fig, axes = figure(len(ids), max(len(pairs), 1))
+    limit = float(np.abs(interactions).max()) if interactions.size else 0.0
+    for row, image_id in enumerate(ids):
+        for p, pair in enumerate(pairs):
+            ax = axes[row, p]
+            _image(ax, interactions[row, ..., p], f"{image_id}\nI {pair}" if p == 0 else f"I {pair}",
+                   cmap=CONTRIBUTION_CMAP, vmin=-(limit or 1.0), vmax=limit or 1.0)
+            ax.contour(predicted[row], levels=[0.5], colors="k", linewidths=0.6)
     return fig
 
 

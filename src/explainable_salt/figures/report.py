@@ -64,6 +64,84 @@ def importance_reading(table: pd.DataFrame, deletion: dict, randomisation: dict)
     return " ".join(sentences)
 
 
+ADD_DEFINITIONS = (
+    "To compare, list more definitions in explainability.absence (conf/base/parameters_explainability.yml), "
+    "for instance [background, baseline, blur, conditional] as conf/quick does, and run the explainability "
+    "and reporting pipelines again."
+)
+
+# What each figure shows and how to read it, under its heading in the report.
+CAPTIONS = {
+    "absence_sensitivity": (
+        "Left: each channel's share of the mean |φ| under each definition of an absent channel (error bars: "
+        "95 % bootstrap interval over images). Right: per-image agreement with the primary definition, the "
+        "Kendall τ of the channel ranking and the correlation of the φ maps (1: the same; 0: unrelated)."
+    ),
+    "interaction_matrix": (
+        "Each pair's Shapley interaction index, averaged over pixels and images (95 % interval in the cell). "
+        "Positive (red): synergy, the pair moves the probability more together than apart. Negative (blue): "
+        "redundancy, the two channels carry the same information for the model. It is not part of the sum "
+        "expected value + Σφ."
+    ),
+    "interaction_maps": (
+        "Where each pair interacts in the showcase images (black: predicted salt outline), on one scale; "
+        "red synergy, blue redundancy."
+    ),
+}
+
+
+def sensitivity_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per absence definition: the channel ranking, each channel's share of mean |φ|,
+    and the Kendall τ and φ-map correlation against the primary with their 95 % intervals."""
+    rows = []
+    for definition, part in table.groupby("definition", sort=False):
+        first = part.iloc[0]
+        rows.append({
+            "definition": definition,
+            "ranking": " > ".join(part.sort_values("rank")["channel"]),
+            **{f"share {r.channel}": f"{100 * r.share_of_abs:.0f} %" for r in part.itertuples()},
+            "Kendall τ": f"{first.kendall_tau:.2f} [{first.kendall_tau_low:.2f}, {first.kendall_tau_high:.2f}]",
+            "φ-map correlation": (f"{first.map_correlation:.2f} [{first.map_correlation_low:.2f}, "
+                                  f"{first.map_correlation_high:.2f}]"),
+        })
+    return pd.DataFrame(rows)
+
+
+def sensitivity_reading(table: pd.DataFrame, sentence: str) -> str:
+    """The generated sentence, what the comparison means, and how to add definitions when only
+    one was run."""
+    definitions = list(dict.fromkeys(table["definition"]))
+    what = (
+        "A channel's Shapley value depends on what replaces it when it is absent. The same images were "
+        f"explained under {len(definitions)} definitions ({', '.join(definitions)}; the first is primary and "
+        "feeds the rest of this report); Kendall τ compares each image's channel ranking with the primary's, "
+        "the φ-map correlation its maps."
+    )
+    if len(definitions) == 1:
+        return f"{sentence} {ADD_DEFINITIONS}"
+    return f"{what} {sentence}"
+
+
+def interaction_reading(table: pd.DataFrame) -> str:
+    """The most redundant and the most synergistic channel pair, with their intervals."""
+    if table.empty:
+        return "No pair interactions were computed in this run (more channels than max_exact_channels)."
+    ordered = table.sort_values("mean")
+
+    def pair(r: pd.Series) -> str:
+        mean, low, high = r["mean"], r["mean_low"], r["mean_high"]
+        settled = "its interval excludes 0" if low > 0 or high < 0 else "its interval includes 0"
+        return f"{r['channel_a']} and {r['channel_b']} (mean index {mean:+.4f}, 95 % [{low:+.4f}, {high:+.4f}]; {settled})"
+
+    return (
+        "The Shapley interaction index of a channel pair is how much more (synergy, positive) or less "
+        "(redundancy, negative) the two move the predicted probability together than the sum of their "
+        f"separate effects. Most redundant: {pair(ordered.iloc[0])}. Most synergistic: {pair(ordered.iloc[-1])}. "
+        "The order-2 Shapley–Taylor terms (shapley_taylor) split each prediction exactly into main effects "
+        "and pair terms: expected value + Σ main + Σ pairs = prediction."
+    )
+
+
 def _table(data: dict | pd.DataFrame) -> str:
     frame = pd.DataFrame(sorted(data.items()), columns=["name", "value"]) if isinstance(data, dict) else data
     return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="table")
@@ -77,8 +155,10 @@ def render(
     reading: str,
     ranking: pd.DataFrame,
     figures: dict[str, Figure],
+    more: list[tuple[str, str, pd.DataFrame]] = (),
 ) -> str:
-    """The HTML document: summary, importance reading and ranking, metrics, figures, parameters."""
+    """The HTML document: summary, importance reading and ranking, further sections ``more``
+    (heading, paragraph, table), metrics, figures (with :data:`CAPTIONS`), parameters."""
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}"
         "img{max-width:100%;border:1px solid #ddd}.table{border-collapse:collapse;font-size:13px}"
@@ -90,12 +170,15 @@ def render(
         f"<p>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.</p>",
         "<h2>Data</h2>", _table(summary),
         "<h2>What matters for salt</h2>", f"<p>{html.escape(reading)}</p>", _table(ranking),
+        *(part for heading, text, table in more
+          for part in (f"<h2>{html.escape(heading)}</h2>", f"<p>{html.escape(text)}</p>", _table(table))),
         "<h2>Metrics</h2>", _table(metrics),
         "<h2>Figures</h2>",
     ]
     for name, fig in figures.items():
         caption = html.escape(name.replace("_", " "))
-        sections.append(f'<h3>{caption}</h3><img alt="{caption}" src="{figure_as_data_uri(fig)}">')
+        text = f"<p>{html.escape(CAPTIONS[name])}</p>" if name in CAPTIONS else ""
+        sections.append(f'<h3>{caption}</h3>{text}<img alt="{caption}" src="{figure_as_data_uri(fig)}">')
     sections += ["<h2>Parameters</h2>", f"<pre>{html.escape(json.dumps(parameters, indent=2, default=str))}</pre>"]
     body = "\n".join(sections)
     return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{style}</style></head><body>\n{body}\n</body></html>\n'

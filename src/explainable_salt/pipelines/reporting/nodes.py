@@ -86,6 +86,21 @@ def plot_segmentation_examples(
     )
 
 
+def plot_interaction_maps(
+    showcase_image_ids: list[str],
+    channel_interactions: ImageStack,
+    explained_probabilities: ImageStack,
+    decision_rule: dict,
+) -> Figure:
+    """The Shapley interaction index of each channel pair, per showcase image."""
+    return plotting.interaction_maps(
+        showcase_image_ids,
+        channel_interactions.select(showcase_image_ids).data,
+        channel_interactions.channels,
+        apply_decision_rule(explained_probabilities.select(showcase_image_ids).data, decision_rule),
+    )
+
+
 def build_report(
     manifest: pd.DataFrame,
     test_images_count: dict,
@@ -96,6 +111,9 @@ def build_report(
     deletion_metrics: dict,
     randomisation_metrics: dict,
     global_importance: pd.DataFrame,
+    explanation_sensitivity: pd.DataFrame,
+    explanation_sensitivity_sentence: str,
+    channel_interaction_matrix: pd.DataFrame,
     **figures: Figure,
 ) -> str:
     """The self-contained HTML report of the run."""
@@ -110,7 +128,15 @@ def build_report(
     ranking = overall[["channel", "mean_abs", "mean_abs_low", "mean_abs_high", "mean_signed", "share_of_abs"]]
     metrics = {**evaluation_metrics, **explanation_checks, **importance_metrics, **deletion_metrics, **randomisation_metrics}
     reading = report.importance_reading(global_importance, deletion_metrics, randomisation_metrics)
-    return report.render("explainable-salt: run report", summary, parameters, metrics, reading, ranking, figures)
+    sections = [
+        ("Does it depend on what \"absent\" means?",
+         report.sensitivity_reading(explanation_sensitivity, explanation_sensitivity_sentence),
+         report.sensitivity_summary(explanation_sensitivity)),
+        ("Which channels work together", report.interaction_reading(channel_interaction_matrix),
+         channel_interaction_matrix[["pair", "mean", "mean_low", "mean_high", "mean_abs", "mean_abs_low", "mean_abs_high"]]),
+    ]
+    return report.render("explainable-salt: run report", summary, parameters, metrics, reading, ranking, figures,
+                         sections)
 
 
 def count_test_images(submission: pd.DataFrame) -> dict:
@@ -144,18 +170,37 @@ def build_explorer(
     expected_value_map: ImageStack,
     decision_rule: dict,
     params: dict,
+    channel_interactions: ImageStack | None = None,
+    *other_explanations: ImageStack,
+    definitions: list[str] | tuple[str, ...] = ("background",),
 ) -> str:
     """The interactive explorer (self-contained HTML) of ``params["n_images"]`` explained images
-    spread over coverage classes."""
+    spread over coverage classes, with a switch between the absence ``definitions`` (the primary
+    first; ``other_explanations``: ``<d>.channel_contributions``, ``<d>.expected_value_map`` for
+    each other one, in turn) and the primary's ``channel_interactions``."""
     explained = per_image_metrics.set_index("id").loc[channel_contributions.ids].reset_index()
     ids = explorer_data.choose_images(explained, params["n_images"])
+    stacks = [channel_contributions, expected_value_map, *other_explanations]
+    explanations = {
+        name: (_expected_values(expected, ids), contributions.select(ids).data)
+        for name, contributions, expected in zip(definitions, stacks[::2], stacks[1::2], strict=True)
+    }
     data = explorer_data.explorer_data(
         explained.set_index("id").loc[ids].reset_index(),
         model_inputs.select(ids).select_channels(channel_contributions.channels).data,
         train_masks.select(ids).data,
         explained_probabilities.select(ids).data,
-        {params["absence_definition"]: (expected_value_map.data[0], channel_contributions.select(ids).data)},
+        explanations,
         channel_contributions.channels,
         decision_rule,
+        (channel_interactions.select(ids).data, channel_interactions.channels)
+        if channel_interactions is not None and channel_interactions.channels else None,
     )
     return explorer.explorer_html(data, params["title"])
+
+
+def _expected_values(expected_value_map: ImageStack, ids: list[str]):
+    """The shared ``(H, W)`` expected value, or ``(N, H, W)`` for ``ids`` where it is per image."""
+    if len(expected_value_map) == 1 and expected_value_map.ids[0] not in ids:
+        return expected_value_map.data[0]
+    return expected_value_map.select(ids).data

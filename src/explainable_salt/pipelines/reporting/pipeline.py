@@ -1,6 +1,8 @@
 """The reporting pipeline: every figure through the catalog (saved, logged to MLflow), then the
 HTML report that embeds them."""
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Pipeline, node
 
 from explainable_salt.figures import plotting
@@ -10,11 +12,15 @@ FIGURES = [
     "learning_curves", "channel_contributions", "additive_build_up", "expected_value",
     "importance_by_group", "importance_by_coverage", "importance_by_depth", "value_vs_contribution",
     "segmentation_examples", "metric_by_coverage", "deletion_curves", "salt_location_maps",
+    "absence_sensitivity", "interaction_matrix", "interaction_maps",
 ]
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kwargs) -> Pipeline:
+    """The reporting pipeline for the definitions of absence ``absence`` (as explainability's:
+    the first is primary); the explorer switches between them."""
     shown = ["showcase_image_ids"]
+    explorer = update_wrapper(partial(nodes.build_explorer, definitions=list(absence)), nodes.build_explorer)
     return Pipeline(
         [
             node(plotting.learning_curves, "training_history", "learning_curves_figure", name="plot_learning_curves"),
@@ -55,10 +61,22 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(plotting.metric_by_coverage_class, "per_image_metrics", "metric_by_coverage_figure",
                  name="plot_metric_by_coverage"),
             node(plotting.deletion_curves, "deletion_curves", "deletion_curves_figure", name="plot_deletion_curves"),
+            node(plotting.absence_sensitivity, "explanation_sensitivity", "absence_sensitivity_figure",
+                 name="plot_absence_sensitivity"),
+            node(plotting.interaction_matrix, "channel_interaction_matrix", "interaction_matrix_figure",
+                 name="plot_interaction_matrix"),
             node(
-                nodes.build_explorer,
+                nodes.plot_interaction_maps,
+                inputs=[*shown, "channel_interactions", "explained_probabilities", "decision_rule"],
+                outputs="interaction_maps_figure",
+                name="plot_interaction_maps",
+            ),
+            node(
+                explorer,
                 inputs=["per_image_metrics", "model_inputs", "train_masks", "explained_probabilities",
-                        "channel_contributions", "expected_value_map", "decision_rule", "params:reporting.explorer"],
+                        "channel_contributions", "expected_value_map", "decision_rule", "params:reporting.explorer",
+                        "channel_interactions",
+                        *(f"{d}.{name}" for d in absence[1:] for name in ("channel_contributions", "expected_value_map"))],
                 outputs="explorer",
                 name="build_explorer",
             ),
@@ -70,6 +88,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "evaluation_metrics": "evaluation_metrics", "explanation_checks": "explanation_checks",
                     "importance_metrics": "importance_metrics", "deletion_metrics": "deletion_metrics",
                     "randomisation_metrics": "randomisation_metrics", "global_importance": "global_importance",
+                    "explanation_sensitivity": "explanation_sensitivity",
+                    "explanation_sensitivity_sentence": "explanation_sensitivity_sentence",
+                    "channel_interaction_matrix": "channel_interaction_matrix",
                     **{name: f"{name}_figure" for name in FIGURES},
                 },
                 outputs="report",

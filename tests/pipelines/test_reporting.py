@@ -1,0 +1,120 @@
+"""The reporting pipeline's explanation sections: sensitivity to the definition of absence, the
+interaction matrix and maps, and the explorer's inputs for every configured definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+
+from explainable_salt.attribution.interactions import interaction_table, pair_names
+from explainable_salt.attribution.sensitivity import ranking_sentence, sensitivity_table
+from explainable_salt.figures import report
+from explainable_salt.pipelines.reporting import create_pipeline
+from explainable_salt.stacks import ImageStack
+
+CHANNELS = ("amplitude", "energy", "similarity")
+PAIRS = pair_names(CHANNELS)
+IDS = [f"i{k}" for k in range(6)]
+RULE = {"threshold": 0.5, "min_area": 0, "peak_threshold": 0.5}
+
+
+def _phi(seed: int, scales=(0.3, 0.1, 0.02)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(len(IDS), 101, 101, len(CHANNELS))) * np.array(scales)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def sensitivity():
+    """Three definitions: blur swaps the last two channels' importance."""
+    contributions = {"background": _phi(0), "baseline": _phi(1), "blur": _phi(2, (0.3, 0.02, 0.1))}
+    table = sensitivity_table(contributions, CHANNELS, n_boot=50)
+    return table, ranking_sentence(table)
+
+
+@pytest.fixture(scope="module")
+def interactions():
+    data = np.random.default_rng(3).normal(0, 0.01, (len(IDS), 101, 101, len(PAIRS))).astype(np.float32)
+    data[..., 0] -= 0.05  # amplitude:energy redundant
+    data[..., 2] += 0.03  # energy:similarity synergistic
+    return ImageStack(IDS, data, PAIRS)
+
+
+def _run_nodes(names: list[str], inputs: dict) -> dict:
+    pipeline = create_pipeline().only_nodes(*names)
+    catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
+    SequentialRunner().run(pipeline, catalog)
+    return {name: catalog.load(name) for name in pipeline.outputs()}
+
+
+def test_the_explanation_figures_are_drawn_from_the_catalog(sensitivity, interactions):
+    probabilities = np.random.default_rng(4).uniform(0, 1, (len(IDS), 101, 101)).astype(np.float32)
+    outputs = _run_nodes(
+        ["plot_absence_sensitivity", "plot_interaction_matrix", "plot_interaction_maps"],
+        {"explanation_sensitivity": sensitivity[0], "channel_interaction_matrix": interaction_table(interactions.data, PAIRS, 50),
+         "showcase_image_ids": IDS[:2], "channel_interactions": interactions,
+         "explained_probabilities": ImageStack(IDS, probabilities), "decision_rule": RULE},
+    )
+    assert set(outputs) == {"absence_sensitivity_figure", "interaction_matrix_figure", "interaction_maps_figure"}
+    assert all(isinstance(fig, Figure) for fig in outputs.values())
+    maps = outputs["interaction_maps_figure"]
+    assert len([ax for ax in maps.axes if ax.images]) == 2 * len(PAIRS)  # one panel per image and pair
+    assert maps.axes[0].images[0].get_clim() == pytest.approx((-np.abs(interactions.data[:2]).max(),
+                                                               np.abs(interactions.data[:2]).max()))
+
+
+def test_the_sensitivity_figure_shows_each_definitions_shares_and_agreement(sensitivity):
+    from explainable_salt.figures.plotting import absence_sensitivity
+
+    table = sensitivity[0]
+    shares, agreement = absence_sensitivity(table).axes[:2]
+    heights = [bar.get_height() for bar in shares.patches]
+    # bars by channel, then by definition: amplitude's shares first
+    assert heights[:3] == pytest.approx(table[table["channel"] == "amplitude"]["share_of_abs"].tolist())
+    tau = table.drop_duplicates("definition")["kendall_tau"].tolist()
+    assert [bar.get_height() for bar in agreement.patches][:3] == pytest.approx(tau)
+    assert tau[0] == 1.0 and tau[2] < 1.0
+
+
+def test_the_interaction_matrix_is_symmetric_with_signed_means(interactions):
+    from explainable_salt.figures.plotting import interaction_matrix
+
+    table = interaction_table(interactions.data, PAIRS, 50)
+    shown = interaction_matrix(table).axes[0].images[0].get_array()
+    assert shown.shape == (3, 3) and np.isnan(np.diag(shown.filled(np.nan))).all()
+    assert shown[0, 1] == shown[1, 0] == pytest.approx(table.loc[0, "mean"]) and shown[0, 1] < 0
+    assert shown[1, 2] == pytest.approx(table.loc[2, "mean"]) and shown[1, 2] > 0
+
+
+def test_the_sensitivity_summary_has_one_row_per_definition(sensitivity):
+    summary = report.sensitivity_summary(sensitivity[0])
+    assert summary["definition"].tolist() == ["background", "baseline", "blur"]
+    assert summary.loc[0, "ranking"] == "amplitude > energy > similarity"
+    assert summary.loc[2, "ranking"] == "amplitude > similarity > energy"
+    assert summary.loc[0, "Kendall τ"] == "1.00 [1.00, 1.00]"
+    assert {f"share {c}" for c in CHANNELS} <= set(summary.columns)
+
+
+def test_with_one_definition_the_report_says_so_and_how_to_add_others():
+    table = sensitivity_table({"background": _phi(0)}, CHANNELS, n_boot=20)
+    reading = report.sensitivity_reading(table, ranking_sentence(table))
+    assert "Only one definition" in reading and "explainability.absence" in reading
+    assert report.sensitivity_summary(table)["definition"].tolist() == ["background"]
+
+
+def test_the_interaction_reading_names_the_most_redundant_and_synergistic_pairs(interactions):
+    reading = report.interaction_reading(interaction_table(interactions.data, PAIRS, 50))
+    assert "Most redundant: amplitude and energy" in reading
+    assert "Most synergistic: energy and similarity" in reading
+
+
+def test_the_explorer_takes_every_configured_definitions_contributions_and_expected_value():
+    pipeline = create_pipeline(absence=["background", "baseline", "blur"])
+    explorer = next(n for n in pipeline.nodes if n.name == "build_explorer")
+    assert explorer.inputs[-5:] == [
+        "channel_interactions", "baseline.channel_contributions", "baseline.expected_value_map",
+        "blur.channel_contributions", "blur.expected_value_map",
+    ]
+    assert "blur.channel_contributions" not in create_pipeline().inputs()
