@@ -65,6 +65,9 @@ def test_default_run_writes_every_figure_and_a_self_contained_report(synthetic_p
     assert report.count("data:image/png;base64,") == len(FIGURES)
     assert "http://" not in report and "https://" not in report  # opens offline
     assert "What matters for salt" in report and "Over 4 explained internal-test images" in report
+    assert "Does it depend on the background images drawn?" in report
+    sampling = (synthetic_project / "data/08_reporting/explanation_sampling_error.txt").read_text()
+    assert sampling in html.unescape(report) and "background images is" in sampling
 
 
 def test_explanations_are_additive_and_named_by_channel(synthetic_project):

@@ -118,3 +118,34 @@ def test_the_explorer_takes_every_configured_definitions_contributions_and_expec
         "blur.channel_contributions", "blur.expected_value_map",
     ]
     assert "blur.channel_contributions" not in create_pipeline().inputs()
+
+
+def test_the_standard_error_maps_share_one_scale_and_a_game_without_sampling_gets_a_note():
+    rng = np.random.default_rng(5)
+    errors = ImageStack(IDS, rng.uniform(0, 0.02, (len(IDS), 101, 101, len(CHANNELS))).astype(np.float32), CHANNELS)
+    probabilities = ImageStack(IDS, rng.uniform(0, 1, (len(IDS), 101, 101)).astype(np.float32))
+    inputs = {"showcase_image_ids": IDS[:2], "explained_probabilities": probabilities, "decision_rule": RULE}
+    fig = _run_nodes(["plot_standard_error_maps"], {**inputs, "contribution_standard_error": errors})[
+        "standard_error_maps_figure"]
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 3 * len(CHANNELS)  # the mean over images, then each showcase image
+    np.testing.assert_allclose(panels[0].images[0].get_array(), errors.data.mean(axis=0)[..., 0], atol=1e-6)
+    largest = float(errors.data[:2].max())  # the showcase images' largest standard error (above any mean)
+    for ax in panels:  # one scale
+        assert ax.images[0].get_clim() == pytest.approx((0, largest))
+    none = ImageStack(IDS, np.zeros((len(IDS), 101, 101, 0), np.float32))
+    fig = _run_nodes(["plot_standard_error_maps"], {**inputs, "contribution_standard_error": none})[
+        "standard_error_maps_figure"]
+    assert not [ax for ax in fig.axes if ax.images] and "no sampling error" in fig.axes[0].texts[0].get_text()
+
+
+def test_the_sampling_summary_shows_each_channels_share_range_and_relative_error():
+    import pandas as pd
+
+    table = pd.DataFrame({"channel": ["a", "b"], "share_of_abs": [0.75, 0.25], "share_low": [0.7, 0.2],
+                          "share_high": [0.8, 0.3], "mean_abs": [0.3, 0.1], "mean_standard_error": [0.15, 0.1],
+                          "relative_standard_error": [0.5, 1.0]})
+    summary = report.sampling_summary(table)
+    assert list(summary["share of mean |φ|"]) == ["75.0 % [70.0, 80.0]", "25.0 % [20.0, 30.0]"]
+    assert list(summary["standard error / mean |φ|"]) == ["50 %", "100 %"]
+    assert "draws no background" in report.sampling_summary(pd.DataFrame())["note"][0]

@@ -225,6 +225,30 @@ def interaction_maps(ids: list[str], interactions: np.ndarray, pairs: tuple[str,
     return fig
 
 
+def standard_error_maps(
+    ids: list[str], errors: np.ndarray, mean_errors: np.ndarray, channels: tuple[str, ...], predicted: np.ndarray,
+) -> Figure:
+    """Per channel (columns), the per-pixel standard error of φ from the background draw: averaged
+    over every explained image (first row), then for each showcase image with its predicted
+    outline; one scale. Shapes: ``errors`` ``(n, H, W, C)``, ``mean_errors`` ``(H, W, C)``,
+    ``predicted`` ``(n, H, W)`` 0/1. A game without sampling (no channels) gets one note."""
+    if not channels:
+        fig, axes = figure(1, 1, panel_size=3.0)
+        axes[0, 0].axis("off")
+        axes[0, 0].text(0.5, 0.5, "The primary game draws no background\nimages: no sampling error.",
+                        ha="center", va="center", fontsize=9)
+        return fig
+    fig, axes = figure(len(ids) + 1, len(channels))
+    limit = float(max(errors.max(), mean_errors.max()))
+    for c, channel in enumerate(channels):
+        _image(axes[0, c], mean_errors[..., c], f"mean over images\nSE of φ {channel}", cmap="magma", vmin=0, vmax=limit)
+        for row, image_id in enumerate(ids, start=1):
+            _image(axes[row, c], errors[row - 1, ..., c], f"{image_id}\nSE of φ {channel}" if c == 0 else f"SE of φ {channel}",
+                   cmap="magma", vmin=0, vmax=limit)
+            axes[row, c].contour(predicted[row - 1], levels=[0.5], colors="w", linewidths=0.6)
+    return fig
+
+
 def value_contribution_hexbin(samples: pd.DataFrame) -> Figure:
     """Channel value vs its contribution, one row per channel, salt and sediment side by side."""
     channels = list(dict.fromkeys(samples["channel"]))

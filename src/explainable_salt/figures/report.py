@@ -83,6 +83,12 @@ CAPTIONS = {
         "redundancy, the two channels carry the same information for the model. It is not part of the sum "
         "expected value + Σφ."
     ),
+    "standard_error_maps": (
+        "The per-pixel standard error of each channel's φ from drawing the background images (the spread of "
+        "the per-image games over √K): first averaged over every explained image, then for the showcase images "
+        "(white: predicted salt outline). Where it is as large as |φ| itself, that pixel's value is a rough "
+        "estimate; global shares and rankings average it away (see the section on the background images)."
+    ),
     "interaction_maps": (
         "Where each pair interacts in the showcase images (black: predicted salt outline), on one scale; "
         "red synergy, blue redundancy."
@@ -120,6 +126,20 @@ def sensitivity_reading(table: pd.DataFrame, sentence: str) -> str:
     if len(definitions) == 1:
         return f"{sentence} {ADD_DEFINITIONS}"
     return f"{what} {sentence}"
+
+
+def sampling_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per channel: its share of mean |φ| with the 95 % range over background redraws, and
+    the mean per-pixel standard error (absolute, and relative to the mean |φ|)."""
+    if table.empty:
+        return pd.DataFrame({"note": ["the primary definition draws no background images"]})
+    return pd.DataFrame({
+        "channel": table["channel"],
+        "share of mean |φ|": [f"{100 * r.share_of_abs:.1f} % [{100 * r.share_low:.1f}, {100 * r.share_high:.1f}]"
+                              for r in table.itertuples()],
+        "mean |φ|": table["mean_abs"], "mean standard error": table["mean_standard_error"],
+        "standard error / mean |φ|": [f"{100 * v:.0f} %" for v in table["relative_standard_error"]],
+    })
 
 
 def interaction_reading(table: pd.DataFrame) -> str:

@@ -101,6 +101,21 @@ def plot_interaction_maps(
     )
 
 
+def plot_standard_error_maps(
+    showcase_image_ids: list[str],
+    contribution_standard_error: ImageStack,
+    explained_probabilities: ImageStack,
+    decision_rule: dict,
+) -> Figure:
+    """The per-pixel standard error of the contributions, averaged and per showcase image."""
+    channels = contribution_standard_error.channels
+    shown = contribution_standard_error.select(showcase_image_ids).data if channels else None
+    return plotting.standard_error_maps(
+        showcase_image_ids, shown, contribution_standard_error.data.mean(axis=0) if channels else None, channels,
+        apply_decision_rule(explained_probabilities.select(showcase_image_ids).data, decision_rule),
+    )
+
+
 def build_report(
     manifest: pd.DataFrame,
     test_images_count: dict,
@@ -114,6 +129,8 @@ def build_report(
     explanation_sensitivity: pd.DataFrame,
     explanation_sensitivity_sentence: str,
     channel_interaction_matrix: pd.DataFrame,
+    explanation_sampling_error: pd.DataFrame,
+    explanation_sampling_error_sentence: str,
     **figures: Figure,
 ) -> str:
     """The self-contained HTML report of the run."""
@@ -132,6 +149,8 @@ def build_report(
         ("Does it depend on what \"absent\" means?",
          report.sensitivity_reading(explanation_sensitivity, explanation_sensitivity_sentence),
          report.sensitivity_summary(explanation_sensitivity)),
+        ("Does it depend on the background images drawn?", explanation_sampling_error_sentence,
+         report.sampling_summary(explanation_sampling_error)),
         ("Which channels work together", report.interaction_reading(channel_interaction_matrix),
          channel_interaction_matrix[["pair", "mean", "mean_low", "mean_high", "mean_abs", "mean_abs_low", "mean_abs_high"]]),
     ]

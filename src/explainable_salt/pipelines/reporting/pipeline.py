@@ -12,7 +12,7 @@ FIGURES = [
     "learning_curves", "channel_contributions", "additive_build_up", "expected_value",
     "importance_by_group", "importance_by_coverage", "importance_by_depth", "value_vs_contribution",
     "segmentation_examples", "metric_by_coverage", "deletion_curves", "salt_location_maps",
-    "absence_sensitivity", "interaction_matrix", "interaction_maps",
+    "absence_sensitivity", "interaction_matrix", "interaction_maps", "standard_error_maps",
 ]
 
 
@@ -72,6 +72,12 @@ def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kw
                 name="plot_interaction_maps",
             ),
             node(
+                nodes.plot_standard_error_maps,
+                inputs=[*shown, "contribution_standard_error", "explained_probabilities", "decision_rule"],
+                outputs="standard_error_maps_figure",
+                name="plot_standard_error_maps",
+            ),
+            node(
                 explorer,
                 inputs=["per_image_metrics", "model_inputs", "train_masks", "explained_probabilities",
                         "channel_contributions", "expected_value_map", "decision_rule", "params:reporting.explorer",
@@ -91,6 +97,8 @@ def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kw
                     "explanation_sensitivity": "explanation_sensitivity",
                     "explanation_sensitivity_sentence": "explanation_sensitivity_sentence",
                     "channel_interaction_matrix": "channel_interaction_matrix",
+                    "explanation_sampling_error": "explanation_sampling_error",
+                    "explanation_sampling_error_sentence": "explanation_sampling_error_sentence",
                     **{name: f"{name}_figure" for name in FIGURES},
                 },
                 outputs="report",
