@@ -29,11 +29,22 @@ from explainable_salt.pipelines.reporting.nodes import build_explorer
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_outputs(data: Path) -> dict:
-    """The node's inputs, read from a run's data folder as the catalog reads them."""
+def run_outputs(data: Path) -> tuple[dict, list]:
+    """The node's inputs, read from a run's data folder as the catalog reads them: the named ones,
+    then the primary's interactions and each other definition's contributions and expected values
+    when the run wrote them (their order in ``explainability.absence`` is alphabetical here)."""
     def stack(path, mmap=False):
         return ImageStackDataset(str(data / path), mmap=mmap).load()
 
+    output = data / "07_model_output"
+    others = sorted(d.name for d in output.iterdir() if (d / "channel_contributions/data.npy").is_file())
+    extra = []
+    if (output / "channel_interactions/data.npy").is_file():
+        extra = [stack("07_model_output/channel_interactions")]
+        extra += [stack(f"07_model_output/{d}/{name}") for d in others
+                  for name in ("channel_contributions", "expected_value_map")]
+    else:
+        others = []
     return {
         "per_image_metrics": pd.read_csv(data / "08_reporting/per_image_metrics.csv"),
         "model_inputs": stack("05_model_input/model_inputs", mmap=True),
@@ -42,7 +53,7 @@ def run_outputs(data: Path) -> dict:
         "channel_contributions": stack("07_model_output/channel_contributions"),
         "expected_value_map": stack("07_model_output/expected_value_map"),
         "decision_rule": json.loads((data / "06_models/decision_rule.json").read_text()),
-    }
+    }, extra, others
 
 
 def main() -> None:
@@ -54,18 +65,20 @@ def main() -> None:
     args = parser.parse_args()
 
     params = yaml.safe_load((REPO / "conf/base/parameters_reporting.yml").read_text())["reporting"]["explorer"]
-    inputs = run_outputs(args.data)
+    inputs, extra, others = run_outputs(args.data)
     n_explained = len(inputs["channel_contributions"])
     out = REPO / "benchmarks/results"
     out.mkdir(parents=True, exist_ok=True)
-    print(f"run: {args.data} ({n_explained} explained images, channels {', '.join(inputs['channel_contributions'].channels)})")
+    print(f"run: {args.data} ({n_explained} explained images, channels {', '.join(inputs['channel_contributions'].channels)}; "
+          f"definitions: {', '.join(['background', *others])}{'; pair interactions' if extra else ''})")
     print(f"browser: {chromium_path()}; open time = navigation until the plots are rendered, {args.repeat} fresh browsers")
     print()
     print("| images | file (MB) | build (s) | open (s), median | open (s), min–max |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for n in args.images or [params["n_images"]]:
         start = time.perf_counter()
-        html = build_explorer(**inputs, params={**params, "n_images": n})
+        html = build_explorer(*inputs.values(), {**params, "n_images": n}, *extra,
+                              definitions=["background", *others])
         build_s = time.perf_counter() - start
         path = out / f"explorer_{n}.html"
         path.write_text(html)
