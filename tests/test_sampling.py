@@ -93,3 +93,15 @@ def test_a_ranking_that_redraws_reorder_is_said_to_depend_on_them():
     assert table["ranking_unchanged"].iloc[0] < 0.95
     assert "depends on which background images are drawn" in sampling.sampling_sentence(table, 8)
     assert isinstance(table, pd.DataFrame)
+
+
+def test_a_first_channel_that_survives_while_the_others_swap_is_named():
+    phi = np.zeros((4, 2, 2, 3))
+    phi[..., 0], phi[..., 1], phi[..., 2] = 6.0, 2.0, 1.9
+    noise = np.random.default_rng(0).normal(scale=0.2, size=(50, 4, 3))
+    table = sampling.sampling_table(phi, np.full(phi.shape, 0.5), np.abs(phi).mean(axis=(1, 2))[None] + noise,
+                                    ("a", "b", "c"))
+    assert table["first_unchanged"].iloc[0] == 1.0 and table["ranking_unchanged"].iloc[0] < 0.95
+    sentence = sampling.sampling_sentence(table, 8)
+    assert "a stays first whatever background images are drawn (in 100 % of the redraws)" in sentence
+    assert "the order of the others (b > c) depends on the draw" in sentence

@@ -234,6 +234,7 @@ def analyse_sampling_error(
     logger.info("Sampling error: %s", sentence)
     metrics = {f"sampling.{r.channel}.relative_standard_error": r.relative_standard_error for r in table.itertuples()}
     metrics |= {"sampling.ranking_unchanged": float(table["ranking_unchanged"].iloc[0]),
+                "sampling.first_unchanged": float(table["first_unchanged"].iloc[0]),
                 "sampling.kendall_tau": float(table["kendall_tau"].iloc[0])}
     return table, sentence, metrics
 
