@@ -148,4 +148,4 @@ def test_the_sampling_summary_shows_each_channels_share_range_and_relative_error
     summary = report.sampling_summary(table)
     assert list(summary["share of mean |φ|"]) == ["75.0 % [70.0, 80.0]", "25.0 % [20.0, 30.0]"]
     assert list(summary["standard error / mean |φ|"]) == ["50 %", "100 %"]
-    assert "draws no background" in report.sampling_summary(pd.DataFrame())["note"][0]
+    assert "no random draw" in report.sampling_summary(pd.DataFrame())["note"][0]

@@ -235,7 +235,7 @@ def standard_error_maps(
     if not channels:
         fig, axes = figure(1, 1, panel_size=3.0)
         axes[0, 0].axis("off")
-        axes[0, 0].text(0.5, 0.5, "The primary game draws no background\nimages: no sampling error.",
+        axes[0, 0].text(0.5, 0.5, "The primary game's references are no\nrandom draw: no sampling error.",
                         ha="center", va="center", fontsize=9)
         return fig
     fig, axes = figure(len(ids) + 1, len(channels))

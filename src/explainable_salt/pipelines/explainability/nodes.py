@@ -217,10 +217,10 @@ def analyse_sampling_error(
 ) -> tuple[pd.DataFrame, str, dict]:
     """How much the primary explanations depend on the background images drawn: the table of
     :func:`explainable_salt.attribution.sampling.sampling_table`, its sentence and metrics
-    ``sampling.*``. A game that draws no images gets an empty table and says so."""
+    ``sampling.*``. A game whose references are no random draw gets an empty table and says so."""
     if not contribution_standard_error.channels:
-        sentence = ("The primary definition of an absent channel draws no background images at random: "
-                    "its explanations have no sampling error to report.")
+        sentence = ("The primary game's references are no random draw of train images (baseline, blur, "
+                    "conditional neighbours or k-means centroids): there is no sampling error to report.")
         logger.info(sentence)
         return pd.DataFrame(), sentence, {}
     channels, ids = channel_contributions.channels, channel_contributions.ids
