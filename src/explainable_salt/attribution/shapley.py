@@ -165,12 +165,13 @@ def explain_game(
     partial = members[1:-1]  # neither empty nor full: these need the references
     weights = shapley_weight_matrix(n_channels)
     readouts = readouts or {}
-    expected = absence.expected(predict, images)
-    predictions = predict(images).astype(np.float64)
-
     sampled = getattr(absence, "sampled", False)
-    if sampled:
-        background_outputs = predict(absence.background).astype(np.float64)  # f(b_k): v(∅) of each reference
+    if sampled:  # f(b_k), each reference's own v(∅); equally weighted, their mean is the shared one
+        background_outputs = predict(absence.background).astype(np.float64)
+        expected = background_outputs.mean(axis=0)
+    else:
+        expected = absence.expected(predict, images)
+    predictions = predict(images).astype(np.float64)
     contributions = np.empty(images.shape, dtype=np.float32)
     errors = np.empty(images.shape, dtype=np.float32) if sampled else None
     redrawn = np.empty((len(resamples), n, n_channels)) if sampled and resamples is not None else None
