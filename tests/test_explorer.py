@@ -10,7 +10,13 @@ import pytest
 from explorer_run import CHANNELS, PAIRS, explorer_of, tiny_run
 
 from explainable_salt.figures.explorer_data import (
-    PREDICTED_BIT, TRUTH_BIT, choose_images, mask_outline, quantise_range, quantise_symmetric, quantise_unit,
+    PREDICTED_BIT,
+    TRUTH_BIT,
+    choose_images,
+    mask_outline,
+    quantise_range,
+    quantise_symmetric,
+    quantise_unit,
 )
 from explainable_salt.pipelines.reporting.nodes import build_explorer
 from explainable_salt.tgs.splits import coverage_class

@@ -35,8 +35,18 @@ from bokeh.embed import file_html
 from bokeh.events import DocumentReady, MouseMove, Tap
 from bokeh.layouts import column, row
 from bokeh.models import (
-    ColorBar, ColumnDataSource, CustomJS, DataTable, Div, FactorRange, LabelSet, LinearColorMapper,
-    NumberFormatter, RadioButtonGroup, Range1d, TableColumn,
+    ColorBar,
+    ColumnDataSource,
+    CustomJS,
+    DataTable,
+    Div,
+    FactorRange,
+    LabelSet,
+    LinearColorMapper,
+    NumberFormatter,
+    RadioButtonGroup,
+    Range1d,
+    TableColumn,
 )
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
