@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
+from toy_models import interacting_model
 
 from explainable_salt.attribution.absence import (
     BackgroundAbsence,
@@ -18,9 +19,6 @@ IMAGES = RNG.normal(size=(5, 12, 10, 3)).astype(np.float32)
 POOL = RNG.normal(size=(9, 12, 10, 3)).astype(np.float32)
 SLOPES = np.array([0.5, -1.0, 2.0])
 
-
-def interacting_model(x):
-    return np.tanh(x[..., 0] * x[..., 1] + 0.5 * x[..., 2] ** 2 - x[..., 1])
 
 
 def linear_model(x):

@@ -5,6 +5,7 @@ from math import factorial
 
 import numpy as np
 import pytest
+from toy_models import interacting_model
 
 from explainable_salt.attribution.absence import BackgroundAbsence, BaselineAbsence
 from explainable_salt.attribution.interactions import (
@@ -23,9 +24,6 @@ IMAGES = RNG.normal(size=(4, 8, 9, 3)).astype(np.float32)
 BACKGROUND = RNG.normal(size=(5, 8, 9, 3)).astype(np.float32)
 ZERO = BaselineAbsence(np.zeros(3))
 
-
-def interacting_model(x):
-    return np.tanh(x[..., 0] * x[..., 1] + 0.5 * x[..., 2] ** 2 - x[..., 1])
 
 
 def explain(model, absence, n_channels=3):

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from toy_models import interacting_model
 
 from explainable_salt.attribution import sampling
 from explainable_salt.attribution.absence import BackgroundAbsence
@@ -12,9 +13,6 @@ RNG = np.random.default_rng(0)
 IMAGES = RNG.normal(size=(5, 6, 7, 3))
 BACKGROUND = RNG.normal(size=(6, 6, 7, 3))
 
-
-def interacting_model(x):
-    return np.tanh(x[..., 0] * x[..., 1] + 0.5 * x[..., 2] ** 2 - x[..., 1])
 
 
 def additive_model(x):

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from toy_models import interacting_model
 
 from explainable_salt.attribution.shap_exact import ChannelMasker, shap_exact_channel_shapley
 from explainable_salt.attribution.shapley import channel_shapley, keras_predictor
@@ -10,10 +11,6 @@ RNG = np.random.default_rng(1)
 IMAGES = RNG.normal(size=(4, 8, 8, 3)).astype(np.float32)
 BACKGROUND = RNG.normal(size=(3, 8, 8, 3)).astype(np.float32)
 
-
-def interacting_model(x):
-    """A non-linear model with channel interactions, (B, H, W, 3) -> (B, H, W)."""
-    return np.tanh(x[..., 0] * x[..., 1] + 0.5 * x[..., 2] ** 2 - x[..., 1])
 
 
 def tiny_keras_model() -> keras.Model:

@@ -4,6 +4,7 @@ from itertools import permutations
 
 import numpy as np
 import pytest
+from toy_models import interacting_model
 
 from explainable_salt.attribution.shapley import (
     batched,
@@ -17,10 +18,6 @@ RNG = np.random.default_rng(0)
 IMAGES = RNG.normal(size=(5, 6, 7, 3)).astype(np.float32)
 BACKGROUND = RNG.normal(size=(4, 6, 7, 3)).astype(np.float32)
 
-
-def interacting_model(x):
-    """A non-linear model with channel interactions, (B, H, W, 3) -> (B, H, W)."""
-    return np.tanh(x[..., 0] * x[..., 1] + 0.5 * x[..., 2] ** 2 - x[..., 1])
 
 
 def permutation_shapley(model, image, background):
