@@ -11,6 +11,7 @@ own writes: a temporary folder replaces the previous one only when complete
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,9 @@ class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
         return {"path": str(self._path), "mmap": self._mmap}
 
     def load(self) -> ImageStack:
+        if self._pending is not None:  # read while a write stopped short: the node yielded too few chunks
+            raise DatasetError(f"{self._path}/ was being written and stopped after {self._pending['written']} of "
+                               f"{self._pending['shape'][0]} images; its previous version is left as it was")
         if not (self._path / "data.npy").is_file():
             raise DatasetError(f"{self._path}/ does not exist: run the pipeline that writes it")
         return ImageStack(
@@ -72,6 +76,7 @@ class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
             self._commit()
 
     def _begin(self, piece: StackChunk) -> None:
+        self.abandon()  # a write that stopped short before this one
         staging = staging_path(self._path)
         staging.mkdir()
         sample = piece.chunk.data
@@ -82,6 +87,13 @@ class ImageStackDataset(AbstractDataset[ImageStack, ImageStack | StackChunk]):
         np.lib.format.write_array_header_2_0(data_file, header)
         np.save(staging / "channels.npy", np.asarray(piece.chunk.channels, dtype=str))
         self._pending = {"staging": staging, "file": data_file, "shape": shape, "dtype": sample.dtype, "ids": [], "written": 0}
+
+    def abandon(self) -> None:
+        """Drop a write that stopped short (its staging folder), leaving the previous version."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending["file"].close()
+            shutil.rmtree(pending["staging"].parent, ignore_errors=True)
 
     def _commit(self) -> None:
         pending, self._pending = self._pending, None

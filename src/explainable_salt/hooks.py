@@ -1,0 +1,71 @@
+"""Project hooks that keep the data safe under every way of running (registered in ``settings.py``).
+
+:class:`DataProtectionHook` checks, before a run, that its catalog writes atomically (Kedro's
+``ParallelRunner`` builds its own catalog class, which does not) and that it will not write raw data
+over a user's; and, after the run, that every image stack written in chunks was written to its end
+(a node that reads a stack left short fails at once: :class:`~explainable_salt.datasets.ImageStackDataset`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.io import DatasetError
+
+from explainable_salt.runtime.atomic import AtomicDataCatalog
+from explainable_salt.runtime.raw_data import refuse_raw_outputs
+from explainable_salt.stacks import StackChunk
+
+logger = logging.getLogger(__name__)
+
+
+class UnsafeRunnerError(RuntimeError):
+    """The run's catalog would write outputs in place, not whole or not at all."""
+
+
+class DataProtectionHook:
+    """Refuses runs that could overwrite data or leave it half written (module docstring)."""
+
+    def __init__(self) -> None:
+        self._chunks: dict[str, tuple[int, int]] = {}  # stack → (images written, images in all)
+        self._catalog: Any = None
+
+    @hook_impl(tryfirst=True)  # before the run lock and kedro-mlflow: a refusal leaves nothing open
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        self._chunks, self._catalog = {}, catalog
+        if not isinstance(catalog, AtomicDataCatalog):
+            raise UnsafeRunnerError(
+                f"The {run_params.get('runner') or 'chosen'} runner gives the run a {type(catalog).__name__}, which "
+                "writes outputs in place: a crash would leave them half written. Run with the default "
+                "SequentialRunner or with --runner ThreadRunner; the per-image stages run in parallel on Dask "
+                "with --params \"execution.mode=local_cluster\"."
+            )
+        refuse_raw_outputs(set(pipeline.all_outputs()), catalog)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if isinstance(data, StackChunk):
+            self._chunks[dataset_name] = (data.start + len(data.chunk), data.total)
+
+    def _abandon_short_stacks(self) -> list[str]:
+        """The stacks of this run written short, each with its staging folder removed."""
+        short = [f"{name!r} stopped after {written} of its {total} images"
+                 for name, (written, total) in self._chunks.items() if written < total]
+        for name, (written, total) in self._chunks.items():
+            dataset = self._catalog.get(name) if written < total and self._catalog is not None else None
+            if hasattr(dataset, "abandon"):
+                dataset.abandon()
+        self._chunks = {}
+        return short
+
+    @hook_impl(trylast=True)  # after the run lock's release: a refusal here must not leave it held
+    def after_pipeline_run(self) -> None:
+        if short := self._abandon_short_stacks():
+            raise DatasetError(f"The node writing {'; '.join(short)}: not written, and the previous version "
+                               "(if any) is left as it was.")
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._abandon_short_stacks()
