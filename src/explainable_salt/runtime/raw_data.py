@@ -79,7 +79,7 @@ def raw_folder_entries(folders: set[Path]) -> list[Path]:
 def refuse_raw_outputs(outputs: set[str], catalog: Any) -> None:
     """Raise ``DatasetError`` before a run whose pipeline writes raw datasets (``outputs``) when
     any raw dataset of ``catalog`` exists or its ``01_raw`` folders hold anything."""
-    names = [name for name in catalog.keys() if not name.startswith("params:") and name != "parameters"]
+    names = [name for name in catalog if not name.startswith("params:") and name != "parameters"]
     raw = {name: catalog.get(name) for name in names}
     raw = {name: dataset for name, dataset in raw.items() if dataset is not None and is_raw(dataset)}
     written = sorted(set(raw) & set(outputs))
