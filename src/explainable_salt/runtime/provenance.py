@@ -1,9 +1,12 @@
-"""What a run ran on, logged to its MLflow run: hardware, dtype policy, package versions and a hash
-of the raw data, so that two runs' numbers can be compared knowing what differed."""
+"""What a run ran on, logged to its MLflow run: hardware, dtype policy, package versions, a hash of
+the raw data, the Kedro environment and a hash of the effective configuration (every parameter
+after the environment's and ``--params`` overrides), so that two runs' numbers can be compared
+knowing what differed."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import platform
@@ -30,6 +33,13 @@ def raw_data_fingerprint(folder: str | Path) -> str:
         with path.open("rb") as file:
             digest.update(hashlib.file_digest(file, "blake2b").digest())
     return digest.hexdigest()
+
+
+def configuration_fingerprint(params: dict[str, Any]) -> str:
+    """A hash (BLAKE2b, 16 hex digits) of the effective parameters: equal for two runs exactly when
+    every parameter is equal, whichever environment or ``--params`` set it."""
+    payload = json.dumps(params, sort_keys=True, default=str).encode()
+    return hashlib.blake2b(payload, digest_size=8).hexdigest()
 
 
 def _cpu_model() -> str:
@@ -68,16 +78,20 @@ def run_environment(model_params: dict, raw_folder: str | Path) -> dict[str, str
 
 
 class RunEnvironmentHook:
-    """Tags the run's MLflow run (opened by kedro-mlflow) with :func:`run_environment`, once,
+    """Tags the run's MLflow run (opened by kedro-mlflow) with :func:`run_environment`, the Kedro
+    environment (``kedro.env``) and :func:`configuration_fingerprint` (``config.blake2b``), once,
     before its first node."""
 
     def __init__(self) -> None:
-        self._pending: tuple[dict, Path] | None = None
+        self._pending: tuple[dict, Path, dict[str, str]] | None = None
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        model_params = context.params.get("modelling", {}).get("model", {})
-        self._pending = (model_params, Path(context.project_path) / "data" / "01_raw")
+        params = context.params
+        model_params = params.get("modelling", {}).get("model", {})
+        environment = context.env or context.config_loader.default_run_env
+        configuration = {"kedro.env": str(environment), "config.blake2b": configuration_fingerprint(params)}
+        self._pending = (model_params, Path(context.project_path) / "data" / "01_raw", configuration)
 
     @hook_impl
     def before_node_run(self) -> None:
@@ -87,9 +101,10 @@ class RunEnvironmentHook:
 
         if mlflow.active_run() is None:
             return
-        model_params, raw_folder = self._pending
+        model_params, raw_folder, configuration = self._pending
         self._pending = None
-        tags = run_environment(model_params, raw_folder)
+        tags = {**run_environment(model_params, raw_folder), **configuration}
         mlflow.set_tags(tags)
-        logger.info("Logged the run environment to MLflow: %s, %s cores, dtype %s, raw data %s",
-                    tags["hardware.cpu"], tags["hardware.cores"], tags["dtype_policy"], tags["raw_data.blake2b"])
+        logger.info("Logged the run environment to MLflow: %s, %s cores, dtype %s, raw data %s, env %s, "
+                    "configuration %s", tags["hardware.cpu"], tags["hardware.cores"], tags["dtype_policy"],
+                    tags["raw_data.blake2b"], tags["kedro.env"], tags["config.blake2b"])
