@@ -133,10 +133,9 @@ def grey():
 
 def test_attribute_chunks_on_the_cluster_equal_the_in_process_ones(on_cluster, grey):
     images, _, depths = grey
-    params = {"channels": ["amplitude", "energy", "similarity", "sobel", "depth"], "normalisation": "robust",
-              "chunk_size": 7}
+    params = {"analysis_channels": ["depth"], "normalisation": "robust", "chunk_size": 7}
     manifest = pd.DataFrame({"id": images.ids, "split": "train"})
-    normaliser = fit_channel_normaliser(images, depths, manifest, params)
+    normaliser = fit_channel_normaliser(images, depths, manifest, params, ["amplitude", "energy", "similarity", "sobel"])
     here = list(build_model_inputs(images, depths, normaliser, params, IN_PROCESS))
     there = list(build_model_inputs(images, depths, normaliser, params, on_cluster))
     assert [c.start for c in here] == [c.start for c in there] == list(range(0, len(images), 7))

@@ -28,13 +28,21 @@ def _attributes(images: ImageStack, depths: pd.DataFrame, names: list[str], para
     )
 
 
+def built_channels(model_channels: list[str], params: dict) -> list[str]:
+    """The channels to build: those the model reads (``modelling.channels``), in its order, then any
+    ``analysis_channels`` it does not (kept for notebooks and reports, never for the model)."""
+    extra = [name for name in params.get("analysis_channels") or [] if name not in model_channels]
+    return [*model_channels, *extra]
+
+
 def fit_channel_normaliser(
-    train_images: ImageStack, depths: pd.DataFrame, manifest: pd.DataFrame, params: dict
+    train_images: ImageStack, depths: pd.DataFrame, manifest: pd.DataFrame, params: dict, model_channels: list[str]
 ) -> dict:
-    """Fit the per-channel normaliser on the attributes of the train split only."""
+    """Fit the per-channel normaliser of :func:`built_channels` on the train split only."""
     train_ids = split_ids(manifest, "train")
-    channels = _attributes(train_images.select(train_ids), depths, params["channels"], params)
-    normaliser = fit_normaliser(channels, params["channels"], params["normalisation"])
+    names = built_channels(list(model_channels), params)
+    channels = _attributes(train_images.select(train_ids), depths, names, params)
+    normaliser = fit_normaliser(channels, names, params["normalisation"])
     logger.info(
         "Fitted %s normalisation of channels %s on %d train images",
         normaliser["method"], normaliser["channels"], len(train_ids),

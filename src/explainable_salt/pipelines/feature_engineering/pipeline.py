@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 fit_channel_normaliser,
-                inputs=["train_images", "depths", "manifest", "params:feature_engineering"],
+                inputs=["train_images", "depths", "manifest", "params:feature_engineering", "params:modelling.channels"],
                 outputs="channel_normaliser",
                 name="fit_channel_normaliser",
             ),
