@@ -94,6 +94,36 @@ def test_a_png_too_large_is_refused_from_its_header(tmp_path):
         _from_zip(tmp_path, max_pixels=100_000)
 
 
+BLANK = np.zeros((1000, 1000), np.uint8)  # a million pixels that compress to about a kilobyte
+
+
+def test_a_zip_decoding_to_more_pixels_than_allowed_is_refused_naming_it_before_any_decoding(tmp_path, monkeypatch):
+    _zip(tmp_path / "t.zip", {f"images/{k}.png": _png_bytes(BLANK) for k in "abcd"})
+    decoded = []
+    monkeypatch.setattr("explainable_salt.datasets.png_set_dataset._decode_png", lambda *args: decoded.append(args))
+    with pytest.raises(DatasetError, match=r"t.zip:images/ holds 4,000,000 pixels once decoded, more than the "
+                                           r"3,999,999 allowed \(max_total_pixels\)"):
+        _from_zip(tmp_path, max_total_bytes=100_000, max_total_pixels=3_999_999)
+    assert decoded == []
+
+
+def test_a_zip_within_its_pixel_limit_loads(tmp_path):
+    _zip(tmp_path / "t.zip", {f"images/{k}.png": _png_bytes(BLANK) for k in "abcd"})
+    images = _from_zip(tmp_path, max_total_bytes=100_000, max_total_pixels=4_000_000)
+    assert sorted(images) == list("abcd") and all(image.shape == (1000, 1000) for image in images.values())
+
+
+def test_a_folder_decoding_to_more_pixels_than_allowed_is_refused_naming_it(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in "abcd":
+        (folder / f"{k}.png").write_bytes(_png_bytes(BLANK))
+    with pytest.raises(DatasetError, match=r"images/ holds 4,000,000 pixels once decoded, more than the "
+                                           r"3,999,999 allowed \(max_total_pixels\)"):
+        PNGSetDataset(folder=str(folder), max_total_pixels=3_999_999).load()
+    assert len(PNGSetDataset(folder=str(folder), max_total_pixels=4_000_000).load()) == 4
+
+
 def test_ids_that_differ_only_in_case_are_refused_in_zip_and_folder(tmp_path):
     _zip(tmp_path / "t.zip", {"images/abc.png": _png_bytes(GREY), "images/ABC.png": _png_bytes(GREY)})
     with pytest.raises(DatasetError, match="abc.png and images/ABC.png"):

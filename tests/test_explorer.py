@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import json
+import os
+from collections import Counter
 from html.parser import HTMLParser
 
 import numpy as np
@@ -19,6 +23,7 @@ from explainable_salt.figures.explorer_data import (
     quantise_unit,
 )
 from explainable_salt.pipelines.reporting.nodes import build_explorer
+from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.splits import coverage_class
 
 
@@ -128,6 +133,77 @@ def test_the_explorer_embeds_the_chosen_images_and_their_channels(explorer_html)
     for channel in CHANNELS:
         assert f"phi-{channel}" in explorer_html and f"input-{channel}" in explorer_html
     assert "input-depth" not in explorer_html  # only explained channels are shown
+
+
+# An id is the name of a raw file, so untrusted: markup in it must stay text wherever it is shown.
+MARKUP_ID = '<img src=x onerror="window.pwned=1"><script>alert(1)</script> "quoted" & \'single\''
+
+
+def _run_with_id(new_id: str) -> dict:
+    """``tiny_run()`` with image ``img06``, one the explorer shows, renamed ``new_id``."""
+    run = tiny_run()
+    ids = [new_id if i == "img06" else i for i in run["per_image_metrics"]["id"]]
+    run["per_image_metrics"] = run["per_image_metrics"].assign(id=ids)
+    for name in ("model_inputs", "train_masks", "explained_probabilities", "channel_contributions",
+                 "channel_interactions"):
+        run[name] = ImageStack(ids, run[name].data, run[name].channels)
+    return run
+
+
+class _Tags(HTMLParser):
+    """How many of each start tag the page holds (script text is not parsed as tags)."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.counts = Counter()
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.counts[tag] += 1
+
+
+def test_an_id_with_markup_travels_in_the_page_as_escaped_data_not_as_tags(explorer_html):
+    page = build_explorer(**_run_with_id(MARKUP_ID))
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert html.escape(json.dumps(MARKUP_ID), quote=False) in page  # the id is there, as JSON data
+    assert _Tags(page).counts == _Tags(explorer_html).counts
+
+
+def _browser() -> str:
+    """Debian's chromium, as tests/test_explorer_browser.py finds it: skipped without it, failed
+    under CI=true."""
+    from explainable_salt.figures.explorer_browser import chromium_path
+
+    path = chromium_path()
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        path = None
+    if path and os.path.exists(path):
+        return path
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail("CI=true but the browser test cannot run: no playwright or no chromium")
+    pytest.skip("needs playwright and Debian's chromium (make browser)")
+
+
+def test_an_id_with_markup_is_shown_as_text_when_its_image_is_picked(tmp_path):
+    from explainable_salt.figures.explorer_browser import browser_page, open_explorer
+
+    executable = _browser()
+    path = tmp_path / "explorer.html"
+    path.write_text(build_explorer(**_run_with_id(MARKUP_ID)))
+    with browser_page(executable) as page:
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        open_explorer(page, path)
+        page.locator(".slick-cell", has_text="onerror").first.click()
+        page.wait_for_timeout(200)
+        numbers = page.locator(".explorer-numbers")
+        assert page.evaluate("() => window.pwned") is None and dialogs == []
+        assert numbers.locator("img, script").count() == 0
+        assert numbers.get_attribute("data-image") == MARKUP_ID
+        assert numbers.locator("b").first.inner_text() == MARKUP_ID
+        assert page.locator(".bk-Div", has_text=f"{MARKUP_ID}: coverage").count() >= 1
 
 
 def test_the_embedded_data_stays_compact():

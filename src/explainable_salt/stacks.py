@@ -11,6 +11,16 @@ IMAGE_SIZE = 101
 """Side of a TGS image in pixels: the size every model input and explained map has."""
 
 
+def first_ids(ids: Sequence[str], limit: int | None, parameter: str) -> list[str]:
+    """The first ``limit`` of ``ids``, or all of them for ``None``; ``ValueError`` naming the
+    ``parameter`` for 0 or fewer (which ``ids[:0 or None]`` would silently read as all)."""
+    if limit is None:
+        return list(ids)
+    if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
+        raise ValueError(f"{parameter} must be a positive number of images, or null for all of them, not {limit!r}")
+    return list(ids)[:limit]
+
+
 @dataclass(frozen=True)
 class ImageStack:
     """Images with the ids (and channel names) that say what each index is.

@@ -8,8 +8,10 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from explainable_salt.attribution.absence import BaselineAbsence
+from explainable_salt.attribution.absence import BackgroundAbsence, BaselineAbsence
 from explainable_salt.attribution.chunks import explain_game_chunk
+from explainable_salt.attribution.faithfulness import explanation_rank_correlation
+from explainable_salt.attribution.shapley import explain_game, keras_predictor
 from explainable_salt.pipelines.explainability import create_pipeline
 from explainable_salt.pipelines.explainability.nodes import (
     absence_definitions,
@@ -125,6 +127,48 @@ def test_blur_cannot_be_primary_and_unknown_definitions_are_named(model, inputs,
                          {**PARAMS, "absence": ["blur"]})
     with pytest.raises(ValueError, match="'shadow'"):
         absence_definitions({"absence": ["background", "shadow"]})
+
+
+@pytest.mark.parametrize("max_images", [0, -3])
+def test_max_images_of_zero_or_fewer_is_refused_naming_the_parameter(model, inputs, manifest, max_images):
+    with pytest.raises(ValueError, match=rf"explainability.max_images must be a positive number .* not {max_images}"):
+        explain_channels(model, list(CHANNELS), inputs, manifest, inputs.select(IDS[:2]), [0.5, 0.5],
+                         {**PARAMS, "max_images": max_images})
+
+
+def test_max_images_explains_the_first_internal_test_images(model, inputs, manifest):
+    contributions = explain_channels(model, list(CHANNELS), inputs, manifest, inputs.select(IDS[:2]), [0.5, 0.5],
+                                     {**PARAMS, "max_images": 2})[0]
+    assert list(contributions.ids) == IDS[8:10]
+
+
+RANDOMISATION = {"images": 2, "max_correlation": 0.5, "batch_size": 64, "seed": 13}
+
+
+def test_the_randomisation_check_plays_the_primary_definitions_game(model, inputs, manifest):
+    params = {**PARAMS, "absence": ["baseline"], "randomisation": RANDOMISATION}
+    background, weights = inputs.select(IDS[:2]), [0.5, 0.5]
+    contributions = explain_channels(model, list(CHANNELS), inputs, manifest, background, weights, params)[0]
+    catalog = DataCatalog({
+        "salt_model": MemoryDataset(model, copy_mode="assign"), "channel_contributions": MemoryDataset(contributions),
+        "model_inputs": MemoryDataset(inputs), "manifest": MemoryDataset(manifest),
+        "shapley_background": MemoryDataset(background), "shapley_background_weights": MemoryDataset(weights),
+        "params:explainability": MemoryDataset(params),
+        "params:explainability.randomisation": MemoryDataset(RANDOMISATION), "randomisation_metrics": Kept(),
+    })
+    SequentialRunner().run(create_pipeline(absence=["baseline"]).only_nodes("randomisation_check"), catalog)
+    reported = catalog.load("randomisation_metrics")["sanity.randomised_model_spearman"]
+
+    keras.utils.set_random_seed(RANDOMISATION["seed"])  # the same random weights as the check's
+    random_predict = keras_predictor(keras.models.clone_model(model), 64)
+    ids = contributions.ids[:2]
+    games = {"baseline": build_absence("baseline", inputs, list(CHANNELS), manifest, background, weights, params),
+             "background": BackgroundAbsence(background.data, np.asarray(weights))}
+    rho = {name: explanation_rank_correlation(
+        contributions.select(ids).data, explain_game(random_predict, inputs.select(ids).data, game, 2).contributions)
+        for name, game in games.items()}
+    assert reported == pytest.approx(rho["baseline"], abs=1e-6)
+    assert abs(rho["background"] - rho["baseline"]) > 1e-3  # the games differ by far more than that tolerance
 
 
 def test_sensitivity_compares_every_definition_with_the_primary(outputs):

@@ -143,6 +143,12 @@ def test_only_the_first_max_images_sections_in_id_order_are_explained(tmp_path, 
     assert sorted(_load(tmp_path, "inference_explanations")) == sorted(images)[:2]
 
 
+def test_zero_sections_to_explain_is_refused_naming_the_parameter(tmp_path, sections, trained):
+    images, depths, _ = sections
+    with pytest.raises(Exception, match=r"inference.explanations.max_images must be a positive number .* not 0"):
+        run_inference(tmp_path, images, depths, trained, _params(max_images=0))
+
+
 def test_modelling_predicts_the_same_test_masks_as_the_inference_pipeline(run, sections, trained):
     folder, _, _ = run
     images, depths, _ = sections

@@ -4,6 +4,7 @@ interaction matrix and maps, and the explorer's inputs for every configured defi
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
@@ -149,3 +150,12 @@ def test_the_sampling_summary_shows_each_channels_share_range_and_relative_error
     assert list(summary["share of mean |φ|"]) == ["75.0 % [70.0, 80.0]", "25.0 % [20.0, 30.0]"]
     assert list(summary["standard error / mean |φ|"]) == ["50 %", "100 %"]
     assert "no random draw" in report.sampling_summary(pd.DataFrame())["note"][0]
+
+
+def test_markup_in_the_reports_text_and_tables_is_shown_as_text():
+    markup = '<script>alert(1)</script> "quoted" & \'single\''
+    page = report.render(
+        markup, {"ids": markup}, {"id": markup}, {markup: 1.0}, markup, pd.DataFrame({"channel": [markup]}), {},
+        [(markup, markup, pd.DataFrame({"id": [markup]}))],
+    )
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page

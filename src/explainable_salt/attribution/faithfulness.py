@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from explainable_salt.attribution.shapley import Predictor, coalition_values
+from explainable_salt.attribution.absence import Absence
+from explainable_salt.attribution.shapley import Predictor, coalition_values, explain_game
 from explainable_salt.tgs.metrics import competition_metric
 
 
@@ -71,3 +72,15 @@ def explanation_rank_correlation(first: np.ndarray, second: np.ndarray) -> float
             rho = spearmanr(a[..., c].ravel(), b[..., c].ravel()).statistic
             correlations.append(0.0 if np.isnan(rho) else rho)
     return float(np.mean(correlations))
+
+
+def randomised_model_correlation(
+    random_predict: Predictor, images: np.ndarray, absence: Absence, contributions: np.ndarray,
+    images_per_call: int = 16,
+) -> float:
+    """How much the explanations ``contributions`` ``(N, H, W, C)`` of ``images`` survive
+    re-initialising the model: the :func:`explanation_rank_correlation` of them with the exact
+    explanations of ``random_predict`` (the model with random weights) in the same game
+    ``absence``. Near 0 when explanations depend on what the model learned."""
+    randomised = explain_game(random_predict, images, absence, images_per_call, progress=False)
+    return explanation_rank_correlation(contributions, randomised.contributions)

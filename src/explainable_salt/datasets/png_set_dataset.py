@@ -11,6 +11,9 @@ Raw data is untrusted, so loading is bounded and strict, and every refusal names
   then again while reading, in case it lies); encrypted or unsupported members are refused;
 - a PNG's dimensions are read from its header, and more than ``max_pixels`` pixels are refused
   before it is decoded;
+- all the PNGs of an archive or folder may hold at most ``max_total_pixels`` pixels together,
+  summed from every header before any is decoded: a PNG compresses a plain image a
+  thousandfold, so the bytes allowed say little about the memory the decoded images take;
 - in a folder, only regular files are read: symbolic links, FIFOs and devices are refused;
 - two PNGs whose ids differ only in case (``a.png``, ``A.png``) are refused;
 - colour modes follow one rule: palette images are expanded to their colours; an alpha channel
@@ -26,9 +29,10 @@ import io
 import logging
 import stat
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
@@ -71,6 +75,17 @@ def _decode_png(payload: bytes, source: str, max_pixels: int) -> np.ndarray:
         raise DatasetError(f"Cannot decode PNG {source}: {err}") from err
 
 
+def _header_pixels(stream: IO[bytes], source: str) -> int:
+    """Width × height of the image in ``stream``, read from its header (nothing is decoded);
+    ``DatasetError`` naming ``source`` when there is no readable header."""
+    try:
+        with Image.open(stream) as image:
+            width, height = image.size
+    except Exception as err:  # PIL raises several types for a corrupt file
+        raise DatasetError(f"Cannot decode PNG {source}: {err}") from err
+    return width * height
+
+
 def _require_unique_ids(names: Iterable[str], where: str) -> None:
     seen: dict[str, str] = {}
     for name in names:
@@ -94,6 +109,7 @@ class PNGSetDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]
           member_dir: images
           folder: data/01_raw/train/images
           max_member_bytes: 67108864   # optional limits, see the module docstring
+          max_total_pixels: 1000000000
     """
 
     def __init__(
@@ -105,6 +121,7 @@ class PNGSetDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]
         max_member_bytes: int = 64 * 2**20,
         max_total_bytes: int = 8 * 2**30,
         max_pixels: int = 50_000_000,
+        max_total_pixels: int = 1_000_000_000,  # the competition's 22,000 images of 101 × 101: 224 million
         metadata: dict[str, Any] | None = None,
     ):
         self._folder = Path(folder)
@@ -112,6 +129,7 @@ class PNGSetDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]
         self._member_dir = member_dir.strip("/")
         self._max_entries, self._max_member_bytes = int(max_entries), int(max_member_bytes)
         self._max_total_bytes, self._max_pixels = int(max_total_bytes), int(max_pixels)
+        self._max_total_pixels = int(max_total_pixels)
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -151,6 +169,9 @@ class PNGSetDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]
                 raise DatasetError(f"{self._archive} holds no {self._member_dir}/*.png")
             _require_unique_ids((m.filename for m in members), f"{self._archive}:{self._member_dir}/")
             self._require_sizes(members)
+            self._require_total_pixels(
+                (self._member_header_pixels(archive, info) for info in members), f"{self._archive}:{self._member_dir}/"
+            )
             logger.info("Reading %d PNGs from %s:%s/", len(members), self._archive, self._member_dir)
             return {
                 PurePosixPath(info.filename).stem: _decode_png(self._read_member(archive, info),
@@ -168,17 +189,34 @@ class PNGSetDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]
             raise DatasetError(f"{self._archive}:{self._member_dir}/ holds {total:,} bytes uncompressed, more than "
                                f"the {self._max_total_bytes:,} allowed (max_total_bytes)")
 
-    def _read_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    def _require_total_pixels(self, pixels: Iterable[int], where: str) -> None:
+        total = sum(pixels)
+        if total > self._max_total_pixels:
+            raise DatasetError(f"{where} holds {total:,} pixels once decoded, more than the "
+                               f"{self._max_total_pixels:,} allowed (max_total_pixels)")
+
+    @contextmanager
+    def _open_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[IO[bytes]]:
+        """The member, open for reading; every failure to read it a ``DatasetError`` naming it."""
         source = f"{self._archive}:{info.filename}"
         if info.flag_bits & 0x1:
             raise DatasetError(f"{source} is encrypted; the raw data must be readable without a password")
         try:
             with archive.open(info) as member:
-                payload = member.read(self._max_member_bytes + 1)  # a lying header stops here
+                yield member
         except NotImplementedError as err:
             raise DatasetError(f"{source} uses an unsupported compression: {err}") from err
         except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as err:
             raise DatasetError(f"Cannot read {source}: {err}") from err
+
+    def _member_header_pixels(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+        with self._open_member(archive, info) as member:  # only the header's first bytes are inflated
+            return _header_pixels(member, f"{self._archive}:{info.filename}")
+
+    def _read_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+        source = f"{self._archive}:{info.filename}"
+        with self._open_member(archive, info) as member:
+            payload = member.read(self._max_member_bytes + 1)  # a lying header stops here
         if len(payload) > self._max_member_bytes:
             raise DatasetError(f"{source} unpacks to more than {self._max_member_bytes:,} bytes (max_member_bytes)")
         return payload
@@ -193,15 +231,22 @@ class PNGSetDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]
                 kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file (FIFO, device, folder)"
                 raise DatasetError(f"{path} is {kind}; a raw folder may hold only regular files")
         _require_unique_ids((p.name for p in paths), f"{self._folder}/")
-        logger.info("Reading %d PNGs from %s/", len(paths), self._folder)
-        images = {}
-        for path in tqdm(paths, desc=str(self._folder), leave=False):
+        for path in paths:
             size = path.stat().st_size
             if size > self._max_member_bytes:
                 raise DatasetError(f"{path} is {size:,} bytes, more than the "
                                    f"{self._max_member_bytes:,} allowed (max_member_bytes)")
-            images[path.stem] = _decode_png(path.read_bytes(), str(path), self._max_pixels)
-        return images
+        self._require_total_pixels((self._file_header_pixels(path) for path in paths), f"{self._folder}/")
+        logger.info("Reading %d PNGs from %s/", len(paths), self._folder)
+        return {
+            path.stem: _decode_png(path.read_bytes(), str(path), self._max_pixels)
+            for path in tqdm(paths, desc=str(self._folder), leave=False)
+        }
+
+    @staticmethod
+    def _file_header_pixels(path: Path) -> int:
+        with path.open("rb") as stream:
+            return _header_pixels(stream, str(path))
 
     def save(self, data: dict[str, np.ndarray]) -> None:
         if self._archive is not None and self._archive.is_file():

@@ -117,7 +117,8 @@ def _map_panel(title: str, name: str, mapper: LinearColorMapper, image, x_range=
     fig.grid.visible = False
     source = ColumnDataSource({"image": [image]}, name=f"{name}_view")
     fig.image(image="image", x=0, y=0, dw=IMAGE_SIZE, dh=IMAGE_SIZE, source=source, color_mapper=mapper)
-    return fig, source, column(Div(text=f"<b>{title}</b>", name=f"{name}_title", height=18), fig)
+    # A Div renders HTML: channel and pair names are configuration, shown as text.
+    return fig, source, column(Div(text=f"<b>{html.escape(title)}</b>", name=f"{name}_title", height=18), fig)
 
 
 def _colour_bar(mapper: LinearColorMapper, title: str):

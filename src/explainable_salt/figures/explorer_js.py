@@ -7,10 +7,18 @@ page is ready; ``POINT`` runs when the pointer moves over a map or clicks it
 (``cb_obj``: the Bokeh event, ``x``/``y`` in pixel units). The names they use are the callbacks'
 ``args`` in :func:`explainable_salt.figures.explorer.explorer_document`; ``meta`` holds the
 quantisation steps and the channel names.
+
+The Divs render their text as HTML, so every name written into it (image ids, channel, pair and
+definition names) goes through ``esc``: an id is untrusted data from the raw files' names, and
+``<img onerror=…>`` in one would otherwise run when its image is picked.
 """
 
 PRELUDE = """
 const N = meta.size;
+function esc(text) {
+  const entities = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"};
+  return String(text).replace(/[&<>"']/g, c => entities[c]);
+}
 function current_image() { return images.selected.indices.length ? images.selected.indices[0] : 0; }
 function showing_pairs() { return view_switch.active >= definitions.data.name.length; }
 function current_definition() { return showing_pairs() ? 0 : view_switch.active; }
@@ -26,7 +34,7 @@ function contribution_row(k, d) {
 function fmt(v) { return (v >= 0 ? "+" : "\\u2212") + Math.abs(v).toFixed(4); }
 function plain(v) { return (Math.round(v * 1e4) / 1e4 || 0).toFixed(4); }  // no "-0.0000"
 function cell(quantity, channel, v, text) {
-  return `<td data-quantity="${quantity}" data-channel="${channel}" data-value="${v}">${text}</td>`;
+  return `<td data-quantity="${quantity}" data-channel="${esc(channel)}" data-value="${v}">${text}</td>`;
 }
 function render_pixel(i, j) {
   const k = current_image(), d = current_definition(), r = contribution_row(k, d);
@@ -54,7 +62,7 @@ function render_pixel(i, j) {
   let rows = `<tr><th>${meta.start}</th><td></td>${cell("expected_value", "", ev, plain(ev))}</tr>`;
   meta.channels.forEach((name, c) => {
     const value = meta.input_offset[c] + images.data["input_" + c][k][n] * meta.input_step[c];
-    rows += `<tr><th>+ \\u03c6 ${name}</th><td class="input">${value.toFixed(2)}</td>${cell("phi", name, phi[c], fmt(phi[c]))}</tr>`;
+    rows += `<tr><th>+ \\u03c6 ${esc(name)}</th><td class="input">${value.toFixed(2)}</td>${cell("phi", name, phi[c], fmt(phi[c]))}</tr>`;
   });
   rows += `<tr><th>= ${meta.start} + \\u03a3\\u03c6</th><td></td>${cell("sum", "", running, plain(running))}</tr>`;
   rows += `<tr><th>${meta.end}</th><td></td>${cell("probability", "", p, plain(p))}</tr>`;
@@ -62,14 +70,15 @@ function render_pixel(i, j) {
     rows += `<tr><th colspan="3">pair interactions I (not part of the sum)</th></tr>`;
     meta.pairs.forEach((pair, q) => {
       const v = contributions.data["pair_" + q][r][n] * contributions.data.pair_step[r];
-      rows += `<tr><th>I ${pair}</th><td></td>${cell("interaction", pair, v, fmt(v))}</tr>`;
+      rows += `<tr><th>I ${esc(pair)}</th><td></td>${cell("interaction", pair, v, fmt(v))}</tr>`;
     });
   }
   const truth = mask & meta.truth_bit ? "salt" : "no salt", predicted = mask & meta.predicted_bit ? "salt" : "no salt";
   const pinned = cursor.data.pinned[0] ? " (pinned: click again to release)" : "";
-  numbers.text = `<div class="explorer-numbers" data-image="${images.data.id[k]}" data-row="${i}" data-col="${j}">` +
-    `<b>${images.data.id[k]}</b>, pixel row ${i}, column ${j}${pinned}<br>truth: ${truth}, predicted: ${predicted}, ` +
-    `absent channels: ${definitions.data.name[d]}` +
+  const id = esc(images.data.id[k]);
+  numbers.text = `<div class="explorer-numbers" data-image="${id}" data-row="${i}" data-col="${j}">` +
+    `<b>${id}</b>, pixel row ${i}, column ${j}${pinned}<br>truth: ${truth}, predicted: ${predicted}, ` +
+    `absent channels: ${esc(definitions.data.name[d])}` +
     `<table style="font-family:monospace;border-spacing:10px 1px"><tr><th></th><th>input</th><th>value</th></tr>${rows}</table>` +
     `<small>inputs within ${meta.input_step.map(s => s.toFixed(3)).join(" / ")}, \\u03c6 within ${(step / 2).toExponential(1)} ` +
     `and probabilities within ${(meta.probability_step / 2).toExponential(1)} of the run's values</small></div>`;
@@ -99,11 +108,11 @@ function segments(flat) {
 }
 truth_outline.data = segments(images.data.truth_outline[k]);
 predicted_outline.data = segments(images.data.predicted_outline[k]);
-heading.text = `<b>${images.data.id[k]}</b>: coverage ${(100 * images.data.coverage[k]).toFixed(1)} %; ` +
+heading.text = `<b>${esc(images.data.id[k])}</b>: coverage ${(100 * images.data.coverage[k]).toFixed(1)} %; ` +
   `run's prediction ${(100 * images.data.predicted_coverage[k]).toFixed(1)} % (score ${images.data.score[k].toFixed(2)}); ` +
   `explained prediction ${(100 * images.data.explained_coverage[k]).toFixed(1)} % (score ${images.data.explained_score[k].toFixed(2)}); ` +
-  (pairs ? `pair interactions (Shapley interaction index) under ${definitions.data.name[d]}`
-         : `absence definition: ${definitions.data.name[d]}`);
+  (pairs ? `pair interactions (Shapley interaction index) under ${esc(definitions.data.name[d])}`
+         : `absence definition: ${esc(definitions.data.name[d])}`);
 render_pixel(cursor.data.i[0], cursor.data.j[0]);
 """
 

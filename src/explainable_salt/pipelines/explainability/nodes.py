@@ -21,14 +21,9 @@ from explainable_salt.attribution.absence import (
 from explainable_salt.attribution.background import choose_background
 from explainable_salt.attribution.chunks import AdditivityError, explain_game_chunk
 from explainable_salt.attribution.pixel_attribution import salt_location_maps
-from explainable_salt.attribution.shapley import (
-    ChannelShapley,
-    channel_shapley,
-    concatenate,
-    keras_predictor,
-)
+from explainable_salt.attribution.shapley import ChannelShapley, concatenate, keras_predictor
 from explainable_salt.runtime.execution import map_stack
-from explainable_salt.stacks import ImageStack
+from explainable_salt.stacks import ImageStack, first_ids
 from explainable_salt.tgs.metrics import apply_decision_rule
 from explainable_salt.tgs.splits import split_ids
 
@@ -36,8 +31,10 @@ logger = logging.getLogger(__name__)
 
 
 def _explained_ids(manifest: pd.DataFrame, params: dict) -> np.ndarray:
-    ids = split_ids(manifest, "internal_test")
-    return ids[: params["max_images"]] if params.get("max_images") else ids
+    """The internal-test ids explained: the first ``max_images``, or all of them for ``null``;
+    ``ValueError`` for 0 or fewer, which once silently meant all."""
+    return np.asarray(first_ids(split_ids(manifest, "internal_test"), params.get("max_images"),
+                                "explainability.max_images"), dtype=str)
 
 
 def sample_background(
@@ -355,23 +352,30 @@ def randomisation_check(
     salt_model: keras.Model,
     channel_contributions: ImageStack,
     model_inputs: ImageStack,
+    manifest: pd.DataFrame,
     background: ImageStack,
     background_weights: list[float],
     params: dict,
 ) -> dict:
-    """Explain a few images with a randomly re-initialised copy of the model: the explanations
-    must decorrelate from the trained model's (Spearman ρ below ``max_correlation``)."""
-    ids = channel_contributions.ids[: params["images"]]
-    channels = channel_contributions.channels
-    keras.utils.set_random_seed(params["seed"])
+    """Explain ``randomisation.images`` images with a randomly re-initialised copy of the model,
+    in the primary game (the first of ``explainability.absence``, that of
+    ``channel_contributions``): the explanations must decorrelate from the trained model's
+    (Spearman ρ below ``randomisation.max_correlation``). Returns ``sanity.randomised_model_spearman``."""
+    settings = params["randomisation"]
+    definition = absence_definitions(params)[0]
+    ids = channel_contributions.ids[: settings["images"]]
+    channels = list(channel_contributions.channels)
+    # Compared in another game, the two explanations would differ even for a model that learned nothing.
+    absence = build_absence(definition, model_inputs, channels, manifest, background, background_weights, params)
+    keras.utils.set_random_seed(settings["seed"])
     random_model = keras.models.clone_model(salt_model)  # fresh initial weights
-    images = model_inputs.select(ids).select_channels(channels).data
-    weights = np.asarray(background_weights)
-    randomised = channel_shapley(keras_predictor(random_model, params["batch_size"]), images, background.data,
-                                 background_weights=weights)
-    rho = faithfulness.explanation_rank_correlation(channel_contributions.select(ids).data, randomised.contributions)
-    logger.info("Model randomisation: Spearman ρ of explanations = %.3f (trained vs random weights)", rho)
-    if rho > params["max_correlation"]:
+    rho = faithfulness.randomised_model_correlation(
+        keras_predictor(random_model, settings["batch_size"]), model_inputs.select(ids).select_channels(channels).data,
+        absence, channel_contributions.select(ids).data, params["images_per_call"],
+    )
+    logger.info("Model randomisation (%s): Spearman ρ of explanations = %.3f (trained vs random weights)",
+                definition, rho)
+    if rho > settings["max_correlation"]:
         logger.warning("Explanations barely change when the model's weights are randomised (ρ = %.2f)", rho)
     return {"sanity.randomised_model_spearman": rho}
 

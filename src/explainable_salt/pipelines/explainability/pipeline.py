@@ -105,8 +105,8 @@ def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kw
             node(
                 randomisation_check,
                 inputs=[
-                    "salt_model", "channel_contributions", "model_inputs", "shapley_background",
-                    "shapley_background_weights", "params:explainability.randomisation",
+                    "salt_model", "channel_contributions", "model_inputs", "manifest", "shapley_background",
+                    "shapley_background_weights", "params:explainability",
                 ],
                 outputs="randomisation_metrics",
                 name="randomisation_check",

@@ -18,7 +18,7 @@ from explainable_salt.runtime.execution import map_stack
 from explainable_salt.segmentation.inference import section_masks, section_probabilities
 from explainable_salt.seismic.attributes import ATTRIBUTES
 from explainable_salt.seismic.normalisation import normalised_channels
-from explainable_salt.stacks import IMAGE_SIZE, ImageStack
+from explainable_salt.stacks import IMAGE_SIZE, ImageStack, first_ids
 from explainable_salt.tgs.rle import rle_encode
 from explainable_salt.tgs.validation import RawDataError, depth_by_id, grey_image
 
@@ -183,7 +183,8 @@ def explain_sections(
     """
     engine = {**explainability_params, "tile_overlap": params["tile_overlap"]}
     wanted = params["explanations"]
-    chosen = set(sorted(i for s, _ in inference_sections for i in s.ids)[: wanted["max_images"] or None])
+    chosen = set(first_ids(sorted(i for s, _ in inference_sections for i in s.ids), wanted["max_images"],
+                           "inference.explanations.max_images"))
     normaliser = model_normaliser(channel_normaliser, salt_model_channels)
     explanations, worst = {}, 0.0
     for sections, depths in inference_sections:
