@@ -51,3 +51,38 @@ def test_the_synthetic_environment_trains_the_default_model_for_minutes():
     assert synthetic["model"] == base["model"] and synthetic["architecture"] == base["architecture"]
     minutes = [s["max_minutes"] for s in synthetic["training"]["stages"]]
     assert sum(minutes) <= 5 < sum(s["max_minutes"] for s in base["training"]["stages"])
+
+
+def _shaped_pipelines(project, env: str | None = None, params: dict | None = None) -> dict:
+    """The pipelines as `kedro run [--env ENV] [--params ...]` builds them in ``project``."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
+        session.load_context()
+        return dict(pipelines)
+
+
+def _definitions(pipeline) -> set[str]:
+    return {n.namespace for n in pipeline.nodes if n.name.endswith("explain_channels") and n.namespace}
+
+
+def test_the_runs_environment_and_params_shape_the_pipelines_without_kedro_env(tmp_path, monkeypatch):
+    from kedro_project import scratch_project
+
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    project = scratch_project(tmp_path)
+    monkeypatch.chdir(project)
+    base = _shaped_pipelines(project)
+    assert _definitions(base["explainability"]) == set()  # conf/base: the background game alone
+    quick = _shaped_pipelines(project, env="quick")  # conf/quick lists four definitions
+    assert _definitions(quick["explainability"]) == {"baseline", "blur", "conditional"}
+    assert _definitions(quick["__default__"]) == {"baseline", "blur", "conditional"}
+    given = _shaped_pipelines(project, env="quick", params={"explainability": {"absence": ["baseline", "background"]},
+                                                             "data_engineering": {"n_folds": 2}})
+    assert _definitions(given["explainability"]) == {"background"}  # baseline is the primary here
+    assert {n.namespace for n in given["cross_validation"].nodes if n.namespace} == {"fold_0", "fold_1"}
+    (project / "conf/local/parameters_explainability.yml").write_text("explainability:\n  absence: [baseline, blur]\n")
+    assert _definitions(_shaped_pipelines(project)["explainability"]) == {"blur"}  # conf/local, the default env

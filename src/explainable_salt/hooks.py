@@ -1,4 +1,9 @@
-"""Project hooks that keep the data safe under every way of running (registered in ``settings.py``).
+"""Project hooks (registered in ``settings.py``) that keep the data safe under every way of running,
+and build the pipelines from the run's own configuration.
+
+:class:`PipelineShapeHook` hands the run's parameters (``--env``, ``KEDRO_ENV``, ``conf/local`` and
+``--params`` alike) to the pipeline registry before the pipelines are built, so that the explanation
+nodes (one per definition of absence) and the fold pipelines are the ones the run configures.
 
 :class:`DataProtectionHook` checks, before a run, that its catalog writes atomically (Kedro's
 ``ParallelRunner`` builds its own catalog class, which does not) and that it will not write raw data
@@ -9,6 +14,7 @@ over a user's; and, after the run, that every image stack written in chunks was 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -19,6 +25,21 @@ from explainable_salt.runtime.raw_data import refuse_raw_outputs
 from explainable_salt.stacks import StackChunk
 
 logger = logging.getLogger(__name__)
+
+
+class PipelineShapeHook:
+    """Builds the pipelines from the run's configuration (module docstring)."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from kedro.framework import project
+
+        from explainable_salt import pipeline_registry  # imports every pipeline: not at settings' import
+
+        conf_source = Path(context.project_path) / project.settings.CONF_SOURCE
+        if pipeline_registry.use_run_parameters(conf_source, context.params):
+            # Built before the context existed (or for another run in this process): build again.
+            project.pipelines.configure(f"{project.PACKAGE_NAME}.pipeline_registry")
 
 
 class UnsafeRunnerError(RuntimeError):

@@ -6,7 +6,6 @@ import logging
 import os
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
 from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 
@@ -32,29 +31,55 @@ STAGES = {
 }
 
 
-def _parameters(conf_source: Path | None, env: str | None) -> dict:
-    conf_source = conf_source or Path.cwd() / settings.CONF_SOURCE
-    loader = OmegaConfigLoader(str(conf_source), env=env or os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS)
+# The parameters of the run being made (``--env``, ``conf/local`` and ``--params`` included), with
+# the configuration folder they were read from, handed over by
+# :class:`~explainable_salt.hooks.PipelineShapeHook` once the run's context exists. Outside a
+# session (``kedro registry``, ``kedro viz``) the configuration is read as a bare run would read it.
+_RUN_PARAMETERS: tuple[Path, dict] | None = None
+
+
+def _parameters(conf_source: Path | None = None, env: str | None = None) -> dict:
+    conf_source = Path(conf_source or Path.cwd() / settings.CONF_SOURCE).resolve()
+    if _RUN_PARAMETERS is not None and _RUN_PARAMETERS[0] == conf_source and env is None:
+        return _RUN_PARAMETERS[1]
+    loader = settings.CONFIG_LOADER_CLASS(str(conf_source), env=env or os.environ.get("KEDRO_ENV"),
+                                          **settings.CONFIG_LOADER_ARGS)
     return loader["parameters"]
 
 
-def configured_absence(conf_source: Path | None = None, env: str | None = None) -> list[str]:
-    """``explainability.absence`` of the project's configuration, read like
-    :func:`configured_n_folds`: one explanation node per definition of an absent channel."""
+def pipeline_shape(params: dict) -> tuple[tuple[str, ...], int]:
+    """What the pipelines' nodes depend on: the definitions of absence (one explanation node each)
+    and the number of folds (one training pipeline each)."""
     from explainable_salt.pipelines.explainability.nodes import absence_definitions
 
-    return absence_definitions(_parameters(conf_source, env).get("explainability", {}))
+    return tuple(absence_definitions(params.get("explainability", {}))), int(params["data_engineering"]["n_folds"])
+
+
+def use_run_parameters(conf_source: Path, params: dict) -> bool:
+    """Build the pipelines of the project configured in ``conf_source`` from the run's own
+    ``params`` from now on; ``True`` when that changes their shape (so pipelines built before
+    must be built again)."""
+    global _RUN_PARAMETERS
+    conf_source = Path(conf_source).resolve()
+    before = pipeline_shape(_parameters(conf_source))
+    _RUN_PARAMETERS = (conf_source, params)
+    return pipeline_shape(params) != before
+
+
+def configured_absence(conf_source: Path | None = None, env: str | None = None) -> list[str]:
+    """``explainability.absence`` of the run's configuration: one explanation node per definition
+    of an absent channel."""
+    return list(pipeline_shape(_parameters(conf_source, env))[0])
 
 
 def configured_n_folds(conf_source: Path | None = None, env: str | None = None) -> int:
-    """``data_engineering.n_folds`` of the project's configuration (``conf/base`` and the run's
-    environment, ``KEDRO_ENV`` or the default ``local``): the number of fold pipelines.
+    """``data_engineering.n_folds`` of the run's configuration: the number of fold pipelines.
 
-    Pipelines are built before Kedro reads its configuration, so this reads it once more here;
-    a value given with ``--params`` cannot change the number of pipelines (the ensemble node
-    checks that the manifest has as many folds).
+    In a ``kedro run`` that is its own configuration, ``--env``, ``KEDRO_ENV``, ``conf/local`` and
+    ``--params`` alike (:class:`~explainable_salt.hooks.PipelineShapeHook`); outside a session
+    (``kedro registry``, ``kedro viz``), ``conf/base`` with ``KEDRO_ENV`` or ``conf/local``.
     """
-    return int(_parameters(conf_source, env)["data_engineering"]["n_folds"])
+    return pipeline_shape(_parameters(conf_source, env))[1]
 
 
 def register_pipelines() -> dict[str, Pipeline]:

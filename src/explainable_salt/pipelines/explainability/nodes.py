@@ -256,13 +256,13 @@ def compare_absence_definitions(
     saying whether the ranking holds, and metrics ``sensitivity.<definition>.*``.
 
     ``other_contributions`` follow ``definitions[1:]``, the definitions the pipeline was built
-    for (default: ``explainability.absence``). Pipelines are built from ``conf/base`` and
-    ``KEDRO_ENV`` before ``--env``/``--params`` are read, so a list given there only is logged
-    as ignored."""
+    for (default: ``explainability.absence``), which are the run's own; a pipeline built for
+    others (outside a session) is refused rather than let one definition be labelled another."""
     names = definitions or absence_definitions(params)
     if names != absence_definitions(params):
-        logger.warning("explainability.absence is %s in this run, but the pipeline was built for %s "
-                       "(set it in conf/base or conf/local, or KEDRO_ENV)", absence_definitions(params), names)
+        raise ValueError(f"explainability.absence is {absence_definitions(params)} in this run, but the pipeline "
+                         f"was built for {names}: run it through `kedro run`, which builds it from the run's "
+                         "configuration")
     stacks = dict(zip(names, (channel_contributions, *other_contributions), strict=True))
     table = sensitivity.sensitivity_table(
         {d: s.select(channel_contributions.ids).data for d, s in stacks.items()},
