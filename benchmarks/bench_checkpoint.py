@@ -12,11 +12,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from kedro.config import OmegaConfigLoader
 
-from explainable_salt.segmentation.checkpoints import SavedWeights, TrainingCheckpoint, TrainingState
+from explainable_salt.segmentation.checkpoints import (
+    SavedWeights,
+    TrainingCheckpoint,
+    TrainingState,
+)
 from explainable_salt.segmentation.models import build_model
-from explainable_salt.settings import CONFIG_LOADER_ARGS
+from explainable_salt.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     options = parser.parse_args()
-    params = OmegaConfigLoader(str(ROOT / "conf"), **CONFIG_LOADER_ARGS)["parameters"]["modelling"]
+    params = CONFIG_LOADER_CLASS(str(ROOT / "conf"), **CONFIG_LOADER_ARGS)["parameters"]["modelling"]
     model = build_model(params["architecture"], len(params["channels"]), seed=0, **params["model"])
     weights = model.get_weights()
     adam = [np.zeros_like(w) for w in weights] * 2  # two moments per weight

@@ -7,7 +7,8 @@ before modelling already built by `kedro run --to-nodes build_model_inputs_test`
     .venv/bin/python benchmarks/resume_after_kill.py [--epochs-before-kill 1] [-- KEDRO_RUN_ARGS...]
 
 Shorter stages for a quicker check go in conf/local/parameters_modelling.yml (the default run
-environment), e.g. `max_minutes: 6` and `10` for the two stages.
+environment), e.g. `max_minutes: 6` and `10` for the two stages. Both runs use the same environment,
+hence the same checkpoint folder, data/06_models/checkpoints/<env>/ (`local` unless `-- --env NAME`).
 """
 
 from __future__ import annotations

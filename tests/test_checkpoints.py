@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from explainable_salt.segmentation.checkpoints import (
+    SavedWeights,
     TrainingCheckpoint,
+    TrainingState,
     checkpoint_for,
     remove_complete_checkpoints,
 )
@@ -109,3 +111,85 @@ def test_a_finished_run_removes_only_complete_checkpoints(tmp_path):
         (tmp_path / name / "state.json").write_text(json.dumps({"complete": complete}))
     assert remove_complete_checkpoints(tmp_path) == [tmp_path / "salt_model"]
     assert [p.name for p in tmp_path.iterdir()] == ["fold_0"]
+
+
+def _saved_checkpoint(folder, fingerprint="first", resume=True):
+    """A checkpoint of training ``fingerprint`` with small arrays, written as training writes it."""
+    checkpoint = TrainingCheckpoint(folder / "salt_model", fingerprint, resume)
+    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3)]
+    checkpoint.save(TrainingState(fingerprint, epoch=3, history=[{"loss": 0.5}]), SavedWeights(arrays, arrays, arrays))
+    return {path.name: path.read_bytes() for path in checkpoint.folder.iterdir()}
+
+
+def _set_aside(folder):
+    return sorted(folder.glob("salt_model.set-aside-*"))
+
+
+def test_a_checkpoint_of_another_training_is_moved_aside_whole_and_the_log_says_where(tmp_path, caplog):
+    files = _saved_checkpoint(tmp_path, "first")
+    with caplog.at_level(logging.INFO):
+        assert TrainingCheckpoint(tmp_path / "salt_model", "second").load() is None
+    [aside] = _set_aside(tmp_path)
+    assert {path.name: path.read_bytes() for path in aside.iterdir()} == files
+    assert not (tmp_path / "salt_model").exists()
+    assert "is of another training" in caplog.text and f"set aside in {aside}/" in caplog.text
+
+
+def test_resume_false_moves_the_checkpoint_aside_instead_of_deleting_it(tmp_path, caplog):
+    files = _saved_checkpoint(tmp_path, "first")
+    with caplog.at_level(logging.INFO):
+        assert TrainingCheckpoint(tmp_path / "salt_model", "first", resume=False).load() is None
+    [aside] = _set_aside(tmp_path)
+    assert {path.name: path.read_bytes() for path in aside.iterdir()} == files
+    assert f"set aside in {aside}/" in caplog.text
+
+
+def test_checkpoints_set_aside_in_the_same_second_keep_distinct_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr("time.strftime", lambda *_: "20261130-090000")
+    for fingerprint in ["first", "second", "third"]:
+        _saved_checkpoint(tmp_path, fingerprint)
+        TrainingCheckpoint(tmp_path / "salt_model", "other").load()
+    assert [path.name for path in _set_aside(tmp_path)] == [
+        "salt_model.set-aside-20261130-090000", "salt_model.set-aside-20261130-090000-2",
+        "salt_model.set-aside-20261130-090000-3",
+    ]
+
+
+def test_a_finished_run_keeps_checkpoints_set_aside_even_when_complete(tmp_path):
+    checkpoint = TrainingCheckpoint(tmp_path / "salt_model", "first")
+    arrays = [np.zeros(2, dtype=np.float32)]
+    checkpoint.save(TrainingState("first", complete=True), SavedWeights(arrays, arrays, arrays))
+    TrainingCheckpoint(tmp_path / "salt_model", "first", resume=False).load()
+    assert remove_complete_checkpoints(tmp_path) == []
+    assert len(_set_aside(tmp_path)) == 1
+
+
+def test_each_kedro_environment_has_its_own_checkpoint_folder(tmp_path, monkeypatch):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+    from kedro_project import scratch_project
+
+    from explainable_salt.segmentation.checkpoints import CheckpointCleanupHook
+
+    project = scratch_project(tmp_path)
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    bootstrap_project(project)
+
+    def folder(context):
+        return context.params["modelling"]["training"]["checkpoints"]["folder"]
+
+    quick = KedroSession.create(project_path=project, env="quick").load_context()
+    default = KedroSession.create(project_path=project).load_context()  # `kedro run`: conf/local
+    # Read after both exist, in both orders: each context resolves its own environment.
+    assert folder(default) == "data/06_models/checkpoints/local"
+    assert folder(quick) == "data/06_models/checkpoints/quick"
+    assert folder(default) == "data/06_models/checkpoints/local"
+    # So a finished quick run removes its own complete checkpoint and leaves the default's alone.
+    for env in ["quick", "local"]:
+        (project / f"data/06_models/checkpoints/{env}/salt_model").mkdir(parents=True)
+        (project / f"data/06_models/checkpoints/{env}/salt_model/state.json").write_text('{"complete": true}')
+    hook = CheckpointCleanupHook()
+    hook.after_context_created(quick)
+    hook.after_pipeline_run()
+    assert [path.parent.name for path in (project / "data/06_models/checkpoints").glob("*/salt_model")] == ["local"]

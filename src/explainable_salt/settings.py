@@ -2,9 +2,14 @@
 
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
-
-from explainable_salt.runtime.atomic import AtomicDataCatalog
+from explainable_salt.hooks import DataProtectionHook, PipelineShapeHook
+from explainable_salt.runtime.atomic import AtomicCatalogContext, AtomicDataCatalog
+from explainable_salt.runtime.config_loader import (
+    DEFAULT_RUN_ENV,
+    RESOLVER,
+    EnvironmentConfigLoader,
+    environment_outside_a_session,
+)
 from explainable_salt.runtime.lineage import LineageHook
 from explainable_salt.runtime.provenance import RunEnvironmentHook
 from explainable_salt.runtime.run_lock import RunLockHook
@@ -12,21 +17,28 @@ from explainable_salt.segmentation.checkpoints import CheckpointCleanupHook
 
 # One `kedro run` at a time per project (data/.kedro_run.lock); artifacts read together must have
 # been made from the same versions of their inputs (data/.lineage); each MLflow run is tagged with
-# the hardware, dtype, versions and raw-data hash; a finished run removes the training checkpoints.
-HOOKS = (RunLockHook(), LineageHook(), RunEnvironmentHook(), CheckpointCleanupHook())
+# the hardware, dtype, versions and raw-data hash; a finished run removes the training checkpoints;
+# no run writes raw data over a user's or runs with a catalog that writes in place; the pipelines are
+# built from the run's own configuration (--env, conf/local, --params).
+HOOKS = (PipelineShapeHook(), RunLockHook(), LineageHook(), RunEnvironmentHook(), CheckpointCleanupHook(),
+         DataProtectionHook())
 
-# Every local output is written to a staging name and renamed into place when complete.
+# Every local output is written to a staging name and renamed into place when complete; raw data is
+# never replaced. The context hands notebooks (`kedro jupyter`) the same catalog.
 DATA_CATALOG_CLASS = AtomicDataCatalog
+CONTEXT_CLASS = AtomicCatalogContext
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# `${kedro_env:}` names the run's environment: each has its own training checkpoints.
+CONFIG_LOADER_CLASS = EnvironmentConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
-    "default_run_env": "local",
+    "default_run_env": DEFAULT_RUN_ENV,
     # Environments (conf/quick, conf/gpu, conf/local) override single keys of the base
     # parameters instead of replacing a pipeline's whole parameter block.
     "merge_strategy": {"parameters": "soft"},
     # `${working_dir:}`: the directory Kedro runs in (the project root, against which the catalog's
     # relative paths resolve too). It makes MLflow's SQLite URI absolute, so two projects in one
     # process (as in the tests) never share a database.
-    "custom_resolvers": {"working_dir": lambda: Path.cwd().as_posix()},
+    # `${kedro_env:}` in a plain OmegaConfigLoader given these arguments: KEDRO_ENV, else `local`.
+    "custom_resolvers": {"working_dir": lambda: Path.cwd().as_posix(), RESOLVER: environment_outside_a_session},
 }

@@ -8,10 +8,13 @@ the history so far), ``last.npz`` and ``best.npz`` (the weights of the model bei
 
 It belongs to one training: ``state.json`` records a fingerprint of the training settings, the
 model's weight shapes and the training and validation arrays; a checkpoint with another
-fingerprint is set aside, never resumed. A finished training marks its checkpoint complete, and a
-rerun that finds it complete returns its best weights at once (a kill after training but before
-the model was saved costs nothing); :class:`CheckpointCleanupHook` removes complete checkpoints
-once a run has succeeded.
+fingerprint (or any checkpoint, with ``resume: false``) is moved aside to
+``<name>.set-aside-<YYYYmmdd-HHMMSS>``, never resumed and never deleted: it may hold hours of
+another configuration's training. A finished training marks its checkpoint complete, and a rerun
+that finds it complete returns its best weights at once (a kill after training but before the
+model was saved costs nothing); :class:`CheckpointCleanupHook` removes complete checkpoints once a
+run has succeeded. The folder is per Kedro environment (``data/06_models/checkpoints/<env>/``), so
+that a run in one environment never meets another environment's checkpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,8 @@ from kedro.framework.hooks import hook_impl
 from explainable_salt.runtime.atomic import publish, staging_path
 
 logger = logging.getLogger(__name__)
+
+SET_ASIDE = ".set-aside-"  # in the name of a checkpoint folder moved aside, kept for the user
 
 
 @dataclass
@@ -98,21 +104,21 @@ class TrainingCheckpoint:
 
     def load(self) -> tuple[TrainingState, SavedWeights] | None:
         """The saved state and arrays, or ``None`` (nothing saved, ``resume`` off, or a checkpoint
-        of another training, which is then removed)."""
+        of another training, which is then moved aside)."""
         state_file = self.folder / "state.json"
         if not state_file.is_file():
             return None
         if not self.resume:
-            logger.info("Starting training afresh (resume: false): removing the checkpoint in %s/", self.folder)
-            self.remove()
+            logger.info("Starting training afresh (resume: false): the checkpoint in %s/ is set aside in %s/",
+                        self.folder, self.set_aside())
             return None
         state = TrainingState(**json.loads(state_file.read_text()))
         if state.fingerprint != self.fingerprint:
             logger.warning(
-                "The checkpoint in %s/ is of another training (other settings or data): starting afresh",
-                self.folder,
+                "The checkpoint in %s/ is of another training (other settings or data): starting afresh; "
+                "it is set aside in %s/",
+                self.folder, self.set_aside(),
             )
-            self.remove()
             return None
         best = self.folder / "best.npz"
         weights = SavedWeights(
@@ -139,15 +145,24 @@ class TrainingCheckpoint:
         (staged / "state.json").write_text(json.dumps(asdict(state), default=float))
         publish(staged, self.folder)
 
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+    def set_aside(self) -> Path:
+        """Rename the checkpoint folder to a free ``<name>.set-aside-<YYYYmmdd-HHMMSS>[-<k>]`` beside
+        it (one rename: the files stay whole) and return that path."""
+        stem = f"{self.folder.name}{SET_ASIDE}{time.strftime('%Y%m%d-%H%M%S')}"
+        aside, number = self.folder.with_name(stem), 1
+        while aside.exists():  # set aside twice in one second
+            number += 1
+            aside = self.folder.with_name(f"{stem}-{number}")
+        self.folder.rename(aside)
+        return aside
 
 
 def remove_complete_checkpoints(folder: str | Path) -> list[Path]:
-    """Remove the checkpoints of finished trainings under ``folder``; returns those removed."""
+    """Remove the checkpoints of finished trainings under ``folder``, except those set aside;
+    returns those removed."""
     removed = []
     for state_file in sorted(Path(folder).glob("*/state.json")):
-        if json.loads(state_file.read_text()).get("complete"):
+        if SET_ASIDE not in state_file.parent.name and json.loads(state_file.read_text()).get("complete"):
             shutil.rmtree(state_file.parent, ignore_errors=True)
             removed.append(state_file.parent)
     return removed
