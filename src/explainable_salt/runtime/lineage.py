@@ -1,32 +1,51 @@
 """Artifacts that belong together are checked: a mismatched set stops the run, naming the node to rerun.
 
-Every output records which versions of its node's inputs it was made from: when a node runs,
-:class:`LineageHook` fingerprints its inputs (the model's weights, image stacks, JSON artifacts:
-the decision rule, the channels, the normaliser, ...), and when each output has been written it
-stores ``data/.lineage/<dataset>.json`` (the node, the time, the input fingerprints).
+When an output of a node has been written, :class:`LineageHook` stores
+``data/.lineage/<dataset>.json``: the node, the time, the artifact's own fingerprint, its node's
+inputs' fingerprints and its *ancestors*: those inputs plus each input's recorded ancestors, so the
+record of a figure names the versions of the model, normaliser, stacks and tables it was made from,
+however many steps back. Parameters and in-memory datasets are not artifacts (an in-memory dataset
+passes its ancestry on within the run).
 
 Before a node runs, its inputs are checked against each other:
 
-- an input ``A`` made from an input ``B`` must have been made from the ``B`` that is there now
-  (the decision rule from the model now in ``data/06_models``);
-- two inputs made from the same artifact must have been made from the same version of it (the
-  explanations and the decision rule, from one model).
+- an input made, at any remove, from another input must have been made from the version there now
+  (the model, from the normaliser that ``predict_sections`` reads beside it);
+- two inputs made from a common ancestor must have been made from the same version of it (the model
+  and the test channels, from one normaliser, though neither reads it directly).
 
-Otherwise :class:`StaleArtifactError` names the stale artifact and the node to rerun. Parameters and
-in-memory datasets are not checked; tables (CSV, Parquet) are not fingerprinted.
+Otherwise :class:`StaleArtifactError` names the stale artifacts and the nodes to rerun: walking back
+from each stale one through the records now on disk, the first nodes whose inputs have changed since
+they ran (rerunning a later one would remake it from other stale artifacts).
+
+A record belongs to the artifact whose fingerprint it holds. An artifact replaced outside a run (by
+hand, or by a copy) is not the one its record describes: a warning says its lineage is unknown, and
+it counts as a root (what is made from it now starts from it).
+
+Fingerprints cost little whatever the size. A dataset on the local disk is fingerprinted by its file
+or folder (:func:`path_fingerprint`: names, sizes, and the bytes of small files or of 17 chunks spread
+over large ones), so a volume larger than memory is never read whole, and a stack written in chunks
+is fingerprinted from its folder once the last chunk is published. A refitted normaliser or a
+retrained model changes every chunk; a model saved again is a new version even with the same weights
+(its file holds the time). Other datasets are fingerprinted by their value (:func:`fingerprint`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from kedro.framework.hooks import hook_impl
+from kedro.io import DatasetError, MemoryDataset
 
 from explainable_salt.runtime.atomic import publish, staging_path
 from explainable_salt.stacks import ImageStack, StackChunk
@@ -34,22 +53,76 @@ from explainable_salt.stacks import ImageStack, StackChunk
 logger = logging.getLogger(__name__)
 
 LINEAGE_FOLDER = ".lineage"
+SAMPLES = 17  # chunks of a large file, files of a folder, images of a stack: first and last included
+CHUNK_BYTES = 1 << 16
+WHOLE_FILE_BYTES = 1 << 22  # a file up to 4 MiB is hashed whole, so an edit anywhere in a table shows
+SAMPLED_ROWS = 100_000  # rows of a larger in-memory DataFrame hashed, spread over it
 
 
 class StaleArtifactError(RuntimeError):
-    """Artifacts read together were made from different versions of a common input."""
+    """Artifacts read together were made from different versions of a common input.
+
+    Attributes:
+        stale: the names of the inputs that are out of date, sorted.
+        rerun: the nodes to rerun (``kedro run --from-nodes``), sorted.
+    """
+
+    def __init__(self, message: str, stale: tuple[str, ...] = (), rerun: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.stale, self.rerun = stale, rerun
+
+
+def _spread(count: int, samples: int = SAMPLES) -> np.ndarray:
+    """Up to ``samples`` indices spread evenly over ``range(count)``, the first and last included."""
+    return np.unique(np.linspace(0, count - 1, samples).astype(np.int64)) if count > 0 else np.empty(0, np.int64)
+
+
+def path_fingerprint(path: str | os.PathLike) -> str | None:
+    """A short hash of a file or folder (``None`` if there is none), reading at most ``SAMPLES``
+    chunks of ``CHUNK_BYTES`` from each of at most ``SAMPLES`` files: every file's name and size,
+    the whole of small files, and of larger ones chunks spread from the header to the end (a zip's
+    or a Parquet file's directory included). Hidden entries (staging folders) are left out."""
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    else:
+        return None
+    sizes = [f.stat().st_size for f in files]
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(json.dumps([[f.relative_to(path).as_posix() if f != path else f.name, s]
+                              for f, s in zip(files, sizes)]).encode())
+    for index in _spread(len(files)):
+        with open(files[index], "rb") as handle:
+            if sizes[index] <= WHOLE_FILE_BYTES:
+                digest.update(handle.read())
+                continue
+            for offset in _spread(sizes[index] - CHUNK_BYTES + 1):
+                handle.seek(int(offset))
+                digest.update(handle.read(CHUNK_BYTES))
+    return digest.hexdigest()
 
 
 def fingerprint(value: Any) -> str | None:
-    """A short hash of an artifact, or ``None`` for what is not fingerprinted. A model: its weights.
-    An image stack: ids, channels, shape, dtype and 17 images spread over it (cheap on a memory map,
-    and any refit of the normaliser or new data changes them). JSON-like values: their JSON."""
+    """A short hash of an in-memory artifact, or ``None`` for what is not fingerprinted. A model:
+    its weights. An image stack: ids, channels, shape, dtype and 17 images spread over it (cheap on
+    a memory map). A DataFrame: columns, dtypes, shape and the rows' hashes (of 100 000 rows spread
+    over a larger one). JSON-like values: their JSON."""
     digest = hashlib.blake2b(digest_size=8)
     if isinstance(value, ImageStack):
         digest.update(json.dumps([list(map(str, value.ids)), list(value.channels), value.data.shape,
                                   str(value.data.dtype)]).encode())
-        for index in np.unique(np.linspace(0, len(value.data) - 1, 17).astype(int)) if len(value.data) else []:
+        for index in _spread(len(value.data)):
             digest.update(np.ascontiguousarray(value.data[index]).data)
+    elif isinstance(value, pd.DataFrame):
+        digest.update(json.dumps([list(map(str, value.columns)), list(map(str, value.dtypes)), value.shape]).encode())
+        rows = value if len(value) <= SAMPLED_ROWS else value.iloc[_spread(len(value), SAMPLED_ROWS)]
+        try:
+            digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+        except TypeError:  # cells that cannot be hashed (lists, dicts)
+            return None
     elif isinstance(value, (dict, list, str, int, float)):
         try:
             digest.update(json.dumps(value, sort_keys=True).encode())
@@ -63,59 +136,179 @@ def fingerprint(value: Any) -> str | None:
     return digest.hexdigest()
 
 
-def check_inputs(node_name: str, fingerprints: dict[str, str], lineage: dict[str, dict]) -> None:
-    """Raise :class:`StaleArtifactError` if the inputs of ``node_name`` (current ``fingerprints``
-    by dataset name, and the stored ``lineage`` of those that have one) do not belong together."""
+def local_path(dataset: Any) -> Path | None:
+    """The local file or folder that ``dataset`` reads, looking through wrappers (a cached figure, an
+    optional input); ``None`` for memory, remote and versioned datasets and for a missing file."""
+    inner = getattr(dataset, "_dataset", None)
+    if inner is not None and not hasattr(dataset, "_filepath"):
+        return local_path(inner)
+    if getattr(dataset, "_protocol", "file") not in ("file", "local") or getattr(dataset, "_version", None):
+        return None
+    for attribute in ("_filepath", "_path", "_archive", "_folder"):  # a PNG set reads its archive first
+        value = getattr(dataset, attribute, None)
+        if isinstance(value, (str, os.PathLike)) and Path(value).exists():
+            return Path(value)
+    return None
+
+
+def nodes_to_rerun(name: str, records: Callable[[str], dict | None], current: Callable[[str], str | None],
+                   _memo: dict | None = None) -> set[str]:
+    """The nodes whose rerun remakes ``name`` from what is there now: walking back through the
+    ``records`` of its inputs, the first nodes that read an input whose ``current`` fingerprint is
+    not the one they read (later nodes are rerun with them by ``--from-nodes``)."""
+    memo = {} if _memo is None else _memo
+    if name in memo:
+        return memo[name]
+    memo[name] = set()  # a cycle of hand-edited records ends here
+    record = records(name)
+    if record is None:
+        return set()
+    upstream, changed = set(), False
+    for source, version in record["inputs"].items():
+        upstream |= nodes_to_rerun(source, records, current, memo)
+        changed |= current(source) not in (None, version)
+    memo[name] = upstream or ({record["node"]} if changed else set())
+    return memo[name]
+
+
+def _conflicts(fingerprints: dict[str, str], lineage: dict[str, dict],
+               current: Callable[[str], str | None]) -> list[tuple[str, str]]:
+    """``(stale input, why)`` for each input made from another version of an input than the one
+    there now, and for each pair of inputs made from different versions of a common ancestor."""
+    found = []
     for name, record in lineage.items():
-        for source, recorded in record["inputs"].items():
-            if source in fingerprints and fingerprints[source] != recorded:
-                raise StaleArtifactError(
-                    f"Node {node_name!r} reads {name!r} and {source!r}, but {name!r} was made by node "
-                    f"{record['node']!r} from another version of {source!r} than the one there now. Rerun "
-                    f"`kedro run --from-nodes {record['node']}` (or the whole pipeline)."
-                )
+        for source, version in record["ancestors"].items():
+            if source != name and fingerprints.get(source, version) != version:
+                why = f"{name!r} (made by node {record['node']!r}) comes from another version of {source!r} than the one there now"
+                found.append((name, why))
+                break
     names = sorted(lineage)
     for position, first in enumerate(names):
         for second in names[position + 1:]:
-            a, b = lineage[first], lineage[second]
-            for source in set(a["inputs"]) & set(b["inputs"]):
-                if a["inputs"][source] != b["inputs"][source]:
-                    stale = first if a["written"] < b["written"] else second
-                    raise StaleArtifactError(
-                        f"Node {node_name!r} reads {first!r} and {second!r}, which were made from different "
-                        f"versions of {source!r}: {stale!r} is the older. Rerun "
-                        f"`kedro run --from-nodes {lineage[stale]['node']}` (or the whole pipeline)."
-                    )
+            a, b = lineage[first]["ancestors"], lineage[second]["ancestors"]
+            for source in sorted((set(a) & set(b)) - set(fingerprints)):  # inputs are the first rule's
+                if a[source] == b[source]:
+                    continue
+                now = current(source)
+                if now in (a[source], b[source]):
+                    stale = first if b[source] == now else second
+                    why = f"{stale!r} from one that is no longer there"
+                else:
+                    stale = first if lineage[first]["written"] < lineage[second]["written"] else second
+                    why = f"{stale!r} from the older"
+                found.append((stale, f"{first!r} and {second!r} come from different versions of {source!r}, {why}"))
+                break
+    return found
+
+
+def check_inputs(node_name: str, fingerprints: dict[str, str], lineage: dict[str, dict],
+                 records: Callable[[str], dict | None] | None = None,
+                 current: Callable[[str], str | None] | None = None) -> None:
+    """Raise :class:`StaleArtifactError` if the inputs of ``node_name`` do not belong together.
+
+    Args:
+        fingerprints: the fingerprint of each input now, by dataset name.
+        lineage: the records of the inputs that have one (that of the version there now).
+        records: the record of any dataset, to walk back from a stale input (default: ``lineage``).
+        current: the fingerprint of any dataset as it is now (default: its record's), to tell the
+            stale one of two inputs made from different versions of an ancestor.
+    """
+    records = records or lineage.get
+    current = current or (lambda name: fingerprints.get(name) or (records(name) or {}).get("fingerprint"))
+    found = _conflicts(fingerprints, lineage, current)
+    if not found:
+        return
+    stale = tuple(sorted({name for name, _ in found}))
+    memo: dict = {}
+    rerun = set().union(*(nodes_to_rerun(name, records, current, memo) for name in stale))
+    rerun = tuple(sorted(rerun or {lineage[name]["node"] for name in stale}))
+    reasons = list(dict.fromkeys(why for _, why in found))
+    raise StaleArtifactError(
+        f"Node {node_name!r} reads artifacts that were not made together:\n"
+        + "".join(f"- {why};\n" for why in reasons[:6]) + ("- …\n" if len(reasons) > 6 else "")
+        + f"Rerun `kedro run --from-nodes {','.join(rerun)}` (or the whole pipeline).",
+        stale=stale, rerun=rerun,
+    )
 
 
 class LineageHook:
-    """Records each output's input fingerprints and checks each node's inputs (module docstring)."""
+    """Records each artifact's ancestry and checks each node's inputs (module docstring)."""
 
     def __init__(self) -> None:
         self._folder: Path | None = None
-        self._pending: dict[str, dict] = {}
+        self._catalog: Any = None
+        self._pending: dict[str, dict] = {}  # output → what it is being made from, until written
+        self._transient: dict[str, dict] = {}  # in-memory output of this run → its record
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         self._folder = Path(context.project_path) / "data" / LINEAGE_FOLDER
 
+    @hook_impl
+    def before_pipeline_run(self, catalog: Any) -> None:
+        self._catalog, self._transient = catalog, {}
+
     def _read(self, name: str) -> dict | None:
+        if name in self._transient:
+            return self._transient[name]
         path = self._folder / f"{name}.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        try:
+            record = json.loads(path.read_text()) if path.is_file() else None
+        except ValueError:  # records are written whole: this one was edited
+            logger.warning("Ignoring %s: not a lineage record", path)
+            return None
+        # One written before lineage was transitive fingerprinted values, not files: not comparable.
+        return record if record is not None and "ancestors" in record else None
+
+    def _dataset(self, name: str) -> Any:
+        try:
+            return self._catalog.get(name) if self._catalog is not None else None
+        except DatasetError:  # an ancestor's name that a catalog pattern matches but cannot build
+            return None
+
+    def _fingerprint(self, name: str, value: Any) -> str | None:
+        """``name``'s fingerprint: of its file or folder if local (as loaded or just written), of
+        ``value`` otherwise; ``None`` for in-memory datasets."""
+        dataset = self._dataset(name)
+        if isinstance(dataset, MemoryDataset):
+            return None
+        path = local_path(dataset)
+        return path_fingerprint(path) if path is not None else fingerprint(value)
+
+    def _current(self, name: str) -> str | None:
+        """The fingerprint of ``name`` as it is now: of its file, else as last recorded."""
+        path = local_path(self._dataset(name))
+        if path is not None:
+            return path_fingerprint(path)
+        return (self._read(name) or {}).get("fingerprint")
 
     @hook_impl
-    def before_node_run(self, node: Any, inputs: dict[str, Any]) -> None:
+    def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any]) -> None:
         if self._folder is None:
             return
-        fingerprints = {
-            name: value_fingerprint
-            for name, value in inputs.items()
-            if not name.startswith("params:") and name != "parameters"
-            and (value_fingerprint := fingerprint(value)) is not None
-        }
-        lineage = {name: record for name in fingerprints if (record := self._read(name)) is not None}
-        check_inputs(node.name, fingerprints, lineage)
-        record = {"node": node.name, "inputs": fingerprints}
+        self._catalog = catalog
+        fingerprints, lineage = {}, {}
+        for name, value in inputs.items():
+            if name.startswith("params:") or name == "parameters":
+                continue
+            if name in self._transient:
+                lineage[name] = self._transient[name]
+                continue
+            version = self._fingerprint(name, value)
+            if version is None:
+                continue
+            fingerprints[name] = version
+            record = self._read(name)
+            if record is not None and record.get("fingerprint", version) != version:
+                logger.warning("%r is not the version its lineage record describes (replaced outside a run?): its "
+                               "lineage is unknown, and what %r makes from it starts from it", name, node.name)
+            elif record is not None:
+                lineage[name] = record
+        check_inputs(node.name, fingerprints, lineage, self._read, functools.cache(self._current))
+        made_from = {}
+        for record in lineage.values():
+            made_from.update(record["ancestors"])
+        record = {"node": node.name, "inputs": fingerprints, "ancestors": {**made_from, **fingerprints}}
         for output in node.outputs:
             self._pending[output] = record
 
@@ -126,7 +319,13 @@ class LineageHook:
         record = self._pending.pop(dataset_name, None)
         if record is None or self._folder is None:
             return
+        record = {**record, "written": time.time()}
+        if isinstance(self._dataset(dataset_name), MemoryDataset):
+            self._transient[dataset_name] = record
+            return
+        # What is on disk now, as the next node will read it: a chunked stack's published folder.
+        record["fingerprint"] = self._fingerprint(dataset_name, data)
         target = self._folder / f"{dataset_name}.json"
         staged = staging_path(target)
-        staged.write_text(json.dumps({**record, "written": time.time()}, indent=1))
+        staged.write_text(json.dumps(record, indent=1))
         publish(staged, target)
