@@ -75,6 +75,9 @@ def test_a_run_killed_at_each_stage_and_rerun_loses_nothing(tmp_path):
 
     _run_until(project, None)
     assert_run_complete(project)
+    # `--env quick` alone shapes the pipelines: conf/quick's four definitions of absence each wrote theirs.
+    for definition in ("baseline", "blur", "conditional"):
+        assert (project / "data/07_model_output" / definition / "channel_contributions/data.npy").is_file()
     # The MLflow runs of the killed runs were marked KILLED when the next run took over the lock.
     import mlflow
 

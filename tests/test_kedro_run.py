@@ -16,6 +16,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 from kedro.runner import ThreadRunner
 from kedro_project import kedro_run, scratch_project
 
@@ -103,11 +105,18 @@ def test_the_run_is_one_mlflow_run_with_params_metrics_history_and_figures(synth
     assert tags["raw_data.blake2b"] == raw_data_fingerprint(synthetic_project / "data/01_raw")
     assert tags["dtype_policy"] in {"float32", "mixed_bfloat16"} and int(tags["hardware.cores"]) >= 1
     assert tags["version.tensorflow"] == importlib.metadata.version("tensorflow")
+    # Which configuration: the environment, and a hash of every effective parameter.
+    from explainable_salt.runtime.provenance import configuration_fingerprint
+
+    assert tags["kedro.env"] == "quick"
+    bootstrap_project(synthetic_project)
+    with KedroSession.create(project_path=synthetic_project, env="quick") as session:
+        assert tags["config.blake2b"] == configuration_fingerprint(session.load_context().params)
 
 
 def test_a_finished_run_leaves_no_checkpoint_staging_folder_or_lock_and_records_lineage(synthetic_project):
     data = synthetic_project / "data"
-    assert not list((data / "06_models/checkpoints").glob("*/state.json"))
+    assert not list((data / "06_models/checkpoints/quick").glob("*/state.json"))
     assert not list(data.rglob(".partial-*")) and not (data / ".kedro_run.lock").exists()
     rule = json.loads((data / ".lineage/decision_rule.json").read_text())
     assert rule["node"] == "tune_decision_rule" and {"salt_model", "model_inputs"} <= set(rule["inputs"])
@@ -241,12 +250,9 @@ def test_explainability_on_a_local_cluster_gives_the_in_process_numbers(syntheti
 
 @pytest.fixture(scope="module")
 def every_definition(synthetic_project):
-    """The explainability and reporting pipelines run again with all four definitions of absence."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(synthetic_project)
-        mp.setenv("KEDRO_ENV", "quick")  # pipelines are built from KEDRO_ENV: conf/quick lists all four
-        kedro_run(synthetic_project, "explainability")
-        kedro_run(synthetic_project, "reporting")
+    """The default run with the environment `quick`, whose conf/quick lists all four definitions of
+    absence: the session's environment alone shapes the pipelines (no KEDRO_ENV)."""
+    assert "KEDRO_ENV" not in os.environ
     return synthetic_project
 
 
