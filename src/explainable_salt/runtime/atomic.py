@@ -24,6 +24,7 @@ from kedro.framework.context import CatalogCommandsMixin, KedroContext
 from kedro.framework.context.context import compose_classes
 from kedro.io import DataCatalog
 
+from explainable_salt.runtime.dataset_paths import local_target
 from explainable_salt.runtime.raw_data import refuse_to_replace
 
 logger = logging.getLogger(__name__)
@@ -100,26 +101,6 @@ def publish(staged: Path, target: Path) -> None:
         shutil.rmtree(staged.parent, ignore_errors=True)
 
 
-def _local_target(dataset: Any) -> tuple[Any, str, Path] | None:
-    """``(dataset holding the path, attribute name, local path)`` of a dataset written to the
-    local file system, looking through wrappers (``CachedDataset``); ``None`` for memory, tracking
-    and remote datasets, and for those that stage their own writes."""
-    if getattr(dataset, "stages_its_own_writes", False):
-        return None
-    inner = getattr(dataset, "_dataset", None)  # CachedDataset
-    if inner is not None and not hasattr(dataset, "_filepath"):
-        return _local_target(inner)
-    if getattr(dataset, "_protocol", "file") not in ("file", "local"):
-        return None
-    if getattr(dataset, "_version", None) is not None:  # Kedro versioning writes a new path each time
-        return None
-    for attribute in ("_filepath", "_path", "_folder"):
-        value = getattr(dataset, attribute, None)
-        if isinstance(value, (str, os.PathLike)):
-            return dataset, attribute, Path(value)
-    return None
-
-
 class AtomicDataCatalog(DataCatalog):
     """Kedro's catalog, with every local file or folder output written to a staging name and
     renamed into place when complete (:func:`publish`), and raw data never replaced
@@ -128,8 +109,8 @@ class AtomicDataCatalog(DataCatalog):
     def save(self, ds_name: str, data: Any) -> None:
         dataset = self[ds_name]
         refuse_to_replace(ds_name, dataset)
-        target = _local_target(dataset)
-        if target is None:
+        target = None if getattr(dataset, "stages_its_own_writes", False) else local_target(dataset)
+        if target is None:  # memory, tracking and remote datasets, and those that stage their own writes
             return super().save(ds_name, data)
         holder, attribute, path = target
         original = getattr(holder, attribute)

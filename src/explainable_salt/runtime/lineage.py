@@ -33,32 +33,24 @@ retrained model changes every chunk; a model saved again is a new version even w
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError, MemoryDataset
 
 from explainable_salt.runtime.atomic import publish, staging_path
-from explainable_salt.stacks import ImageStack, StackChunk
+from explainable_salt.runtime.dataset_paths import read_path
+from explainable_salt.runtime.fingerprints import fingerprint, path_fingerprint
+from explainable_salt.stacks import StackChunk
 
 logger = logging.getLogger(__name__)
 
 LINEAGE_FOLDER = ".lineage"
-SAMPLES = 17  # chunks of a large file, files of a folder, images of a stack: first and last included
-CHUNK_BYTES = 1 << 16
-WHOLE_FILE_BYTES = 1 << 22  # a file up to 4 MiB is hashed whole, so an edit anywhere in a table shows
-SAMPLED_ROWS = 100_000  # rows of a larger in-memory DataFrame hashed, spread over it
-
-
 class StaleArtifactError(RuntimeError):
     """Artifacts read together were made from different versions of a common input.
 
@@ -70,85 +62,6 @@ class StaleArtifactError(RuntimeError):
     def __init__(self, message: str, stale: tuple[str, ...] = (), rerun: tuple[str, ...] = ()):
         super().__init__(message)
         self.stale, self.rerun = stale, rerun
-
-
-def _spread(count: int, samples: int = SAMPLES) -> np.ndarray:
-    """Up to ``samples`` indices spread evenly over ``range(count)``, the first and last included."""
-    return np.unique(np.linspace(0, count - 1, samples).astype(np.int64)) if count > 0 else np.empty(0, np.int64)
-
-
-def path_fingerprint(path: str | os.PathLike) -> str | None:
-    """A short hash of a file or folder (``None`` if there is none), reading at most ``SAMPLES``
-    chunks of ``CHUNK_BYTES`` from each of at most ``SAMPLES`` files: every file's name and size,
-    the whole of small files, and of larger ones chunks spread from the header to the end (a zip's
-    or a Parquet file's directory included). Hidden entries (staging folders) are left out."""
-    path = Path(path)
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file()
-                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
-    else:
-        return None
-    sizes = [f.stat().st_size for f in files]
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(json.dumps([[f.relative_to(path).as_posix() if f != path else f.name, s]
-                              for f, s in zip(files, sizes)]).encode())
-    for index in _spread(len(files)):
-        with open(files[index], "rb") as handle:
-            if sizes[index] <= WHOLE_FILE_BYTES:
-                digest.update(handle.read())
-                continue
-            for offset in _spread(sizes[index] - CHUNK_BYTES + 1):
-                handle.seek(int(offset))
-                digest.update(handle.read(CHUNK_BYTES))
-    return digest.hexdigest()
-
-
-def fingerprint(value: Any) -> str | None:
-    """A short hash of an in-memory artifact, or ``None`` for what is not fingerprinted. A model:
-    its weights. An image stack: ids, channels, shape, dtype and 17 images spread over it (cheap on
-    a memory map). A DataFrame: columns, dtypes, shape and the rows' hashes (of 100 000 rows spread
-    over a larger one). JSON-like values: their JSON."""
-    digest = hashlib.blake2b(digest_size=8)
-    if isinstance(value, ImageStack):
-        digest.update(json.dumps([list(map(str, value.ids)), list(value.channels), value.data.shape,
-                                  str(value.data.dtype)]).encode())
-        for index in _spread(len(value.data)):
-            digest.update(np.ascontiguousarray(value.data[index]).data)
-    elif isinstance(value, pd.DataFrame):
-        digest.update(json.dumps([list(map(str, value.columns)), list(map(str, value.dtypes)), value.shape]).encode())
-        rows = value if len(value) <= SAMPLED_ROWS else value.iloc[_spread(len(value), SAMPLED_ROWS)]
-        try:
-            digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
-        except TypeError:  # cells that cannot be hashed (lists, dicts)
-            return None
-    elif isinstance(value, (dict, list, str, int, float)):
-        try:
-            digest.update(json.dumps(value, sort_keys=True).encode())
-        except TypeError:
-            return None
-    elif hasattr(value, "get_weights") and hasattr(value, "save"):  # a Keras model
-        for weight in value.get_weights():
-            digest.update(np.ascontiguousarray(weight).data)
-    else:
-        return None
-    return digest.hexdigest()
-
-
-def local_path(dataset: Any) -> Path | None:
-    """The local file or folder that ``dataset`` reads, looking through wrappers (a cached figure, an
-    optional input); ``None`` for memory, remote and versioned datasets and for a missing file."""
-    inner = getattr(dataset, "_dataset", None)
-    if inner is not None and not hasattr(dataset, "_filepath"):
-        return local_path(inner)
-    if getattr(dataset, "_protocol", "file") not in ("file", "local") or getattr(dataset, "_version", None):
-        return None
-    for attribute in ("_filepath", "_path", "_archive", "_folder"):  # a PNG set reads its archive first
-        value = getattr(dataset, attribute, None)
-        if isinstance(value, (str, os.PathLike)) and Path(value).exists():
-            return Path(value)
-    return None
 
 
 def nodes_to_rerun(name: str, records: Callable[[str], dict | None], current: Callable[[str], str | None],
@@ -272,12 +185,12 @@ class LineageHook:
         dataset = self._dataset(name)
         if isinstance(dataset, MemoryDataset):
             return None
-        path = local_path(dataset)
+        path = read_path(dataset)
         return path_fingerprint(path) if path is not None else fingerprint(value)
 
     def _current(self, name: str) -> str | None:
         """The fingerprint of ``name`` as it is now: of its file, else as last recorded."""
-        path = local_path(self._dataset(name))
+        path = read_path(self._dataset(name))
         if path is not None:
             return path_fingerprint(path)
         return (self._read(name) or {}).get("fingerprint")

@@ -14,27 +14,17 @@ Outputs of the other layers are replaced as usual, each one whole.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from kedro.io import DatasetError
 
+from explainable_salt.runtime.dataset_paths import local_path
+
 RAW_LAYER = "raw"
 RAW_FOLDER = "01_raw"
 # Files that mark a folder, not data.
 MARKERS = {".gitkeep"}
-
-
-def local_path(dataset: Any) -> Path | None:
-    """The local file or folder a dataset reads and writes (looking through wrappers such as
-    ``CachedDataset`` and the project's ``OptionalDataset``), or ``None``."""
-    for attribute in ("_filepath", "_path", "_folder"):
-        value = getattr(dataset, attribute, None)
-        if isinstance(value, (str, os.PathLike)):
-            return Path(value)
-    inner = getattr(dataset, "_dataset", None)
-    return local_path(inner) if inner is not None else None
 
 
 def is_raw(dataset: Any) -> bool:
