@@ -18,7 +18,7 @@ from explainable_salt.segmentation.checkpoints import (
     TrainingCheckpoint,
     TrainingState,
 )
-from explainable_salt.segmentation.models import build_model
+from explainable_salt.segmentation.models import build_configured_model
 from explainable_salt.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     options = parser.parse_args()
     params = CONFIG_LOADER_CLASS(str(ROOT / "conf"), **CONFIG_LOADER_ARGS)["parameters"]["modelling"]
-    model = build_model(params["architecture"], len(params["channels"]), seed=0, **params["model"])
+    model = build_configured_model(params, len(params["channels"]), seed=0)
     weights = model.get_weights()
     adam = [np.zeros_like(w) for w in weights] * 2  # two moments per weight
     state = TrainingState("benchmark", history=[{"epoch": e, "loss": 0.5} for e in range(80)])

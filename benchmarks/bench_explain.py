@@ -49,7 +49,7 @@ from explainable_salt.attribution.shapley import (
     channel_shapley_sampled,
     keras_predictor,
 )
-from explainable_salt.segmentation.models import build_model  # also registers the custom layers for loading
+from explainable_salt.segmentation.models import build_configured_model  # also registers the custom layers for loading
 
 REPO = Path(__file__).resolve().parents[1]
 N_PIXELS = 101 * 101
@@ -59,7 +59,7 @@ def default_model(path: Path) -> tuple[keras.Model, str]:
     params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]
     if path.is_file():
         return keras.models.load_model(path, compile=False), f"trained model {path}"
-    model = build_model(params["architecture"], len(params["channels"]), **params["model"])
+    model = build_configured_model(params, len(params["channels"]))
     return model, f"default architecture, {len(params['channels'])} channels, untrained"
 
 

@@ -29,7 +29,7 @@ import yaml
 
 import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 from explainable_salt.pipelines.inference.nodes import explain_sections_chunk, model_normaliser, predict_sections_chunk
-from explainable_salt.segmentation.models import build_model
+from explainable_salt.segmentation.models import build_configured_model
 from explainable_salt.segmentation.tiling import plan_tiles
 from explainable_salt.seismic.attributes import compute_attributes
 from explainable_salt.seismic.normalisation import fit_normaliser
@@ -60,7 +60,7 @@ def artifacts(data: Path, channels: list[str], sections: np.ndarray) -> tuple:
     else:
         params = _parameters("modelling")
         described = f"default architecture, {len(channels)} channels, untrained"
-        model = build_model(params["architecture"], len(channels), **params["model"])
+        model = build_configured_model(params, len(channels))
         normaliser = fit_normaliser(compute_attributes(sections[:, :101, :101], channels), channels)
         rule = {"threshold": 0.5, "min_area": 0, "peak_threshold": 0.0}
         background = np.random.default_rng(0).normal(size=(8, 101, 101, len(channels))).astype(np.float32)

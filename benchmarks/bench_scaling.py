@@ -36,12 +36,12 @@ def _params(name: str) -> dict:
 def _model(path: Path, channels: int):
     import keras
 
-    from explainable_salt.segmentation.models import build_model
+    from explainable_salt.segmentation.models import build_configured_model
 
     if path.is_file():
         return keras.models.load_model(path, compile=False), f"trained model {path}"
     modelling = _params("modelling")
-    return build_model(modelling["architecture"], channels, **modelling["model"]), "default architecture, untrained"
+    return build_configured_model(modelling, channels), "default architecture, untrained"
 
 
 def _stages(model, explain_x, predict_x, background):

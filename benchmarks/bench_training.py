@@ -36,7 +36,7 @@ import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU
 from explainable_salt.runtime.hardware import onednn_enabled
 from explainable_salt.segmentation.inference import predict_probabilities
 from explainable_salt.segmentation.losses import combined_loss
-from explainable_salt.segmentation.models import build_model
+from explainable_salt.segmentation.models import build_configured_model, build_model
 from explainable_salt.segmentation.training import training_dataset
 from explainable_salt.seismic.attributes import compute_attributes
 
@@ -64,7 +64,7 @@ ZOO = {
 def compare_dtype_policies(params: dict, x: np.ndarray, y: np.ndarray, rounds: int) -> None:
     """Seconds per epoch of the configured model under each dtype policy, epochs interleaved;
     the first round (tracing) is left out."""
-    settings = {k: v for k, v in params["model"].items() if k != "dtype_policy"}
+    settings = params["model"][params["architecture"]]
     data = training_dataset(x, y, params["training"]["batch_size"], seed=0)
     models = {}
     for policy in ("float32", "mixed_bfloat16"):
@@ -94,7 +94,7 @@ def compare_pipelines(params: dict, x: np.ndarray, y: np.ndarray, rounds: int, e
     seconds = {name: [] for name in pipelines}
     for _ in range(rounds):
         for name, data in pipelines.items():
-            model = build_model(params["architecture"], x.shape[-1], **params["model"])
+            model = build_configured_model(params, x.shape[-1])
             model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=combined_loss({"bce": 1.0, "dice": 1.0}))
             model.fit(data.take(1), epochs=1, verbose=0)  # tracing, left out
             wall, cpu = time.perf_counter(), time.process_time()
@@ -125,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]
     if args.base_filters:
-        params["model"]["base_filters"] = args.base_filters
+        params["model"][params["architecture"]]["base_filters"] = args.base_filters
     if args.batch_size:
         params["training"]["batch_size"] = args.batch_size
     channels = params["channels"]
@@ -135,9 +135,9 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; {args.train_images} training images of {len(channels)} channels; "
           f"oneDNN CPU kernels: {onednn_enabled()}")
     for name in args.zoo:
-        settings = ZOO[name]
+        settings = {**ZOO[name], "dtype_policy": params["dtype_policy"]}
         if name == params["architecture"]:
-            settings = params["model"]
+            settings = {**params["model"][name], "dtype_policy": params["dtype_policy"]}
         model = build_model(name, len(channels), **settings)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=combined_loss({"bce": 1.0, "dice": 1.0}),
                       jit_compile=args.jit_compile)
@@ -155,7 +155,7 @@ def main() -> None:
         compare_dtype_policies(params, x, y, rounds=args.policy_rounds)
     if not args.test_images:
         return
-    model = build_model(params["architecture"], len(channels), **params["model"])
+    model = build_configured_model(params, len(channels))
     grey = rng.integers(0, 255, size=(args.test_images, 101, 101), dtype=np.uint8)
     start = time.perf_counter()
     for i in range(0, args.test_images, 2000):

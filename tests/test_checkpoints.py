@@ -24,7 +24,7 @@ SETTINGS = {
         {"loss_weights": {"bce": 1.0, "dice": 1.0}, "epochs": 2, "learning_rate": 0.01, "schedule": "cosine"},
         {"loss_weights": {"lovasz": 1.0}, "epochs": 2, "learning_rate": 0.001, "schedule": "cosine"},
     ],
-    "batch_size": 8, "patience": 3, "seed": 0,
+    "batch_size": 8, "seed": 0,
 }
 
 

@@ -21,14 +21,14 @@ def test_an_environment_keeps_the_base_parameters_it_does_not_name(env):
 
 def test_gpu_configuration_is_the_residual_unet_with_a_lovasz_stage():
     gpu = _modelling("gpu")
-    assert gpu["architecture"] == "residual_unet" and gpu["model"]["use_scse"]
+    assert gpu["architecture"] == "residual_unet" and gpu["model"]["residual_unet"]["use_scse"]
     assert [list(s["loss_weights"]) for s in gpu["training"]["stages"]] == [["bce", "dice"], ["lovasz"]]
 
 
 def test_float32_cpu_configuration_halves_the_filters_and_keeps_the_default_training():
     base, cpu = _modelling("local"), _modelling("cpu_float32")
-    assert cpu["model"]["base_filters"] == 8 and base["model"]["base_filters"] == 16
-    assert cpu["model"]["depth"] == base["model"]["depth"]
+    assert cpu["model"]["unet"]["base_filters"] == 8 and base["model"]["unet"]["base_filters"] == 16
+    assert cpu["model"]["unet"]["depth"] == base["model"]["unet"]["depth"]
     assert cpu["training"] == base["training"] and cpu["architecture"] == base["architecture"]
 
 

@@ -175,9 +175,9 @@ def test_fold_training_runs_on_a_worker_and_returns_a_usable_model(on_cluster, g
     manifest = pd.DataFrame({"id": images.ids, "split": "train", "fold": np.arange(len(images)) % 2})
     inputs = ImageStack(images.ids, images.data[..., None].astype(np.float32) / 255, ("amplitude",))
     params = {
-        "channels": ["amplitude"], "architecture": "unet", "model": {"depth": 2, "base_filters": 4},
+        "channels": ["amplitude"], "architecture": "unet", "model": {"unet": {"depth": 2, "base_filters": 4}},
         "training": {"stages": [{"loss_weights": {"bce": 1.0}, "epochs": 1, "learning_rate": 0.01}],
-                     "batch_size": 8, "patience": 2, "seed": 0},
+                     "batch_size": 8, "seed": 0},
         "inference": {"batch_size": 8, "flip_tta": False},
     }
     model, history, score = train_fold(inputs, masks, manifest, params, on_cluster, fold=1)

@@ -74,7 +74,7 @@ def test_staged_training_logs_each_stage_and_the_validation_metric():
             {"loss_weights": {"bce": 1.0, "dice": 1.0}, "epochs": 2, "learning_rate": 0.01},
             {"loss_weights": {"lovasz": 1.0}, "epochs": 1, "learning_rate": 0.001},
         ],
-        "batch_size": 8, "patience": 3, "seed": 0,
+        "batch_size": 8, "seed": 0,
     }
     history = fit(model, x[:16], y[:16], x[16:], y[16:], settings)
     assert history["stage"].tolist() == [1, 1, 2]
@@ -147,7 +147,7 @@ def test_cosine_schedule_decays_to_alpha_times_the_rate_and_alpha_one_holds_it_c
 
 def test_an_unknown_schedule_names_the_known_ones():
     with pytest.raises(ValueError, match="cosine"):
-        training._schedule_callbacks({"learning_rate": 0.1, "epochs": 1, "schedule": "step"}, 4)
+        training._schedule_callbacks({"learning_rate": 0.1, "epochs": 1, "schedule": "step"})
 
 
 def test_staged_training_with_a_cosine_schedule_decays_the_rate_each_epoch():
@@ -156,7 +156,7 @@ def test_staged_training_with_a_cosine_schedule_decays_the_rate_each_epoch():
     model = build_model("unet", 1, depth=1, base_filters=4)
     settings = {
         "stages": [{"loss_weights": {"bce": 1.0}, "epochs": 3, "learning_rate": 0.01, "schedule": "cosine"}],
-        "batch_size": 8, "patience": 5, "seed": 0,
+        "batch_size": 8, "seed": 0,
     }
     history = fit(model, x[:12], y[:12], x[12:], y[12:], settings)
     np.testing.assert_allclose(history["learning_rate"], [0.01, 0.0075, 0.0025], rtol=1e-5)
@@ -167,7 +167,7 @@ def test_validation_loss_is_the_loss_keras_evaluates_for_the_kept_weights():
     y = (x[..., 0] > 0.5).astype(np.uint8)
     model = build_model("unet", 1, depth=1, base_filters=4)
     settings = {"stages": [{"loss_weights": {"bce": 1.0, "dice": 1.0}, "epochs": 3, "learning_rate": 0.01}],
-                "batch_size": 8, "patience": 5, "seed": 0}
+                "batch_size": 8, "seed": 0}
     history = fit(model, x[:12], y[:12], x[12:], y[12:], settings)
     kept = history.loc[history["val_competition_metric"].idxmax()]  # the first best epoch
     evaluated = model.evaluate(x[12:], y[12:, ..., None].astype(np.float32), batch_size=4, verbose=0)
@@ -180,8 +180,8 @@ def test_only_a_plateau_stage_stops_early_a_cosine_stage_runs_its_budget(schedul
     x = RNG.normal(size=(12, 101, 101, 1)).astype(np.float32)
     y = (x[..., 0] > 0.5).astype(np.uint8)
     model = build_model("unet", 1, depth=1, base_filters=4, batch_norm=False)
-    settings = {"stages": [{"loss_weights": {"bce": 1.0}, "epochs": 4, "learning_rate": 0.0, "schedule": schedule}],
-                "batch_size": 4, "patience": 1, "seed": 0}
+    stage = {"loss_weights": {"bce": 1.0}, "epochs": 4, "learning_rate": 0.0, "schedule": schedule}
+    settings = {"stages": [{**stage, "patience": 1} if schedule == "plateau" else stage], "batch_size": 4, "seed": 0}
     history = fit(model, x[:8], y[:8], x[8:], y[8:], settings)
     assert len(history) == epochs_run
     assert history["val_competition_metric"].nunique() == 1
@@ -210,7 +210,7 @@ def test_presence_head_training_leaves_a_mask_only_model_and_logs_the_presence_l
     model = build_model("unet", 2, depth=2, base_filters=4)
     before = [w.copy() for w in model.get_weights()]
     settings = {"stages": [{"loss_weights": {"lovasz": 1.0}, "epochs": 2, "learning_rate": 0.01}],
-                "batch_size": 12, "patience": 3, "seed": 0, "presence_loss_weight": 0.5}
+                "batch_size": 12, "seed": 0, "presence_loss_weight": 0.5}
     history = fit(model, x[:12], y[:12], x[12:], y[12:], settings)
     assert [o.shape for o in model.outputs] == [(None, 101, 101, 1)]
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
@@ -254,7 +254,7 @@ def test_a_stage_with_an_unknown_setting_is_refused():
     x = RNG.normal(size=(4, 101, 101, 1)).astype(np.float32)
     y = (x[..., 0] > 0).astype(np.uint8)
     settings = {"stages": [{"loss_weights": {"bce": 1.0}, "epochs": 1, "learning_rate": 0.01, "average_from": 0.5}],
-                "batch_size": 4, "patience": 1, "seed": 0}
+                "batch_size": 4, "seed": 0}
     with pytest.raises(ValueError, match="average_from"):
         fit(build_model("unet", 1, depth=1, base_filters=2), x[:2], y[:2], x[2:], y[2:], settings)
 

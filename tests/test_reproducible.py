@@ -24,7 +24,7 @@ from explainable_salt.pipelines.modelling.nodes import train_model
 from explainable_salt.stacks import ImageStack
 
 params = OmegaConfigLoader("conf", env="reproducible", **CONFIG_LOADER_ARGS)["parameters"]["modelling"]
-params["model"].update(depth=1, base_filters=4)
+params["model"]["unet"].update(depth=1, base_filters=4)
 params["training"]["batch_size"] = 8
 params["training"]["checkpoints"] = None
 for stage in params["training"]["stages"]:
@@ -45,7 +45,7 @@ def test_the_reproducible_environment_trains_for_epochs_in_float32_deterministic
     params = OmegaConfigLoader(str(ROOT / "conf"), env="reproducible", **CONFIG_LOADER_ARGS)["parameters"]
     training = params["modelling"]["training"]
     assert training["deterministic"] is True
-    assert params["modelling"]["model"]["dtype_policy"] == "float32"
+    assert params["modelling"]["dtype_policy"] == "float32"
     assert all("max_minutes" not in stage for stage in training["stages"])
 
 

@@ -1,9 +1,11 @@
-"""Project hooks (registered in ``settings.py``) that keep the data safe under every way of running,
-and build the pipelines from the run's own configuration.
+"""Project hooks (registered in ``settings.py``) that check the run's configuration, build the
+pipelines from it, and keep the data safe under every way of running.
 
-:class:`PipelineShapeHook` hands the run's parameters (``--env``, ``KEDRO_ENV``, ``conf/local`` and
-``--params`` alike) to the pipeline registry before the pipelines are built, so that the explanation
-nodes (one per definition of absence) and the fold pipelines are the ones the run configures.
+:class:`ConfigurationHook` checks the run's parameters (``--env``, ``KEDRO_ENV``, ``conf/local`` and
+``--params`` merged) against the one schema (:mod:`explainable_salt.parameter_schema`) before
+anything runs, then hands them to the pipeline registry before the pipelines are built, so that the
+explanation nodes (one per definition of absence) and the fold pipelines are the ones the run
+configures.
 
 :class:`DataProtectionHook` checks, before a run, that its catalog writes atomically (Kedro's
 ``ParallelRunner`` builds its own catalog class, which does not) and that it will not write raw data
@@ -20,6 +22,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 
+from explainable_salt.parameter_schema import check_parameters, parameter_files
 from explainable_salt.runtime.atomic import AtomicDataCatalog
 from explainable_salt.runtime.raw_data import refuse_raw_outputs
 from explainable_salt.stacks import StackChunk
@@ -27,17 +30,20 @@ from explainable_salt.stacks import StackChunk
 logger = logging.getLogger(__name__)
 
 
-class PipelineShapeHook:
-    """Builds the pipelines from the run's configuration (module docstring)."""
+class ConfigurationHook:
+    """Checks the run's parameters, then builds the pipelines from them (module docstring)."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before any other hook reads a parameter
     def after_context_created(self, context: Any) -> None:
         from kedro.framework import project
 
         from explainable_salt import pipeline_registry  # imports every pipeline: not at settings' import
 
         conf_source = Path(context.project_path) / project.settings.CONF_SOURCE
-        if pipeline_registry.use_run_parameters(conf_source, context.params):
+        params = context.params
+        environment = context.env or context.config_loader.default_run_env
+        check_parameters(params, parameter_files(conf_source, environment), getattr(context, "_runtime_params", None))
+        if pipeline_registry.use_run_parameters(conf_source, params):
             # Built before the context existed (or for another run in this process): build again.
             project.pipelines.configure(f"{project.PACKAGE_NAME}.pipeline_registry")
 

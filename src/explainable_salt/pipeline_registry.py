@@ -33,7 +33,7 @@ STAGES = {
 
 # The parameters of the run being made (``--env``, ``conf/local`` and ``--params`` included), with
 # the configuration folder they were read from, handed over by
-# :class:`~explainable_salt.hooks.PipelineShapeHook` once the run's context exists. Outside a
+# :class:`~explainable_salt.hooks.ConfigurationHook` once the run's context exists. Outside a
 # session (``kedro registry``, ``kedro viz``) the configuration is read as a bare run would read it.
 _RUN_PARAMETERS: tuple[Path, dict] | None = None
 
@@ -76,7 +76,7 @@ def configured_n_folds(conf_source: Path | None = None, env: str | None = None) 
     """``data_engineering.n_folds`` of the run's configuration: the number of fold pipelines.
 
     In a ``kedro run`` that is its own configuration, ``--env``, ``KEDRO_ENV``, ``conf/local`` and
-    ``--params`` alike (:class:`~explainable_salt.hooks.PipelineShapeHook`); outside a session
+    ``--params`` alike (:class:`~explainable_salt.hooks.ConfigurationHook`); outside a session
     (``kedro registry``, ``kedro viz``), ``conf/base`` with ``KEDRO_ENV`` or ``conf/local``.
     """
     return pipeline_shape(_parameters(conf_source, env))[1]

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from explainable_salt.hooks import DataProtectionHook, PipelineShapeHook
+from explainable_salt.hooks import ConfigurationHook, DataProtectionHook
 from explainable_salt.runtime.atomic import AtomicCatalogContext, AtomicDataCatalog
 from explainable_salt.runtime.config_loader import (
     DEFAULT_RUN_ENV,
@@ -18,9 +18,9 @@ from explainable_salt.segmentation.checkpoints import CheckpointCleanupHook
 # One `kedro run` at a time per project (data/.kedro_run.lock); artifacts read together must have
 # been made from the same versions of their inputs (data/.lineage); each MLflow run is tagged with
 # the hardware, dtype, versions and raw-data hash; a finished run removes the training checkpoints;
-# no run writes raw data over a user's or runs with a catalog that writes in place; the pipelines are
-# built from the run's own configuration (--env, conf/local, --params).
-HOOKS = (PipelineShapeHook(), RunLockHook(), LineageHook(), RunEnvironmentHook(), CheckpointCleanupHook(),
+# no run writes raw data over a user's or runs with a catalog that writes in place; the parameters are
+# checked against one schema and the pipelines built from them (--env, conf/local, --params).
+HOOKS = (ConfigurationHook(), RunLockHook(), LineageHook(), RunEnvironmentHook(), CheckpointCleanupHook(),
          DataProtectionHook())
 
 # Every local output is written to a staging name and renamed into place when complete; raw data is

@@ -52,7 +52,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_environment(model_params: dict, raw_folder: str | Path) -> dict[str, str]:
+def run_environment(dtype_policy: str, raw_folder: str | Path) -> dict[str, str]:
     """The MLflow tags of a run: ``hardware.*``, ``dtype_policy``, ``version.<package>`` and
     ``raw_data.blake2b``."""
     import tensorflow as tf
@@ -65,7 +65,7 @@ def run_environment(model_params: dict, raw_folder: str | Path) -> dict[str, str
         "hardware.gpus": str(len(tf.config.list_physical_devices("GPU"))),
         "hardware.bfloat16_arithmetic": str(has_bfloat16_arithmetic()),
         "hardware.onednn": str(onednn_enabled()),
-        "dtype_policy": resolve_dtype_policy(model_params.get("dtype_policy", "float32")),
+        "dtype_policy": resolve_dtype_policy(dtype_policy),
         "version.python": platform.python_version(),
         "raw_data.blake2b": raw_data_fingerprint(raw_folder),
     }
@@ -83,15 +83,15 @@ class RunEnvironmentHook:
     before its first node."""
 
     def __init__(self) -> None:
-        self._pending: tuple[dict, Path, dict[str, str]] | None = None
+        self._pending: tuple[str, Path, dict[str, str]] | None = None
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         params = context.params
-        model_params = params.get("modelling", {}).get("model", {})
+        dtype_policy = params.get("modelling", {}).get("dtype_policy", "float32")
         environment = context.env or context.config_loader.default_run_env
         configuration = {"kedro.env": str(environment), "config.blake2b": configuration_fingerprint(params)}
-        self._pending = (model_params, Path(context.project_path) / "data" / "01_raw", configuration)
+        self._pending = (dtype_policy, Path(context.project_path) / "data" / "01_raw", configuration)
 
     @hook_impl
     def before_node_run(self) -> None:
@@ -101,9 +101,9 @@ class RunEnvironmentHook:
 
         if mlflow.active_run() is None:
             return
-        model_params, raw_folder, configuration = self._pending
+        dtype_policy, raw_folder, configuration = self._pending
         self._pending = None
-        tags = {**run_environment(model_params, raw_folder), **configuration}
+        tags = {**run_environment(dtype_policy, raw_folder), **configuration}
         mlflow.set_tags(tags)
         logger.info("Logged the run environment to MLflow: %s, %s cores, dtype %s, raw data %s, env %s, "
                     "configuration %s", tags["hardware.cpu"], tags["hardware.cores"], tags["dtype_policy"],

@@ -211,3 +211,11 @@ def build_model(
         return MODELS[architecture](input_channels, **settings)
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def build_configured_model(modelling: dict, input_channels: int, seed: int | None = None) -> keras.Model:
+    """The model ``modelling`` (the ``modelling`` parameters) configures: the architecture it
+    names, with that architecture's own block of ``modelling.model`` and its ``dtype_policy``."""
+    architecture = modelling["architecture"]
+    settings = modelling["model"][architecture]
+    return build_model(architecture, input_channels, modelling.get("dtype_policy", "float32"), seed, **settings)

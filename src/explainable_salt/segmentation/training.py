@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from explainable_salt.parameter_schema import Stage
 from explainable_salt.runtime.hardware import without_autotuning
 from explainable_salt.segmentation.checkpoints import SavedWeights, TrainingCheckpoint, TrainingState
 from explainable_salt.segmentation.inference import predict_probabilities
@@ -162,9 +163,12 @@ class CosineOverBudget(_StageClock):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def _schedule_callbacks(stage: dict, patience: int, elapsed: float = 0.0) -> list[keras.callbacks.Callback]:
+DEFAULT_PATIENCE = 12  # a plateau stage's, when a direct caller gives none (the schema requires one)
+
+
+def _schedule_callbacks(stage: dict, elapsed: float = 0.0) -> list[keras.callbacks.Callback]:
     """The stage's ``schedule``: ``plateau`` (the default: halve the rate after ``patience // 2``
-    epochs without a better validation metric, stop after ``patience``) or ``cosine``
+    epochs without a better validation metric, stop after the stage's ``patience``) or ``cosine``
     (:class:`CosineOverBudget`, no early stop: its gains come as the rate decays, after epochs
     whose validation score is noisy at a high rate)."""
     schedule = stage.get("schedule", "plateau")
@@ -172,6 +176,7 @@ def _schedule_callbacks(stage: dict, patience: int, elapsed: float = 0.0) -> lis
         return [CosineOverBudget(stage["learning_rate"], stage["epochs"], stage.get("max_minutes"),
                                  stage.get("alpha", 0.0), elapsed)]
     if schedule == "plateau":
+        patience = int(stage.get("patience") or DEFAULT_PATIENCE)
         return [
             keras.callbacks.ReduceLROnPlateau("val_competition_metric", mode="max", factor=0.5,
                                               patience=max(1, patience // 2)),
@@ -180,7 +185,7 @@ def _schedule_callbacks(stage: dict, patience: int, elapsed: float = 0.0) -> lis
     raise ValueError(f"Unknown learning-rate schedule {schedule!r}; known: cosine, plateau")
 
 
-STAGE_KEYS = {"loss_weights", "epochs", "learning_rate", "schedule", "max_minutes", "alpha"}
+STAGE_KEYS = set(Stage.model_fields)  # the schema's: one list of what a stage may set
 
 
 def _require_known_keys(stage: dict, number: int) -> None:
@@ -279,7 +284,7 @@ def fit(
             best.restore()  # each stage starts from the best weights so far
         clock = StageTimeLimit(stage.get("max_minutes"), elapsed, slowest)
         recorder = EpochRecorder(state, number, clock, best, checkpoint)
-        callbacks = [best, *_schedule_callbacks(stage, settings["patience"], elapsed), clock, recorder]
+        callbacks = [best, *_schedule_callbacks(stage, elapsed), clock, recorder]
         logger.info(
             "Training %s, stage %d (%s%s), on %d images (%d validation) for up to %d epochs%s",
             model.name, number, "+".join(stage["loss_weights"]),

@@ -13,7 +13,7 @@ from explainable_salt.runtime.tracking import history_as_metrics
 from explainable_salt.segmentation import training
 from explainable_salt.segmentation.checkpoints import checkpoint_for
 from explainable_salt.segmentation.inference import ensemble_probabilities, predict_masks, predict_probabilities
-from explainable_salt.segmentation.models import build_model
+from explainable_salt.segmentation.models import build_configured_model
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs import metrics
 from explainable_salt.tgs.splits import split_arrays
@@ -30,8 +30,7 @@ def fit_and_score(
     A task that runs in process or on a Dask worker alike: returns the model as the bytes of its
     ``.keras`` file, its history and the held-out competition metric.
     """
-    model = build_model(params["architecture"], x_train.shape[-1], seed=params["training"]["seed"],
-                        **params["model"])
+    model = build_configured_model(params, x_train.shape[-1], seed=params["training"]["seed"])
     checkpoint = checkpoint_for(params["training"], name, model, x_train, y_train, x_val, y_val)
     history = training.fit(model, x_train, y_train, x_val, y_val, params["training"], checkpoint)
     probabilities = predict_probabilities(model, x_val, params["inference"]["batch_size"], params["inference"]["flip_tta"])

@@ -10,7 +10,7 @@ import pandas as pd
 from explainable_salt.segmentation import training
 from explainable_salt.segmentation.checkpoints import checkpoint_for
 from explainable_salt.segmentation.inference import predict_masks, predict_probabilities
-from explainable_salt.segmentation.models import build_model
+from explainable_salt.segmentation.models import build_configured_model
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs import metrics
 from explainable_salt.tgs.splits import split_arrays
@@ -29,7 +29,7 @@ def train_model(
     channels = list(params["channels"])
     _, x_train, y_train = split_arrays(model_inputs, train_masks, manifest, "train", channels)
     _, x_val, y_val = split_arrays(model_inputs, train_masks, manifest, "validation", channels)
-    model = build_model(params["architecture"], len(channels), seed=params["training"]["seed"], **params["model"])
+    model = build_configured_model(params, len(channels), seed=params["training"]["seed"])
     checkpoint = checkpoint_for(params["training"], "salt_model", model, x_train, y_train, x_val, y_val)
     history = training.fit(model, x_train, y_train, x_val, y_val, params["training"], checkpoint)
     return model, history, channels
