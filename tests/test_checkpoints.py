@@ -169,7 +169,7 @@ def test_each_kedro_environment_has_its_own_checkpoint_folder(tmp_path, monkeypa
     from kedro.framework.startup import bootstrap_project
     from kedro_project import scratch_project
 
-    from explainable_salt.segmentation.checkpoints import CheckpointCleanupHook
+    from explainable_salt.hooks import CheckpointCleanupHook
 
     project = scratch_project(tmp_path)
     monkeypatch.chdir(project)

@@ -15,8 +15,9 @@ from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
 
 from explainable_salt.datasets import ImageStackDataset
+from explainable_salt.hooks import LineageHook
 from explainable_salt.runtime.fingerprints import fingerprint, path_fingerprint
-from explainable_salt.runtime.lineage import LineageHook, StaleArtifactError, check_inputs
+from explainable_salt.runtime.lineage import StaleArtifactError, check_inputs
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack, StackChunk
 

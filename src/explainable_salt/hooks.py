@@ -1,5 +1,14 @@
-"""Project hooks (registered in ``settings.py``) that check the run's configuration, build the
-pipelines from it, and keep the data safe under every way of running.
+"""Every Kedro hook of the project (registered in ``settings.py``). Each is a thin adapter: the work
+is done by the domain module it names.
+
+- :class:`ConfigurationHook`: the parameters checked (``parameter_schema``), the pipelines built from
+  them (``pipeline_registry``);
+- :class:`RunLockHook`: one run at a time (``runtime/run_lock.py``);
+- :class:`LineageHook`: artifacts that belong together (``runtime/lineage.py``);
+- :class:`RunEnvironmentHook`: what the run ran on, as MLflow tags (``runtime/provenance.py``);
+- :class:`CheckpointCleanupHook`: finished trainings' checkpoints removed (``segmentation/checkpoints.py``);
+- :class:`DataProtectionHook`: no unsafe runner, no raw data overwritten, no stack left short
+  (``runtime/atomic.py``, ``runtime/raw_data.py``).
 
 :class:`ConfigurationHook` checks the run's parameters (``--env``, ``KEDRO_ENV``, ``conf/local`` and
 ``--params`` merged) against the one schema (:mod:`explainable_salt.parameter_schema`) before
@@ -15,6 +24,7 @@ over a user's; and, after the run, that every image stack written in chunks was 
 
 from __future__ import annotations
 
+import atexit
 import logging
 from pathlib import Path
 from typing import Any
@@ -24,7 +34,17 @@ from kedro.io import DatasetError
 
 from explainable_salt.parameter_schema import check_parameters, parameter_files
 from explainable_salt.runtime.atomic import AtomicDataCatalog
+from explainable_salt.runtime.lineage import LINEAGE_FOLDER, LineageRecords
+from explainable_salt.runtime.provenance import run_tags
 from explainable_salt.runtime.raw_data import refuse_raw_outputs
+from explainable_salt.runtime.run_lock import (
+    LOCK_NAME,
+    acquire,
+    end_interrupted_mlflow_run,
+    record_active_mlflow_run,
+    release,
+)
+from explainable_salt.segmentation.checkpoints import remove_complete_checkpoints
 from explainable_salt.stacks import StackChunk
 
 logger = logging.getLogger(__name__)
@@ -46,6 +66,122 @@ class ConfigurationHook:
         if pipeline_registry.use_run_parameters(conf_source, params):
             # Built before the context existed (or for another run in this process): build again.
             project.pipelines.configure(f"{project.PACKAGE_NAME}.pipeline_registry")
+
+
+class RunLockHook:
+    """Holds the project's run lock (``data/.kedro_run.lock``) from before the first node to the end.
+
+    The MLflow run kedro-mlflow opens is written into the lock as soon as the first dataset loads;
+    a run interrupted with Ctrl-C ends its MLflow run KILLED at exit.
+    """
+
+    def __init__(self) -> None:
+        self._lock: Path | None = None
+        self._running = False
+        self._at_exit = False
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._lock = Path(context.project_path) / "data" / LOCK_NAME
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that a refusal would leave open
+    def before_pipeline_run(self) -> None:
+        acquire(self._lock)
+        self._running = True
+        if not self._at_exit:  # registered after MLflow's own exit handler (imported by now): runs before it
+            import mlflow  # noqa: F401
+
+            atexit.register(self._at_interpreter_exit)
+            self._at_exit = True
+
+    @hook_impl
+    def before_dataset_loaded(self) -> None:
+        record_active_mlflow_run(self._lock)
+
+    @hook_impl
+    def before_node_run(self) -> None:
+        record_active_mlflow_run(self._lock)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._running = False
+        release(self._lock)
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._running = False
+        release(self._lock)
+
+    def _at_interpreter_exit(self) -> None:
+        if self._running:
+            end_interrupted_mlflow_run()
+
+
+class LineageHook:
+    """Checks each node's inputs and records each artifact's ancestry (``data/.lineage/``)."""
+
+    def __init__(self) -> None:
+        self._records: LineageRecords | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._records = LineageRecords(Path(context.project_path) / "data" / LINEAGE_FOLDER)
+
+    @hook_impl
+    def before_pipeline_run(self, catalog: Any) -> None:
+        if self._records is not None:
+            self._records.start_run(catalog)
+
+    @hook_impl
+    def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any]) -> None:
+        if self._records is not None:
+            self._records.check_node(node, catalog, inputs)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if self._records is not None:
+            self._records.record_saved(dataset_name, data)
+
+
+class RunEnvironmentHook:
+    """Tags the run's MLflow run (opened by kedro-mlflow) with what it ran on and with which
+    configuration, once, before its first node."""
+
+    def __init__(self) -> None:
+        self._pending: tuple | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        params = context.params
+        self._pending = (params.get("modelling", {}).get("dtype_policy", "float32"),
+                         Path(context.project_path) / "data" / "01_raw",
+                         context.env or context.config_loader.default_run_env, params)
+
+    @hook_impl
+    def before_node_run(self) -> None:
+        import mlflow
+
+        if self._pending is not None and mlflow.active_run() is not None:
+            mlflow.set_tags(run_tags(*self._pending))
+            self._pending = None
+
+
+class CheckpointCleanupHook:
+    """Once a run has succeeded, the checkpoints of its finished trainings are removed."""
+
+    def __init__(self) -> None:
+        self._folder: Path | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        settings = context.params.get("modelling", {}).get("training", {}).get("checkpoints") or {}
+        self._folder = Path(context.project_path) / settings["folder"] if "folder" in settings else None
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        if self._folder is not None:
+            for removed in remove_complete_checkpoints(self._folder):
+                logger.info("Training finished and saved: removed its checkpoint %s/", removed)
 
 
 class UnsafeRunnerError(RuntimeError):

@@ -2,7 +2,14 @@
 
 from pathlib import Path
 
-from explainable_salt.hooks import ConfigurationHook, DataProtectionHook
+from explainable_salt.hooks import (
+    CheckpointCleanupHook,
+    ConfigurationHook,
+    DataProtectionHook,
+    LineageHook,
+    RunEnvironmentHook,
+    RunLockHook,
+)
 from explainable_salt.runtime.atomic import AtomicCatalogContext, AtomicDataCatalog
 from explainable_salt.runtime.config_loader import (
     DEFAULT_RUN_ENV,
@@ -10,10 +17,6 @@ from explainable_salt.runtime.config_loader import (
     EnvironmentConfigLoader,
     environment_outside_a_session,
 )
-from explainable_salt.runtime.lineage import LineageHook
-from explainable_salt.runtime.provenance import RunEnvironmentHook
-from explainable_salt.runtime.run_lock import RunLockHook
-from explainable_salt.segmentation.checkpoints import CheckpointCleanupHook
 
 # One `kedro run` at a time per project (data/.kedro_run.lock); artifacts read together must have
 # been made from the same versions of their inputs (data/.lineage); each MLflow run is tagged with

@@ -1,6 +1,6 @@
 """Artifacts that belong together are checked: a mismatched set stops the run, naming the node to rerun.
 
-When an output of a node has been written, :class:`LineageHook` stores
+When an output of a node has been written, :class:`LineageRecords` (driven by ``hooks.LineageHook``) stores
 ``data/.lineage/<dataset>.json``: the node, the time, the artifact's own fingerprint, its node's
 inputs' fingerprints and its *ancestors*: those inputs plus each input's recorded ancestors, so the
 record of a figure names the versions of the model, normaliser, stacks and tables it was made from,
@@ -40,7 +40,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError, MemoryDataset
 
 from explainable_salt.runtime.atomic import publish, staging_path
@@ -144,21 +143,19 @@ def check_inputs(node_name: str, fingerprints: dict[str, str], lineage: dict[str
     )
 
 
-class LineageHook:
-    """Records each artifact's ancestry and checks each node's inputs (module docstring)."""
+class LineageRecords:
+    """The lineage records of a project's ``data/.lineage/``: checks each node's inputs and records
+    each artifact's ancestry as it is written (module docstring). Driven by
+    :class:`~explainable_salt.hooks.LineageHook`."""
 
-    def __init__(self) -> None:
-        self._folder: Path | None = None
+    def __init__(self, folder: Path) -> None:
+        self._folder = Path(folder)
         self._catalog: Any = None
         self._pending: dict[str, dict] = {}  # output → what it is being made from, until written
         self._transient: dict[str, dict] = {}  # in-memory output of this run → its record
 
-    @hook_impl
-    def after_context_created(self, context: Any) -> None:
-        self._folder = Path(context.project_path) / "data" / LINEAGE_FOLDER
-
-    @hook_impl
-    def before_pipeline_run(self, catalog: Any) -> None:
+    def start_run(self, catalog: Any) -> None:
+        """A run begins with ``catalog``: in-memory records of an earlier run are forgotten."""
         self._catalog, self._transient = catalog, {}
 
     def _read(self, name: str) -> dict | None:
@@ -195,10 +192,9 @@ class LineageHook:
             return path_fingerprint(path)
         return (self._read(name) or {}).get("fingerprint")
 
-    @hook_impl
-    def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any]) -> None:
-        if self._folder is None:
-            return
+    def check_node(self, node: Any, catalog: Any, inputs: dict[str, Any]) -> None:
+        """Raise :class:`StaleArtifactError` if ``node``'s ``inputs`` do not belong together; else
+        remember what its outputs are being made from."""
         self._catalog = catalog
         fingerprints, lineage = {}, {}
         for name, value in inputs.items():
@@ -225,12 +221,12 @@ class LineageHook:
         for output in node.outputs:
             self._pending[output] = record
 
-    @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+    def record_saved(self, dataset_name: str, data: Any) -> None:
+        """Write the record of ``dataset_name``, once all of it is written."""
         if isinstance(data, StackChunk) and data.start + len(data.chunk) < data.total:
             return  # an image stack is written when its last chunk is
         record = self._pending.pop(dataset_name, None)
-        if record is None or self._folder is None:
+        if record is None:
             return
         record = {**record, "written": time.time()}
         if isinstance(self._dataset(dataset_name), MemoryDataset):

@@ -14,8 +14,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from kedro.framework.hooks import hook_impl
-
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("kedro", "kedro-datasets", "kedro-mlflow", "mlflow", "tensorflow", "keras", "shap", "numpy",
@@ -77,34 +75,12 @@ def run_environment(dtype_policy: str, raw_folder: str | Path) -> dict[str, str]
     return tags
 
 
-class RunEnvironmentHook:
-    """Tags the run's MLflow run (opened by kedro-mlflow) with :func:`run_environment`, the Kedro
-    environment (``kedro.env``) and :func:`configuration_fingerprint` (``config.blake2b``), once,
-    before its first node."""
-
-    def __init__(self) -> None:
-        self._pending: tuple[str, Path, dict[str, str]] | None = None
-
-    @hook_impl
-    def after_context_created(self, context: Any) -> None:
-        params = context.params
-        dtype_policy = params.get("modelling", {}).get("dtype_policy", "float32")
-        environment = context.env or context.config_loader.default_run_env
-        configuration = {"kedro.env": str(environment), "config.blake2b": configuration_fingerprint(params)}
-        self._pending = (dtype_policy, Path(context.project_path) / "data" / "01_raw", configuration)
-
-    @hook_impl
-    def before_node_run(self) -> None:
-        if self._pending is None:
-            return
-        import mlflow
-
-        if mlflow.active_run() is None:
-            return
-        dtype_policy, raw_folder, configuration = self._pending
-        self._pending = None
-        tags = {**run_environment(dtype_policy, raw_folder), **configuration}
-        mlflow.set_tags(tags)
-        logger.info("Logged the run environment to MLflow: %s, %s cores, dtype %s, raw data %s, env %s, "
-                    "configuration %s", tags["hardware.cpu"], tags["hardware.cores"], tags["dtype_policy"],
-                    tags["raw_data.blake2b"], tags["kedro.env"], tags["config.blake2b"])
+def run_tags(dtype_policy: str, raw_folder: str | Path, environment: str, params: dict[str, Any]) -> dict[str, str]:
+    """Every tag of a run: :func:`run_environment`, the Kedro environment (``kedro.env``) and
+    :func:`configuration_fingerprint` (``config.blake2b``)."""
+    tags = {**run_environment(dtype_policy, raw_folder), "kedro.env": str(environment),
+            "config.blake2b": configuration_fingerprint(params)}
+    logger.info("Run environment: %s, %s cores, dtype %s, raw data %s, env %s, configuration %s", tags["hardware.cpu"],
+                tags["hardware.cores"], tags["dtype_policy"], tags["raw_data.blake2b"], tags["kedro.env"],
+                tags["config.blake2b"])
+    return tags

@@ -13,7 +13,6 @@ writes its own record in its place.
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import json
 import logging
@@ -23,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-
-from kedro.framework.hooks import hook_impl
 
 logger = logging.getLogger(__name__)
 
@@ -173,63 +170,20 @@ def release(lock: Path) -> None:
         os.close(descriptor)
 
 
-class RunLockHook:
-    """Kedro hooks that hold the project's run lock from before the first node to the end.
+def end_interrupted_mlflow_run() -> None:
+    """End the active MLflow run KILLED: for a run interrupted with Ctrl-C (``KeyboardInterrupt``,
+    which Kedro's error hooks never see), which MLflow's own exit handler would end FINISHED."""
+    import mlflow
 
-    The MLflow run kedro-mlflow opens is written into the lock as soon as the first dataset loads,
-    so that the next run can mark it KILLED if this process dies. A run interrupted with Ctrl-C
-    (``KeyboardInterrupt``, which Kedro's error hooks never see) ends its MLflow run KILLED at exit,
-    where MLflow would otherwise end it FINISHED.
-    """
+    if mlflow.active_run() is not None:
+        mlflow.end_run(status="KILLED")
 
-    def __init__(self) -> None:
-        self._lock: Path | None = None
-        self._running = False
-        self._at_exit = False
 
-    @hook_impl
-    def after_context_created(self, context) -> None:
-        self._lock = Path(context.project_path) / "data" / LOCK_NAME
+def record_active_mlflow_run(lock: Path | None) -> None:
+    """Write the MLflow run kedro-mlflow opened into ``lock``, so that the next run can mark it
+    KILLED if this process dies."""
+    import mlflow
 
-    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run that a refusal would leave open
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        acquire(self._lock)
-        self._running = True
-        if not self._at_exit:  # registered after MLflow's own exit handler (imported by now): runs before it
-            import mlflow  # noqa: F401
-
-            atexit.register(self._end_interrupted_mlflow_run)
-            self._at_exit = True
-
-    def _record_mlflow_run(self) -> None:
-        import mlflow
-
-        run = mlflow.active_run()  # opened by kedro-mlflow before the first node
-        if run is not None and self._lock is not None:
-            record_mlflow_run(self._lock, run.info.run_id, mlflow.get_tracking_uri())
-
-    @hook_impl
-    def before_dataset_loaded(self) -> None:
-        self._record_mlflow_run()
-
-    @hook_impl
-    def before_node_run(self) -> None:
-        self._record_mlflow_run()
-
-    @hook_impl
-    def after_pipeline_run(self) -> None:
-        self._running = False
-        release(self._lock)
-
-    @hook_impl
-    def on_pipeline_error(self) -> None:
-        self._running = False
-        release(self._lock)
-
-    def _end_interrupted_mlflow_run(self) -> None:
-        if not self._running:
-            return
-        import mlflow
-
-        if mlflow.active_run() is not None:
-            mlflow.end_run(status="KILLED")
+    run = mlflow.active_run()
+    if run is not None and lock is not None:
+        record_mlflow_run(lock, run.info.run_id, mlflow.get_tracking_uri())

@@ -12,7 +12,7 @@ fingerprint (or any checkpoint, with ``resume: false``) is moved aside to
 ``<name>.set-aside-<YYYYmmdd-HHMMSS>``, never resumed and never deleted: it may hold hours of
 another configuration's training. A finished training marks its checkpoint complete, and a rerun
 that finds it complete returns its best weights at once (a kill after training but before the
-model was saved costs nothing); :class:`CheckpointCleanupHook` removes complete checkpoints once a
+model was saved costs nothing); :class:`~explainable_salt.hooks.CheckpointCleanupHook` removes complete checkpoints once a
 run has succeeded. The folder is per Kedro environment (``data/06_models/checkpoints/<env>/``), so
 that a run in one environment never meets another environment's checkpoint.
 """
@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kedro.framework.hooks import hook_impl
 
 from explainable_salt.runtime.atomic import publish, staging_path
 
@@ -166,21 +165,3 @@ def remove_complete_checkpoints(folder: str | Path) -> list[Path]:
             shutil.rmtree(state_file.parent, ignore_errors=True)
             removed.append(state_file.parent)
     return removed
-
-
-class CheckpointCleanupHook:
-    """Once a run has succeeded, the checkpoints of its finished trainings are removed."""
-
-    def __init__(self) -> None:
-        self._folder: Path | None = None
-
-    @hook_impl
-    def after_context_created(self, context: Any) -> None:
-        settings = context.params.get("modelling", {}).get("training", {}).get("checkpoints", {})
-        self._folder = Path(context.project_path) / settings["folder"] if "folder" in settings else None
-
-    @hook_impl
-    def after_pipeline_run(self) -> None:
-        if self._folder is not None:
-            for removed in remove_complete_checkpoints(self._folder):
-                logger.info("Training finished and saved: removed its checkpoint %s/", removed)
