@@ -218,6 +218,24 @@ def _saved_weights(fitted: keras.Model, best: BestOnValidationMetric) -> SavedWe
     return SavedWeights(last=fitted.get_weights(), best=best.best_weights, optimizer=optimizer)
 
 
+def _start_stage(fitted: keras.Model, best: BestOnValidationMetric, stage: dict, presence_weight: float,
+                 resume_from: SavedWeights | None) -> None:
+    """Compile ``fitted`` for ``stage`` (Adam afresh; the stage's loss, plus the presence loss of
+    ``presence_weight`` when above 0) and set its starting point: the checkpoint's weights and
+    Adam state when resuming the stage, else the best weights so far."""
+    best.loss = combined_loss(stage["loss_weights"])
+    presence = presence_weight > 0
+    losses, loss_weights = ([best.loss, bce_loss], [1.0, presence_weight]) if presence else (best.loss, None)
+    fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses, loss_weights=loss_weights)
+    if resume_from is None:
+        best.restore()
+        return
+    fitted.set_weights(resume_from.last)
+    fitted.optimizer.build(fitted.trainable_variables)
+    for variable, value in zip(fitted.optimizer.variables, resume_from.optimizer, strict=True):
+        variable.assign(value)
+
+
 def fit(
     model: keras.Model,
     x_train: np.ndarray,
@@ -272,16 +290,7 @@ def fit(
             continue  # finished before a resume
         resumed = weights is not None and number == state.stage and state.epoch > 0
         elapsed, slowest = (state.elapsed, state.slowest) if resumed else (0.0, 0.0)
-        best.loss = combined_loss(stage["loss_weights"])
-        losses, loss_weights = ([best.loss, bce_loss], [1.0, presence_weight]) if presence else (best.loss, None)
-        fitted.compile(optimizer=keras.optimizers.Adam(stage["learning_rate"]), loss=losses, loss_weights=loss_weights)
-        if resumed:
-            fitted.set_weights(weights.last)
-            fitted.optimizer.build(fitted.trainable_variables)
-            for variable, value in zip(fitted.optimizer.variables, weights.optimizer, strict=True):
-                variable.assign(value)
-        else:
-            best.restore()  # each stage starts from the best weights so far
+        _start_stage(fitted, best, stage, presence_weight, weights if resumed else None)
         clock = StageTimeLimit(stage.get("max_minutes"), elapsed, slowest)
         recorder = EpochRecorder(state, number, clock, best, checkpoint)
         callbacks = [best, *_schedule_callbacks(stage, elapsed), clock, recorder]
