@@ -16,7 +16,10 @@ DEFAULT_TGS = Path(os.environ.get("TGS_DATA_DIR", Path(__file__).resolve().paren
 
 
 def load_grey_images(tgs_dir: Path, limit: int | None = None) -> tuple[np.ndarray, float]:
-    """All train and test images of ``tgs_dir`` as ``(N, 101, 101) uint8``, and the decode time."""
+    """All train and test images of ``tgs_dir`` (the first ``limit``, when given) as
+    ``(N, 101, 101) uint8``, and the decode time."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit: {limit} images; at least 1 needed (None: all)")
     start = time.perf_counter()
     images = []
     for archive_name in ("train.zip", "test.zip"):
@@ -24,6 +27,6 @@ def load_grey_images(tgs_dir: Path, limit: int | None = None) -> tuple[np.ndarra
             names = [n for n in archive.namelist() if n.startswith("images/") and n.endswith(".png")]
             for name in names:
                 images.append(np.asarray(Image.open(io.BytesIO(archive.read(name))))[..., 0])
-                if limit and len(images) >= limit:
+                if limit is not None and len(images) >= limit:
                     return np.stack(images), time.perf_counter() - start
     return np.stack(images), time.perf_counter() - start

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 from _data import DEFAULT_TGS, load_grey_images
+from _options import count
 
 ORIGINAL_FOUR = ["amplitude", "energy", "similarity", "sobel"]
 FORMER_EIGHT = [*ORIGINAL_FOUR, "envelope", "cos_phase", "local_variance", "depth"]
@@ -49,8 +50,8 @@ def time_bruges(images: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tgs", type=lambda p: __import__("pathlib").Path(p), default=DEFAULT_TGS)
-    parser.add_argument("--limit", type=int, default=None, help="images to use (default: all)")
-    parser.add_argument("--bruges-images", type=int, default=20)
+    parser.add_argument("--limit", type=count(1), default=None, help="images to use (default: all)")
+    parser.add_argument("--bruges-images", type=count(1), default=20)
     args = parser.parse_args()
 
     images, decode = load_grey_images(args.tgs, args.limit)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _options import count  # benchmarks/ is on the path when run as a script
 
 from explainable_salt.segmentation.checkpoints import (
     SavedWeights,
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=count(1), default=5)
     options = parser.parse_args()
     params = CONFIG_LOADER_CLASS(str(ROOT / "conf"), **CONFIG_LOADER_ARGS)["parameters"]["modelling"]
     model = build_configured_model(params, len(params["channels"]), seed=0)

@@ -38,7 +38,8 @@ import keras
 import numpy as np
 import shap
 import yaml
-from _sampling_frontier import frontier  # noqa: I001  benchmarks/ is on the path when run as a script
+from _options import count, counts  # benchmarks/ is on the path when run as a script
+from _sampling_frontier import frontier
 
 import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 from explainable_salt.attribution.shap_exact import shap_exact_channel_shapley
@@ -102,18 +103,20 @@ def shap_seconds_per_image(model: keras.Model, image: np.ndarray, background: np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=REPO / "data/06_models/salt_model.keras")
-    parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--background", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--shap-exact-images", type=int, default=2)
-    parser.add_argument("--shap-pixels", type=int, default=8)
-    parser.add_argument("--sampled-images", type=int, default=8)
-    parser.add_argument("--permutations", type=int, default=64)
+    parser.add_argument("--images", type=count(1), default=64)
+    parser.add_argument("--background", type=count(1), default=8)
+    parser.add_argument("--batch-size", type=count(1), default=256)
+    parser.add_argument("--shap-exact-images", type=count(0), default=2, help="(0: no ExactExplainer comparison)")
+    parser.add_argument("--shap-pixels", type=count(1), default=8)
+    parser.add_argument("--sampled-images", type=count(0), default=8, help="(0: no sampling estimator)")
+    parser.add_argument("--permutations", type=count(1), default=64)
     parser.add_argument("--data", type=Path, default=REPO / "data", help="a finished run's data/ for the frontier")
-    parser.add_argument("--frontier-images", type=int, default=24, help="internal-test images (0: no frontier)")
-    parser.add_argument("--frontier-half", type=int, default=128, help="reference K; as many pool images to draw from")
-    parser.add_argument("--frontier-draws", type=int, default=60, help="draws per estimator and K")
-    parser.add_argument("--frontier-k", default="4,8,16,32,64", help="background sizes K of the frontier")
+    parser.add_argument("--frontier-images", type=count(0), default=24, help="internal-test images (0: no frontier)")
+    parser.add_argument("--frontier-half", type=count(2), default=128,
+                        help="reference K; as many pool images to draw from")
+    parser.add_argument("--frontier-draws", type=count(2), default=60, help="draws per estimator and K")
+    parser.add_argument("--frontier-k", type=counts(1), default=[4, 8, 16, 32, 64],
+                        help="background sizes K of the frontier (comma-separated)")
     args = parser.parse_args()
 
     model, described = default_model(args.model)
@@ -151,15 +154,16 @@ def main() -> None:
           f"expected gradients per input pixel)")
     print(f"speed-up vs GradientExpl : {seconds * engine:,.0f}x per image")
 
-    few = images[: args.sampled_images]
-    start = time.perf_counter()
-    sampled = channel_shapley_sampled(predict, few, background, args.permutations, seed=0)
-    sampled_rate = len(few) / (time.perf_counter() - start)
-    exact = result.contributions[: len(few)]
-    error = np.abs(sampled.contributions - exact).mean() / np.abs(exact).mean()
-    print(f"sampling estimator       : {sampled_rate:8.3f} images/s with {args.permutations} permutations; "
-          f"mean |error| = {100 * error:.1f} % of mean |φ| (exact: 0 %), additivity error "
-          f"{sampled.max_additivity_error:.1e}")
+    if args.sampled_images > 0:
+        few = images[: args.sampled_images]
+        start = time.perf_counter()
+        sampled = channel_shapley_sampled(predict, few, background, args.permutations, seed=0)
+        sampled_rate = len(few) / (time.perf_counter() - start)
+        exact = result.contributions[: len(few)]
+        error = np.abs(sampled.contributions - exact).mean() / np.abs(exact).mean()
+        print(f"sampling estimator       : {sampled_rate:8.3f} images/s with {args.permutations} permutations; "
+              f"mean |error| = {100 * error:.1f} % of mean |φ| (exact: 0 %), additivity error "
+              f"{sampled.max_additivity_error:.1e}")
 
     run_files = [args.data / "05_model_input/model_inputs/data.npy", args.data / "03_primary/manifest.parquet"]
     if args.frontier_images and all(f.is_file() for f in run_files) and args.model.is_file():
@@ -167,7 +171,7 @@ def main() -> None:
         print(f"sampling error of the background game ({args.frontier_images} internal-test images of {args.data}; "
               f"images/s scaled from the engine's {engine:.3f} at K = {args.background}):")
         table = frontier(predict, args.data, channels, args.frontier_images, args.frontier_half, args.frontier_draws,
-                         [int(k) for k in args.frontier_k.split(",")], engine, args.background)
+                         args.frontier_k, engine, args.background)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     elif args.frontier_images:
         print(f"sampling error frontier  : skipped, no finished run in {args.data} (run `make run` first)")

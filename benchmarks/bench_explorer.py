@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from _options import count  # benchmarks/ is on the path when run as a script
 
 from explainable_salt.datasets import ImageStackDataset
 from explainable_salt.figures.explorer_browser import browser_page, chromium_path, open_explorer
@@ -59,9 +60,9 @@ def run_outputs(data: Path) -> tuple[dict, list]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO / "data", help="the run's data folder")
-    parser.add_argument("--images", type=int, nargs="+", default=None,
+    parser.add_argument("--images", type=count(1), nargs="+", default=None,
                         help="explorer sizes (default: the configured n_images)")
-    parser.add_argument("--repeat", type=int, default=5, help="openings per size, each in a fresh browser")
+    parser.add_argument("--repeat", type=count(1), default=5, help="openings per size, each in a fresh browser")
     args = parser.parse_args()
 
     params = yaml.safe_load((REPO / "conf/base/parameters_reporting.yml").read_text())["reporting"]["explorer"]

@@ -26,6 +26,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import yaml
+from _options import count  # benchmarks/ is on the path when run as a script
 
 import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 from explainable_salt.pipelines.inference.nodes import explain_sections_chunk, model_normaliser, predict_sections_chunk
@@ -71,9 +72,9 @@ def artifacts(data: Path, channels: list[str], sections: np.ndarray) -> tuple:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO / "data")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[101, 1000])
-    parser.add_argument("--small", type=int, default=32, help="sections timed at 101 x 101")
-    parser.add_argument("--large", type=int, default=1, help="sections timed at each larger size")
+    parser.add_argument("--sizes", type=count(101), nargs="+", default=[101, 1000], help="section sides (pixels)")
+    parser.add_argument("--small", type=count(1), default=32, help="sections timed at 101 x 101")
+    parser.add_argument("--large", type=count(1), default=1, help="sections timed at each larger size")
     args = parser.parse_args()
 
     features, prediction = _parameters("feature_engineering"), _parameters("modelling")["inference"]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from _options import count  # benchmarks/ is on the path when run as a script
 from distributed import Client, LocalCluster
 
 from explainable_salt.attribution.absence import BackgroundAbsence
@@ -71,9 +72,9 @@ def _rate(stage, client) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=REPO / "data/06_models/salt_model.keras")
-    parser.add_argument("--explain-images", type=int, default=192)
-    parser.add_argument("--predict-images", type=int, default=4000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--explain-images", type=count(1), default=192)
+    parser.add_argument("--predict-images", type=count(1), default=4000)
+    parser.add_argument("--workers", type=count(1), nargs="+", default=[1, 2])
     args = parser.parse_args()
     channels = len(_params("modelling")["channels"])
     model, description = _model(args.model, channels)

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 import yaml
+from _options import count  # benchmarks/ is on the path when run as a script
 
 import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
 from explainable_salt.runtime.hardware import onednn_enabled
@@ -110,17 +111,17 @@ def compare_pipelines(params: dict, x: np.ndarray, y: np.ndarray, rounds: int, e
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-images", type=int, default=512)
-    parser.add_argument("--test-images", type=int, default=18000)
+    parser.add_argument("--train-images", type=count(1), default=512)
+    parser.add_argument("--test-images", type=count(0), default=18000, help="(0: no inference timing)")
     parser.add_argument("--zoo", nargs="*", default=list(ZOO), choices=list(ZOO),
                         help="zoo models to time (none: only the dtype policies and inference)")
-    parser.add_argument("--policy-rounds", type=int, default=6,
+    parser.add_argument("--policy-rounds", type=count(0), default=6,
                         help="interleaved epochs per dtype policy (0: skip the comparison)")
-    parser.add_argument("--epoch-rounds", type=int, default=0,
+    parser.add_argument("--epoch-rounds", type=count(0), default=0,
                         help="alternating fits of 3 epochs with the project's tf.data pipeline and with "
                              "autotuning on (0: skip)")
-    parser.add_argument("--base-filters", type=int, help="base filters of the configured model (default: conf/base)")
-    parser.add_argument("--batch-size", type=int, help="training batch size (default: conf/base)")
+    parser.add_argument("--base-filters", type=count(1), help="base filters of the configured model (default: conf/base)")
+    parser.add_argument("--batch-size", type=count(1), help="training batch size (default: conf/base)")
     parser.add_argument("--jit-compile", action="store_true", help="compile the zoo models' training steps with XLA")
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "conf/base/parameters_modelling.yml").read_text())["modelling"]

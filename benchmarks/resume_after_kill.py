@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _options import count  # benchmarks/ is on the path when run as a script
+
 KEDRO = [str(Path(sys.executable).parent / "kedro"), "run", "--pipeline", "modelling"]
 SHOWN = re.compile(r"Resuming|resuming after|Stage time limit|Best validation|Decision rule|Internal test|"
                    r"removed its checkpoint|Pipeline execution completed|Training unet")
@@ -47,7 +49,7 @@ def run(args: list[str], kill_at_lovasz_epoch: int | None) -> tuple[int, list[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs-before-kill", type=int, default=1, help="Lovász epochs finished before the kill")
+    parser.add_argument("--epochs-before-kill", type=count(0), default=1, help="Lovász epochs finished before the kill")
     parser.add_argument("kedro_args", nargs="*", help="more arguments of kedro run (after --)")
     options = parser.parse_args()
     code, lines = run(options.kedro_args, options.epochs_before_kill + 1)

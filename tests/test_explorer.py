@@ -16,7 +16,6 @@ from explorer_run import CHANNELS, PAIRS, explorer_of, tiny_run
 from explainable_salt.figures.explorer_data import (
     PREDICTED_BIT,
     TRUTH_BIT,
-    choose_images,
     mask_outline,
     quantise_range,
     quantise_symmetric,
@@ -24,7 +23,7 @@ from explainable_salt.figures.explorer_data import (
 )
 from explainable_salt.pipelines.reporting.nodes import build_explorer
 from explainable_salt.stacks import ImageStack
-from explainable_salt.tgs.splits import coverage_class
+from explainable_salt.tgs.splits import spread_over_coverage
 
 
 def test_unit_values_come_back_within_half_a_step():
@@ -67,38 +66,6 @@ def test_outline_of_salt_touching_the_border_closes_along_the_border():
     assert len(edges) == 4 * 101 and edges.max() == 101
 
 
-def _table(coverages):
-    coverages = np.asarray(coverages, float)
-    return pd.DataFrame({"id": [f"i{k:03d}" for k in range(len(coverages))], "coverage": coverages,
-                         "coverage_class": coverage_class(coverages)})
-
-
-def test_images_are_spread_evenly_over_coverage_classes():
-    coverages = np.r_[np.zeros(200), np.linspace(0.01, 1.0, 100)]  # many empty images, 10 classes of 10
-    table = _table(coverages)
-    chosen = table.set_index("id").loc[choose_images(table, 22)]
-    counts = chosen["coverage_class"].value_counts()
-    assert len(chosen) == 22 and chosen.index.is_unique
-    assert set(counts.index) == set(range(11)) and counts.max() - counts.min() <= 1
-    assert chosen["coverage"].is_monotonic_increasing
-
-
-def test_a_small_class_gives_its_turns_to_the_others():
-    table = _table([0.0, 0.0, 0.0, 0.0, 0.0, 0.55])
-    assert len(choose_images(table, 4)) == 4 and "i005" in choose_images(table, 4)
-
-
-def test_fewer_images_than_classes_take_classes_from_empty_to_full():
-    table = _table(np.linspace(0, 1, 101))
-    classes = table.set_index("id").loc[choose_images(table, 3), "coverage_class"].tolist()
-    assert classes == [0, 5, 10]
-
-
-def test_asking_for_more_images_than_exist_gives_them_all():
-    table = _table([0.0, 0.3, 0.6])
-    assert choose_images(table, 60) == ["i000", "i001", "i002"]
-
-
 @pytest.fixture(scope="module")
 def explorer_html():
     return build_explorer(**tiny_run())
@@ -126,7 +93,7 @@ def test_the_explorer_is_one_self_contained_page(explorer_html):
 
 def test_the_explorer_embeds_the_chosen_images_and_their_channels(explorer_html):
     run = tiny_run()
-    chosen = choose_images(run["per_image_metrics"], run["params"]["n_images"])
+    chosen = spread_over_coverage(run["per_image_metrics"], run["params"]["n_images"])
     assert len(chosen) == 5
     for image_id in run["per_image_metrics"]["id"]:
         assert (f'"{image_id}"' in explorer_html) == (image_id in chosen)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from explorer_run import CHANNELS, PAIRS, explorer_of, tiny_run
 
-from explainable_salt.figures.explorer_data import choose_images
 from explainable_salt.pipelines.reporting.nodes import build_explorer
+from explainable_salt.tgs.splits import spread_over_coverage
 
 PHI_LEVELS, UNIT_LEVELS = 32767, 65535  # int16 φ codes at the largest |φ|, uint16 probability codes
 # (panel pointed at, row, column): corners and inner pixels, on each kind of map
@@ -99,7 +99,7 @@ def test_the_page_loads_without_console_errors(opened):
 
 def test_picking_an_image_in_the_table_shows_it(opened, run):
     page, _ = opened
-    chosen = choose_images(run["per_image_metrics"], run["params"]["n_images"])
+    chosen = spread_over_coverage(run["per_image_metrics"], run["params"]["n_images"])
     page.locator(".slick-cell", has_text=chosen[0]).first.click()
     page.wait_for_timeout(100)
     assert page.locator(".bk-Div", has_text=f"{chosen[0]}: coverage").count() >= 1
@@ -110,7 +110,7 @@ def test_picking_an_image_in_the_table_shows_it(opened, run):
 @pytest.mark.parametrize("panel, row, col", PIXELS)
 def test_the_numbers_at_a_pixel_are_the_stored_values_within_the_quantisation_step(opened, run, panel, row, col):
     page, _ = opened
-    chosen = choose_images(run["per_image_metrics"], run["params"]["n_images"])
+    chosen = spread_over_coverage(run["per_image_metrics"], run["params"]["n_images"])
     page.locator(".slick-cell", has_text=chosen[-1]).first.click()
     _point(page, panel, row, col)
     shown = _numbers(page)
@@ -200,7 +200,7 @@ def test_the_switch_offers_each_definition_then_the_pair_interactions(switched):
 @pytest.mark.parametrize("row, col", [(12, 40), (90, 3)])
 def test_switching_to_blur_shows_its_contributions_and_its_per_image_expected_value(switched, blur_run, row, col):
     page = switched
-    chosen = choose_images(blur_run["per_image_metrics"], blur_run["params"]["n_images"])
+    chosen = spread_over_coverage(blur_run["per_image_metrics"], blur_run["params"]["n_images"])
     page.locator(".slick-cell", has_text=chosen[1]).first.click()
     _switch_to(page, "blur")
     _point(page, "phi-energy", row, col)
@@ -227,7 +227,7 @@ def test_switching_to_blur_shows_its_contributions_and_its_per_image_expected_va
 
 def test_switching_to_pair_interactions_shows_one_map_and_one_number_per_pair(switched, blur_run):
     page = switched
-    chosen = choose_images(blur_run["per_image_metrics"], blur_run["params"]["n_images"])
+    chosen = spread_over_coverage(blur_run["per_image_metrics"], blur_run["params"]["n_images"])
     page.locator(".slick-cell", has_text=chosen[-1]).first.click()
     _switch_to(page, "pair interactions (background)")
     assert _panel_visible(page, "pair_row") and not _panel_visible(page, "phi_row")

@@ -8,11 +8,11 @@ import pytest
 from toy_models import interacting_model
 
 from explainable_salt.attribution.absence import BackgroundAbsence, BaselineAbsence
+from explainable_salt.attribution.additivity import max_additivity_error
 from explainable_salt.attribution.interactions import (
     channel_pairs,
     interaction_index_matrix,
     interaction_table,
-    max_decomposition_error,
     pair_names,
     taylor_matrix,
     taylor_names,
@@ -56,7 +56,7 @@ def test_an_additive_model_has_no_interactions_and_taylor_mains_equal_shapley_va
 
 def test_shapley_taylor_decomposition_adds_up_to_the_prediction():
     result = explain(interacting_model, BackgroundAbsence(BACKGROUND))
-    error = max_decomposition_error(result.expected_value, result.readouts["taylor"], interacting_model(IMAGES))
+    error = max_additivity_error(result.expected_value, result.readouts["taylor"], interacting_model(IMAGES))
     assert error < 1e-5
     assert np.abs(result.readouts["taylor"][..., 3:]).max() > 1e-2  # the model does interact
 

@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from explainable_salt.stacks import ImageStack
-from explainable_salt.tgs.splits import coverage_class, split_arrays, split_ids, stratified_split
+from explainable_salt.tgs.splits import (
+    coverage_class,
+    split_arrays,
+    split_ids,
+    spread_over_coverage,
+    stratified_split,
+)
 
 RATIOS = {"train": 0.7, "validation": 0.15, "internal_test": 0.15}
 
@@ -94,3 +100,47 @@ def test_split_arrays_return_the_ids_the_named_channels_and_the_masks_in_the_sam
     assert selected.tolist() == split_ids(manifest, "train", 1).tolist()
     np.testing.assert_array_equal(x[:, 0, 0], np.stack([rows + 2, rows + 0], axis=1))
     np.testing.assert_array_equal(y[:, 0, 0], rows)
+
+
+def _table(coverages):
+    coverages = np.asarray(coverages, float)
+    return pd.DataFrame({"id": [f"i{k:03d}" for k in range(len(coverages))], "coverage": coverages,
+                         "coverage_class": coverage_class(coverages)})
+
+
+def test_images_are_spread_evenly_over_coverage_classes():
+    coverages = np.r_[np.zeros(200), np.linspace(0.01, 1.0, 100)]  # many empty images, 10 classes of 10
+    table = _table(coverages)
+    chosen = table.set_index("id").loc[spread_over_coverage(table, 22)]
+    counts = chosen["coverage_class"].value_counts()
+    assert len(chosen) == 22 and chosen.index.is_unique
+    assert set(counts.index) == set(range(11)) and counts.max() - counts.min() <= 1
+    assert chosen["coverage"].is_monotonic_increasing
+
+
+def test_a_small_class_gives_its_turns_to_the_others():
+    table = _table([0.0, 0.0, 0.0, 0.0, 0.0, 0.55])
+    assert len(spread_over_coverage(table, 4)) == 4 and "i005" in spread_over_coverage(table, 4)
+
+
+def test_fewer_images_than_classes_take_classes_from_empty_to_full():
+    table = _table(np.linspace(0, 1, 101))
+    classes = table.set_index("id").loc[spread_over_coverage(table, 3), "coverage_class"].tolist()
+    assert classes == [0, 5, 10]
+
+
+def test_asking_for_more_images_than_exist_gives_them_all():
+    table = _table([0.0, 0.3, 0.6])
+    assert spread_over_coverage(table, 60) == ["i000", "i001", "i002"]
+
+
+def test_one_image_per_class_is_the_class_median_spread_from_empty_to_full():
+    table = _table(np.r_[np.zeros(5), np.linspace(0.05, 0.95, 19)])
+    chosen = table.set_index("id").loc[spread_over_coverage(table, 3, per_class=1)]
+    assert chosen["coverage_class"].tolist() == [0, 5, 10]
+    assert chosen.index[0] == "i002"  # the median of the five empty images, by id
+    assert len(spread_over_coverage(table, 60, per_class=1)) == table["coverage_class"].nunique()
+
+
+def test_no_image_is_asked_for_and_none_is_given():
+    assert spread_over_coverage(_table([0.0, 0.5]), 0) == []

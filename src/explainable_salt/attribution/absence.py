@@ -28,6 +28,8 @@ from typing import Protocol
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from explainable_salt.attribution.inputs import require_count, require_stack
+
 DEFINITIONS = ("background", "baseline", "blur", "conditional")
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -47,7 +49,9 @@ class Absence(Protocol):
 
 
 def normalised_weights(weights: np.ndarray | None, k: int) -> np.ndarray:
-    """``k`` reference weights summing to 1 (uniform when ``None``); refuses negative ones."""
+    """``k`` reference weights summing to 1 (uniform when ``None``); refuses negative ones and
+    ``k = 0``."""
+    require_count(k, 1, "background", "images", "explainability.background.size")
     w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (k,) or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"background weights must be {k} non-negative numbers, not all 0")
@@ -73,6 +77,8 @@ class BackgroundAbsence:
     sampled: bool = False
 
     def __post_init__(self):
+        require_stack(self.background, "background")
+        require_count(len(self.background), 1, "background", "images", "explainability.background.size")
         if self.sampled and (self.weights is not None and not np.allclose(self.weights, self.weights[0])):
             raise ValueError("a sampled background has equal weights; k-means summaries are not a random draw")
 
@@ -90,6 +96,9 @@ class BaselineAbsence:
 
     means: np.ndarray
     name: str = "baseline"
+
+    def __post_init__(self):
+        require_count(np.size(self.means), 1, "means", "channel means")
 
     def references(self, images, present):
         return np.asarray(self.means, dtype=images.dtype).reshape(1, 1, 1, 1, 1, -1), np.ones(1)
@@ -145,8 +154,10 @@ class ConditionalAbsence:
     _scale: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
+        require_stack(self.pool, "pool")
         if not 1 <= self.neighbours <= len(self.pool):
-            raise ValueError(f"conditional: {self.neighbours} neighbours from a pool of {len(self.pool)} images")
+            raise ValueError(f"conditional: {self.neighbours} neighbours from a pool of {len(self.pool)} images "
+                             "(explainability.conditional.neighbours, .pool)")
         raw = block_means(self.pool, self.descriptor_size)
         scale = raw.std(axis=(0, 1, 2))
         object.__setattr__(self, "_scale", np.where(scale > 0, scale, 1.0))
@@ -155,7 +166,7 @@ class ConditionalAbsence:
     def descriptors(self, images: np.ndarray) -> np.ndarray:
         """Scaled block means ``(N, C, descriptor_size²)``."""
         d = block_means(images, self.descriptor_size) / self._scale
-        return d.reshape(len(images), -1, d.shape[-1]).transpose(0, 2, 1)
+        return d.reshape(len(images), self.descriptor_size**2, d.shape[-1]).transpose(0, 2, 1)
 
     def nearest(self, images: np.ndarray, present: np.ndarray) -> np.ndarray:
         """Pool indices ``(N, S, neighbours)`` nearest in the present channels (ties: lower index)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
+from explainable_salt.attribution.inputs import require_count
+
 METHODS = ("random", "kmeans")
 
 
@@ -16,10 +18,13 @@ def choose_background(
     ``random``: a seeded sample, equal weights. ``kmeans``: k-means of the flattened images into
     ``size`` clusters; each centroid is weighted by its cluster's share of the candidates (the
     summary shap's ``kmeans`` gives). Returns images ``(size, H, W, C)``, weights ``(size,)``
-    summing to 1, and the indices of the sampled candidates (``-1`` for centroids).
+    summing to 1, and the indices of the sampled candidates (``-1`` for centroids). No candidate
+    or a ``size`` below 1 raises ``ValueError``: a background needs an image.
     """
     if method not in METHODS:
         raise ValueError(f"Unknown background method {method!r}; choose one of {METHODS}")
+    require_count(len(candidates), 1, "candidates", "train images", "the train split")
+    require_count(size, 1, "size", "background images", "explainability.background.size")
     size = min(size, len(candidates))
     rng = np.random.default_rng(seed)
     if method == "random":

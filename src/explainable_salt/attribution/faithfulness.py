@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from explainable_salt.attribution.absence import Absence
-from explainable_salt.attribution.shapley import Predictor, coalition_values, explain_game
+from explainable_salt.attribution.absence import Absence, BackgroundAbsence
+from explainable_salt.attribution.inputs import require_count, require_stack
+from explainable_salt.attribution.shapley import Predictor, explain_game, game_values
 from explainable_salt.tgs.metrics import competition_metric
 
 
@@ -28,8 +29,14 @@ def deletion_curves(
     Orders: by ``importance`` (most important first), its reverse, and ``n_random`` random
     orders (averaged). A faithful ranking drops the metric fastest. Removing ``k`` channels
     predicts ``v(S)`` for the remaining set ``S`` (the background-averaged output).
-    Returns rows (order, n_removed, removed, competition_metric).
+    Returns rows (order, n_removed, removed, competition_metric). No image, background image or
+    random order raises ``ValueError``: a curve needs all three.
     """
+    require_stack(images, "images")
+    require_count(len(images), 1, "images", "images", "explainability.deletion.images")
+    require_count(n_random, 1, "n_random", "random orders", "explainability.deletion.n_random_orders")
+    require_count(images_per_call, 1, "images_per_call", "images", "explainability.images_per_call")
+    absence = BackgroundAbsence(background, background_weights)
     n_channels = images.shape[-1]
     by_importance = list(np.argsort(-np.asarray(importance)))
     rng = np.random.default_rng(seed)
@@ -42,7 +49,7 @@ def deletion_curves(
     for row, removed in enumerate(removed_sets):
         present[row, list(removed)] = False
     values = np.concatenate([
-        coalition_values(predict, images[i : i + images_per_call], background, present, background_weights)
+        game_values(predict, images[i : i + images_per_call], absence, present)
         for i in range(0, len(images), images_per_call)
     ])
     scores = {removed: competition_metric(truth, values[:, row] > threshold) for row, removed in enumerate(removed_sets)}
@@ -59,13 +66,17 @@ def deletion_curves(
 
 
 def deletion_area(curves: pd.DataFrame, order: str) -> float:
-    """Mean competition metric along a deletion curve (lower = channels removed mattered more)."""
+    """Mean competition metric along a deletion curve (lower = channels removed mattered more);
+    ``ValueError`` for an ``order`` the curves do not hold."""
+    if not (curves["order"] == order).any():
+        raise ValueError(f"order: the curves hold no {order!r} curve, only {sorted(curves['order'].unique())}")
     return float(curves.loc[curves["order"] == order, "competition_metric"].mean())
 
 
 def explanation_rank_correlation(first: np.ndarray, second: np.ndarray) -> float:
     """Mean over images and channels of the Spearman correlation of two contribution maps
-    ``(N, H, W, C)``; constant maps count as 0."""
+    ``(N, H, W, C)``; constant maps count as 0. No image raises ``ValueError``."""
+    require_count(len(first), 1, "first", "images")
     correlations = []
     for a, b in zip(first, second):
         for c in range(a.shape[-1]):
@@ -81,6 +92,8 @@ def randomised_model_correlation(
     """How much the explanations ``contributions`` ``(N, H, W, C)`` of ``images`` survive
     re-initialising the model: the :func:`explanation_rank_correlation` of them with the exact
     explanations of ``random_predict`` (the model with random weights) in the same game
-    ``absence``. Near 0 when explanations depend on what the model learned."""
+    ``absence``. Near 0 when explanations depend on what the model learned. No image raises
+    ``ValueError``."""
+    require_count(len(images), 1, "images", "images", "explainability.randomisation.images")
     randomised = explain_game(random_predict, images, absence, images_per_call, progress=False)
     return explanation_rank_correlation(contributions, randomised.contributions)

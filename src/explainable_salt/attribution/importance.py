@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import binary_dilation, binary_erosion
 
+from explainable_salt.attribution.inputs import require_count
 from explainable_salt.tgs.metrics import bootstrap_mean
 
 _IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
@@ -57,7 +58,9 @@ def importance_table(
     seed: int = 0,
 ) -> pd.DataFrame:
     """One row per (group, channel): mean |φ| and mean φ with 95 % bootstrap intervals, the number
-    of images, and the channel's share of the group's total mean |φ|."""
+    of images, and the channel's share of the group's total mean |φ|. No image gives the rows
+    with ``n_images`` 0 and NaN statistics; ``n_boot`` below 1 raises ``ValueError``."""
+    require_count(n_boot, 1, "n_boot", "bootstrap resamples", "explainability.analysis.n_bootstrap")
     selections = pixel_groups(truth, predicted)
     everything = selections["all"]
     for label, key in (("coverage class", coverage_class), ("depth band", depth_band)):
@@ -88,7 +91,8 @@ def sample_pixels(
     n_pixels: int,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """A random sample of pixels in long form: id, row, col, channel, value, contribution, salt."""
+    """A random sample of ``n_pixels`` pixels (all of them when there are fewer) in long form:
+    id, row, col, channel, value, contribution, salt."""
     n, h, w, _ = contributions.shape
     rng = np.random.default_rng(seed)
     flat = rng.choice(n * h * w, size=min(n_pixels, n * h * w), replace=False)

@@ -26,8 +26,12 @@ from math import comb, factorial
 import numpy as np
 import pandas as pd
 
+from explainable_salt.attribution.inputs import require_count
 from explainable_salt.attribution.shapley import coalitions
 from explainable_salt.tgs.metrics import bootstrap_mean
+
+INTERACTION_COLUMNS = ["pair", "channel_a", "channel_b", "n_images", "mean", "mean_low", "mean_high",
+                       "mean_abs", "mean_abs_low", "mean_abs_high"]
 
 
 def channel_pairs(n_channels: int) -> list[tuple[int, int]]:
@@ -76,20 +80,15 @@ def taylor_names(channels: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return (*channels, *pair_names(channels))
 
 
-def max_decomposition_error(expected: np.ndarray, terms: np.ndarray, predictions: np.ndarray) -> float:
-    """``max |expected + Σ terms − prediction|`` for terms ``(N, H, W, T)``, expected ``(H, W)``
-    or ``(N, H, W)`` and predictions ``(N, H, W)``, in float64."""
-    residual = expected + terms.astype(np.float64).sum(axis=-1) - predictions
-    return float(np.abs(residual).max())
-
-
 def interaction_table(
     interactions: np.ndarray, pairs: tuple[str, ...], n_boot: int = 1000, seed: int = 0
 ) -> pd.DataFrame:
     """The global interaction matrix in long form: one row per pair (``channel_a``,
     ``channel_b``) with the mean over images of the per-image mean interaction (signed: negative
     redundant, positive synergistic) and of its magnitude, each with a 95 % bootstrap interval
-    over images. ``interactions`` ``(N, H, W, P)``."""
+    over images. ``interactions`` ``(N, H, W, P)``; no image gives the rows with ``n_images`` 0 and
+    NaN statistics, no pair a table of no rows."""
+    require_count(n_boot, 1, "n_boot", "bootstrap resamples", "explainability.analysis.n_bootstrap")
     signed = bootstrap_mean(interactions.mean(axis=(1, 2), dtype=np.float64), n_boot, seed)
     magnitude = bootstrap_mean(np.abs(interactions).mean(axis=(1, 2), dtype=np.float64), n_boot, seed)
     rows = []
@@ -100,4 +99,4 @@ def interaction_table(
             "mean": signed[0][p], "mean_low": signed[1][p], "mean_high": signed[2][p],
             "mean_abs": magnitude[0][p], "mean_abs_low": magnitude[1][p], "mean_abs_high": magnitude[2][p],
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=INTERACTION_COLUMNS)

@@ -13,6 +13,8 @@ import numpy as np
 import shap
 from keras import layers, ops
 
+from explainable_salt.attribution.inputs import require_count, require_stack
+
 
 def mean_salt_in_mask(model: keras.Model) -> keras.Model:
     """``[channels (B, H, W, C), mask (B, H, W)]`` → mean probability inside ``mask`` ``(B, 1)``
@@ -34,7 +36,11 @@ def salt_location_maps(
     n_samples: int = 32, seed: int = 0,
 ) -> np.ndarray:
     """Expected-gradient attributions ``(N, H, W, C)`` of each image's mean salt probability
-    inside its predicted mask, with ``background`` ``(K, H, W, C)`` as the reference."""
+    inside its predicted mask, with ``background`` ``(K, H, W, C)`` as the reference. No image
+    gives ``(0, H, W, C)``; no background image or sample raises ``ValueError``."""
+    require_stack(images, "images")
+    require_count(len(background), 1, "background", "images", "explainability.background.size")
+    require_count(n_samples, 1, "n_samples", "expected-gradient samples", "explainability.pixel_maps.n_samples")
     wrapper = mean_salt_in_mask(model)
     maps = np.empty(images.shape, dtype=np.float32)
     for i, (image, mask) in enumerate(zip(images, predicted_masks.astype(np.float32))):

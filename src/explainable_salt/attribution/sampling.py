@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from explainable_salt.attribution.inputs import require_count
 from explainable_salt.attribution.sensitivity import kendall_tau_per_image
 
 
@@ -25,14 +26,16 @@ def standard_error(per_reference: np.ndarray) -> np.ndarray:
     """Per-pixel standard error ``(N, H, W, C)`` of the mean over the ``K`` per-reference values
     ``per_reference`` ``(N, K, H, W, C)`` of equally weighted, independently drawn images."""
     k = per_reference.shape[1]
-    if k < 2:
-        raise ValueError("a standard error needs at least 2 background images")
+    require_count(k, 2, "per_reference", "background images", "explainability.background.size")
     return (per_reference.std(axis=1, ddof=1, dtype=np.float64) / np.sqrt(k)).astype(np.float32)
 
 
 def bootstrap_weights(k: int, n_resamples: int, seed: int) -> np.ndarray:
     """``(n_resamples, k)`` weights of bootstrap redraws of ``k`` images (counts of a draw with
-    replacement, divided by ``k``); the same seed gives the same redraws in every image chunk."""
+    replacement, divided by ``k``); the same seed gives the same redraws in every image chunk.
+    No redraw gives ``(0, k)``; no image raises ``ValueError``."""
+    require_count(k, 1, "k", "background images", "explainability.background.size")
+    require_count(n_resamples, 0, "n_resamples", "redraws", "explainability.sampling_error.n_resamples")
     rng = np.random.default_rng(seed)
     return rng.multinomial(k, np.full(k, 1.0 / k), size=n_resamples) / k
 
@@ -41,7 +44,7 @@ def resampled_importance(per_reference: np.ndarray, fixed: np.ndarray, resamples
     """Mean ``|φ|`` per image and channel ``(B, N, C)`` under each redraw: ``φ* = fixed +
     Σ_k w*_k φ^(k)`` for ``per_reference`` ``(N, K, H, W, C)``, the part that does not depend on
     the background ``fixed`` ``(N, H, W, C)`` and redraw weights ``resamples`` ``(B, K)``."""
-    n, k, *_ = per_reference.shape
+    n = len(per_reference)
     out = np.empty((len(resamples), n, per_reference.shape[-1]))
     for b in range(0, len(resamples), 16):  # 16 redraws at a time: memory stays at 16 × the chunk
         phi = fixed[None] + np.einsum("bk,nkhwc->bnhwc", resamples[b : b + 16], per_reference, optimize=True)
@@ -58,7 +61,9 @@ def sampling_table(
     ``(N, H, W, C)``, how often the global ranking is unchanged by a redraw, and the Kendall τ of
     per-image rankings between each redraw and the estimate (mean with 2.5–97.5 % range). The
     redraw-wide columns (``ranking_unchanged``, ``first_unchanged``: how often the first channel
-    stays first, ``kendall_tau``…) repeat on every row."""
+    stays first, ``kendall_tau``…) repeat on every row. No image or no redraw raises ``ValueError``."""
+    require_count(len(contributions), 1, "contributions", "images")
+    require_count(len(redrawn), 1, "redrawn", "background redraws", "explainability.sampling_error.n_resamples")
     image_abs = np.abs(contributions).mean(axis=(1, 2), dtype=np.float64)  # (N, C)
     share = image_abs.sum(axis=0) / image_abs.sum()
     redrawn_share = redrawn.sum(axis=1) / redrawn.sum(axis=(1, 2))[:, None]  # (B, C)
@@ -80,7 +85,8 @@ def sampling_table(
 def sampling_sentence(table: pd.DataFrame, n_background: int, min_unchanged: float = 0.95) -> str:
     """A plain-language sentence from :func:`sampling_table`: how noisy one pixel's contribution
     is, and whether the channel ranking holds whatever background images are drawn (the global
-    order unchanged in at least ``min_unchanged`` of the redraws)."""
+    order unchanged in at least ``min_unchanged`` of the redraws). An empty table raises ``ValueError``."""
+    require_count(len(table), 1, "table", "rows")
     first = table.iloc[0]
     relative = (table["mean_standard_error"].sum() / table["mean_abs"].sum())
     order = " > ".join(table.sort_values("share_of_abs", ascending=False)["channel"])

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from explainable_salt.attribution.additivity import max_additivity_error
+from explainable_salt.attribution.inputs import require_stack
 from explainable_salt.attribution.shapley import ChannelShapley
 from explainable_salt.segmentation.tiling import DEFAULT_OVERLAP, blend, cut, plan_tiles
 
@@ -24,13 +26,15 @@ def stitched_shapley(
 
     ``explain`` maps tiles ``(m, 101, 101, C)`` to their :class:`ChannelShapley`. Returns
     contributions ``(n, H, W, C)``, the expected-value map ``(H, W)`` and predictions
-    ``(n, H, W)``, all float32, with the worst additivity error of those float32 values.
+    ``(n, H, W)``, all float32, with the worst additivity error of those float32 values; no
+    section gives ``n = 0``.
     """
+    require_stack(sections, "sections")
     tiling = plan_tiles(sections.shape[1:3], overlap)
     tiles = explain(cut(sections, tiling))
     contributions = blend(tiles.contributions, tiling).astype(np.float32)
     expected = blend(np.broadcast_to(tiles.expected_value, (len(tiling), *tiles.expected_value.shape)),
                      tiling)[0].astype(np.float32)
     predictions = blend(tiles.predictions, tiling).astype(np.float32)
-    residual = expected + contributions.astype(np.float64).sum(axis=-1) - predictions
-    return ChannelShapley(contributions, expected, predictions, float(np.abs(residual).max()))
+    return ChannelShapley(contributions, expected, predictions,
+                          max_additivity_error(expected, contributions, predictions))

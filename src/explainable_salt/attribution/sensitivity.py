@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from explainable_salt.attribution.importance import per_image_means
+from explainable_salt.attribution.inputs import require_count
 from explainable_salt.tgs.metrics import bootstrap_mean
 
 
@@ -30,8 +31,8 @@ def kendall_tau_per_image(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def map_correlation_per_image(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of each image's φ maps ``(N, H, W, C)`` over all its pixels and
     channels: ``(N,)``, NaN where a map is constant."""
-    x = a.reshape(len(a), -1).astype(np.float64)
-    y = b.reshape(len(b), -1).astype(np.float64)
+    x = a.reshape(len(a), int(np.prod(a.shape[1:]))).astype(np.float64)
+    y = b.reshape(len(b), int(np.prod(b.shape[1:]))).astype(np.float64)
     x, y = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (x * y).sum(axis=1) / np.sqrt((x**2).sum(axis=1) * (y**2).sum(axis=1))
@@ -48,7 +49,11 @@ def sensitivity_table(
     """One row per (definition, channel), definitions in the order of ``contributions`` (name →
     ``(N, H, W, C)``, the same images; the first is primary): ``mean_abs`` with its interval,
     ``share_of_abs``, ``rank`` (1 = largest mean |φ|), and, for the definition, ``kendall_tau`` and
-    ``map_correlation`` against the primary with their intervals (1 for the primary itself)."""
+    ``map_correlation`` against the primary with their intervals (1 for the primary itself).
+    No image gives the rows with ``n_images`` 0 and NaN statistics; no definition, or ``n_boot``
+    below 1, raises ``ValueError``."""
+    require_count(len(contributions), 1, "contributions", "absence definitions", "explainability.absence")
+    require_count(n_boot, 1, "n_boot", "bootstrap resamples", "explainability.analysis.n_bootstrap")
     primary = next(iter(contributions.values()))
     everything = np.ones(primary.shape[:3], dtype=bool)
     primary_abs, _ = per_image_means(primary, everything)
@@ -72,7 +77,8 @@ def sensitivity_table(
 
 def ranking_sentence(table: pd.DataFrame) -> str:
     """A plain-language sentence, from the numbers of :func:`sensitivity_table`, saying whether
-    the global channel ranking holds whatever "absent" means."""
+    the global channel ranking holds whatever "absent" means. An empty table raises ``ValueError``."""
+    require_count(len(table), 1, "table", "rows")
     definitions = list(dict.fromkeys(table["definition"]))
     orders = {
         d: table[table["definition"] == d].sort_values("rank")["channel"].tolist() for d in definitions

@@ -26,6 +26,7 @@ import numpy as np
 import shap
 
 from explainable_salt.attribution.absence import splice
+from explainable_salt.attribution.inputs import require_count, require_stack
 from explainable_salt.attribution.shapley import Predictor
 
 
@@ -39,6 +40,8 @@ class ChannelMasker(shap.maskers.Masker):
     immutable_outputs = True  # each call builds new arrays: spares shap a deep copy per coalition
 
     def __init__(self, background: np.ndarray) -> None:
+        require_stack(background, "background")
+        require_count(len(background), 1, "background", "images", "explainability.background.size")
         self.background = background
         # (rows per coalition, number of features): without it shap counts every input value as a feature
         self.shape = (len(background), background.shape[-1])
@@ -55,7 +58,8 @@ def flat_outputs(predict: Predictor) -> Predictor:
     """``predict`` ``(B, H, W, C)`` → ``(B, H, W)`` as a shap model ``(B, H, W, C)`` → ``(B, H·W)``."""
 
     def model(inputs: np.ndarray) -> np.ndarray:
-        return np.asarray(predict(inputs)).reshape(len(inputs), -1)
+        outputs = np.asarray(predict(inputs))
+        return outputs.reshape(len(outputs), int(np.prod(outputs.shape[1:])))  # -1 cannot size no image
 
     return model
 
@@ -71,8 +75,11 @@ def shap_exact_channel_shapley(
     Returns the contributions ``(N, H, W, C)`` and the expected-value map ``(H, W)`` (shap's
     ``base_values``, the same for every image), both float64. shap calls ``predict`` once per image
     with all ``2^C K`` composite inputs (``batch_size`` = ``2^C`` coalitions); wrap ``predict`` with
-    :func:`explainable_salt.attribution.shapley.batched` to bound the model's batch.
+    :func:`explainable_salt.attribution.shapley.batched` to bound the model's batch. No image
+    raises ``ValueError``: shap's expected value comes with an explained image.
     """
+    require_stack(images, "images")
+    require_count(len(images), 1, "images", "images")
     n, height, width, n_channels = images.shape
     explainer = shap.ExactExplainer(flat_outputs(predict), ChannelMasker(background))
     explanation = explainer(images, batch_size=2**n_channels, silent=True)

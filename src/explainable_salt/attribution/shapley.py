@@ -29,6 +29,8 @@ from tqdm.auto import tqdm
 
 from explainable_salt.attribution import sampling
 from explainable_salt.attribution.absence import Absence, BackgroundAbsence, normalised_weights, splice
+from explainable_salt.attribution.additivity import max_additivity_error
+from explainable_salt.attribution.inputs import require_count, require_stack
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +78,13 @@ def shapley_weight_matrix(n_channels: int) -> np.ndarray:
 
 
 def batched(predict: Predictor, batch_size: int) -> Predictor:
-    """Wrap ``predict`` so it is called on at most ``batch_size`` inputs at a time."""
+    """Wrap ``predict`` so it is called on at most ``batch_size`` inputs at a time; no input gives
+    ``(0, H, W)`` float32 without a call."""
+    require_count(batch_size, 1, "batch_size", "inputs per call", "explainability.batch_size")
 
     def run(inputs: np.ndarray) -> np.ndarray:
+        if not len(inputs):  # a model need not take an empty batch
+            return np.zeros((0, *inputs.shape[1:3]), dtype=np.float32)
         return np.concatenate(
             [predict(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
         )
@@ -159,7 +165,12 @@ def explain_game(
     outputs give the per-pixel standard error and, for redraw weights ``resamples`` ``(B, K)``
     (:func:`explainable_salt.attribution.sampling.bootstrap_weights`), the importance under each
     redraw.
+
+    No image gives a result of ``N = 0`` (its expected value still computed where it is shared);
+    ``images_per_call`` below 1 raises ``ValueError``.
     """
+    require_stack(images, "images")
+    require_count(images_per_call, 1, "images_per_call", "images", "explainability.images_per_call")
     n, *_, n_channels = images.shape
     members = coalitions(n_channels)
     partial = members[1:-1]  # neither empty nor full: these need the references
@@ -202,13 +213,12 @@ def _result(
     contributions: np.ndarray, expected: np.ndarray, predictions: np.ndarray, readouts: dict | None = None,
     standard_error: np.ndarray | None = None, resampled_importance: np.ndarray | None = None,
 ) -> ChannelShapley:
-    # Efficiency in float64, from the float32 contributions that are stored.
-    residual = expected + contributions.astype(np.float64).sum(axis=-1) - predictions
     return ChannelShapley(
         contributions=contributions,
         expected_value=expected.astype(np.float32),
         predictions=predictions.astype(np.float32),
-        max_additivity_error=float(np.abs(residual).max()),
+        # Efficiency in float64, from the float32 contributions that are stored.
+        max_additivity_error=max_additivity_error(expected, contributions, predictions),
         readouts=readouts or {},
         standard_error=standard_error,
         resampled_importance=resampled_importance,
@@ -217,7 +227,8 @@ def _result(
 
 def concatenate(results: list[ChannelShapley]) -> ChannelShapley:
     """One result from the results of consecutive image chunks (same model and game); per-image
-    expected values are joined like the contributions."""
+    expected values are joined like the contributions. No result raises ``ValueError``."""
+    require_count(len(results), 1, "results", "chunk results")
     expected = results[0].expected_value
     if expected.ndim == 3:
         expected = np.concatenate([r.expected_value for r in results])
@@ -251,10 +262,13 @@ def channel_shapley_sampled(
     orders (rounded up to pairs), each used forwards and reversed, average the marginal gains of
     each channel as it joins. Each permutation costs ``(C − 1) K`` forward passes per image. Every
     permutation's gains sum to ``f(x) − v(∅)``, so the estimate stays exactly additive.
+    No image gives a result of ``N = 0``; no permutation or background image raises ``ValueError``.
     """
+    require_stack(images, "images")
+    require_count(n_permutations, 1, "n_permutations", "permutations", "explainability.n_permutations")
     n, *_, n_channels = images.shape
     rng = np.random.default_rng(seed)
-    half = rng.permuted(np.tile(np.arange(n_channels), (max(1, -(-n_permutations // 2)), 1)), axis=1)
+    half = rng.permuted(np.tile(np.arange(n_channels), (-(-n_permutations // 2), 1)), axis=1)
     orders = np.concatenate([half, half[:, ::-1]])
     bg_weights = normalised_weights(background_weights, len(background))
     expected = np.tensordot(bg_weights, predict(background).astype(np.float64), axes=1)

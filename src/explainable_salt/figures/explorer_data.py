@@ -109,34 +109,6 @@ class ExplorerData:
     interactions: list[Quantised] = ()
 
 
-def choose_images(per_image: pd.DataFrame, n_images: int) -> list[str]:
-    """``n_images`` ids spread over coverage classes, in order of coverage.
-
-    Classes take turns, so each gets about ``n_images / n_classes`` (a class with fewer images
-    gives its turns to the others; a last round too short for every class goes to evenly spaced
-    ones); within a class, images at evenly spaced coverage ranks. ``per_image`` has columns
-    ``id``, ``coverage`` and ``coverage_class``.
-    """
-    by_class = {k: group.sort_values(["coverage", "id"]) for k, group in per_image.groupby("coverage_class")}
-    quota = dict.fromkeys(by_class, 0)
-    remaining = min(n_images, len(per_image))
-    while remaining:
-        open_classes = [k for k, group in by_class.items() if quota[k] < len(group)]
-        if remaining < len(open_classes):
-            open_classes = [open_classes[i] for i in np.rint(np.linspace(0, len(open_classes) - 1, remaining)).astype(int)]
-        for k in open_classes:
-            quota[k] += 1
-        remaining -= len(open_classes)
-    chosen = []
-    for k, group in by_class.items():
-        if quota[k]:
-            ranks = np.rint(np.linspace(0, len(group) - 1, quota[k])).astype(int)
-            chosen.append(group.iloc[ranks])
-    if not chosen:
-        return []
-    return pd.concat(chosen).sort_values(["coverage", "id"])["id"].tolist()
-
-
 def explorer_data(
     table: pd.DataFrame,
     inputs: np.ndarray,

@@ -83,15 +83,22 @@ def blend_sum(tiles: np.ndarray, origins: np.ndarray, shape: tuple[int, int]) ->
 
 def cut(sections: np.ndarray, tiling: Tiling) -> np.ndarray:
     """Tiles ``(n × T, 101, 101, ...)`` of sections ``(n, H, W, ...)``: the tiles of the first
-    section, then of the second, and so on."""
+    section, then of the second, and so on (none for no section)."""
     if tuple(sections.shape[1:3]) != tiling.shape:
         raise ValueError(f"sections of {sections.shape[1:3]} cut with a tiling of {tiling.shape}")
-    return np.stack([_crop(section, origin) for section in sections for origin in tiling.origins])
+    tiles = np.empty((len(sections), len(tiling), IMAGE_SIZE, IMAGE_SIZE, *sections.shape[3:]), sections.dtype)
+    for t, (r, c) in enumerate(tiling.origins):
+        tiles[:, t] = sections[:, r : r + IMAGE_SIZE, c : c + IMAGE_SIZE]
+    return tiles.reshape(-1, *tiles.shape[2:])
 
 
 def blend(tiles: np.ndarray, tiling: Tiling) -> np.ndarray:
     """Sections ``(n, H, W, ...) float64`` from per-tile maps ``(n × T, 101, 101, ...)`` (as
-    :func:`cut` orders them), each pixel the weighted mean of the tiles covering it."""
+    :func:`cut` orders them), each pixel the weighted mean of the tiles covering it (none for no
+    tile)."""
     per_section = tiles.reshape(-1, len(tiling), *tiles.shape[1:])
     weights = tiling.weights.reshape(tiling.weights.shape + (1,) * (tiles.ndim - 3))
-    return np.stack([blend_sum(weights * group, tiling.origins, tiling.shape) for group in per_section])
+    out = np.zeros((len(per_section), *tiling.shape, *tiles.shape[3:]))
+    for t, (r, c) in enumerate(tiling.origins):  # in blend_sum's order: the same sums, bit for bit
+        out[:, r : r + IMAGE_SIZE, c : c + IMAGE_SIZE] += weights[t] * per_section[:, t]
+    return out

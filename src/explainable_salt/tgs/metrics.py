@@ -91,7 +91,10 @@ def segmentation_summary(truth: np.ndarray, prediction: np.ndarray) -> dict[str,
 
 
 def bootstrap_mean(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple:
-    """Mean over images of ``values`` ``(N, C)`` (NaN rows ignored) and its bootstrap interval."""
+    """Mean over images of ``values`` ``(N, C)`` (NaN rows ignored) and its bootstrap interval;
+    NaN for no image, ``ValueError`` for ``n_boot`` below 1."""
+    if n_boot < 1:
+        raise ValueError(f"n_boot: {n_boot} bootstrap resamples; at least 1 needed")
     values = values[~np.isnan(values).any(axis=1)]
     if len(values) == 0:
         nan = np.full(values.shape[1], np.nan)

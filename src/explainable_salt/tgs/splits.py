@@ -16,6 +16,40 @@ def coverage_class(coverage: np.ndarray, n_classes: int = 10) -> np.ndarray:
     return np.ceil(np.asarray(coverage) * n_classes).astype(np.int64)
 
 
+def spread_over_coverage(per_image: pd.DataFrame, n_images: int, per_class: int | None = None) -> list[str]:
+    """``n_images`` ids spread over coverage classes, in order of coverage (all of them when
+    there are fewer; none for 0).
+
+    Classes take turns, so each gets about ``n_images / n_classes`` (a class with fewer images,
+    or already holding ``per_class``, gives its turns to the others; a last round too short for
+    every class goes to evenly spaced ones, from empty to full); within a class, images at evenly
+    spaced coverage ranks, and the median one when it gives one. ``per_image`` has columns
+    ``id``, ``coverage`` and ``coverage_class``.
+    """
+    by_class = {k: group.sort_values(["coverage", "id"]) for k, group in per_image.groupby("coverage_class")}
+    room = {k: len(group) if per_class is None else min(len(group), per_class) for k, group in by_class.items()}
+    quota = dict.fromkeys(by_class, 0)
+    remaining = min(n_images, sum(room.values()))
+    while remaining:
+        open_classes = [k for k in by_class if quota[k] < room[k]]
+        if remaining < len(open_classes):
+            open_classes = [open_classes[i] for i in np.rint(np.linspace(0, len(open_classes) - 1, remaining)).astype(int)]
+        for k in open_classes:
+            quota[k] += 1
+        remaining -= len(open_classes)
+    chosen = [group.iloc[_spread_ranks(len(group), quota[k])] for k, group in by_class.items() if quota[k]]
+    if not chosen:
+        return []
+    return pd.concat(chosen).sort_values(["coverage", "id"])["id"].tolist()
+
+
+def _spread_ranks(size: int, count: int) -> np.ndarray:
+    """``count`` evenly spaced ranks of ``size``, both ends included; the median alone for one."""
+    if count == 1:
+        return np.array([size // 2])
+    return np.rint(np.linspace(0, size - 1, count)).astype(int)
+
+
 def _allocate(n: int, ratios: np.ndarray) -> np.ndarray:
     """Split ``n`` items in proportion to ``ratios`` by largest remainders (sums to ``n``)."""
     exact = ratios / ratios.sum() * n

@@ -145,9 +145,13 @@ def depth_by_id(depths: pd.DataFrame) -> pd.Series:
     return depths.set_index(depths["id"].astype(str))["z"]
 
 
-def require_finite_depths(depths: pd.Series, ids: Iterable[str]) -> None:
-    """Raise naming the ids whose depth is missing, NaN, infinite or negative."""
-    values = pd.to_numeric(depths.reindex(list(ids)), errors="coerce")
-    bad = values.index[~np.isfinite(values.to_numpy(np.float64)) | (values < 0)]
-    if len(bad):
-        raise RawDataError(f"depths.csv: no valid depth (z) for {_listing(bad.astype(str))}")
+def require_finite_depths(depths: pd.Series, ids: Iterable[str], suffix: str = "") -> np.ndarray:
+    """The depths ``(n,) float64`` (feet) of ``ids`` from ``depths`` (:func:`depth_by_id`); raise
+    naming the ids (each followed by ``suffix``, e.g. ``.png`` to name files) whose depth is
+    missing, NaN, infinite or negative."""
+    ids = [str(i) for i in ids]
+    values = pd.to_numeric(depths.reindex(ids), errors="coerce").to_numpy(np.float64)
+    bad = [f"{i}{suffix}" for i, v in zip(ids, values) if not (np.isfinite(v) and v >= 0)]
+    if bad:
+        raise RawDataError(f"depths.csv: no valid depth (z) for {len(bad)} id(s): {_listing(bad)}")
+    return values

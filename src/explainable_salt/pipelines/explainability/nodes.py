@@ -4,6 +4,7 @@ global analysis and faithfulness checks."""
 from __future__ import annotations
 
 import logging
+from itertools import pairwise
 
 import keras
 import numpy as np
@@ -19,22 +20,23 @@ from explainable_salt.attribution.absence import (
     ConditionalAbsence,
 )
 from explainable_salt.attribution.background import choose_background
-from explainable_salt.attribution.chunks import AdditivityError, explain_game_chunk
+from explainable_salt.attribution.chunks import explain_stack, is_exact
+from explainable_salt.attribution.inputs import require_count
 from explainable_salt.attribution.pixel_attribution import salt_location_maps
-from explainable_salt.attribution.shapley import ChannelShapley, concatenate, keras_predictor
-from explainable_salt.runtime.execution import map_stack
+from explainable_salt.attribution.shapley import ChannelShapley, keras_predictor
 from explainable_salt.stacks import ImageStack, first_ids
 from explainable_salt.tgs.metrics import apply_decision_rule
-from explainable_salt.tgs.splits import split_ids
+from explainable_salt.tgs.splits import split_ids, spread_over_coverage
 
 logger = logging.getLogger(__name__)
 
 
 def _explained_ids(manifest: pd.DataFrame, params: dict) -> np.ndarray:
     """The internal-test ids explained: the first ``max_images``, or all of them for ``null``;
-    ``ValueError`` for 0 or fewer, which once silently meant all."""
-    return np.asarray(first_ids(split_ids(manifest, "internal_test"), params.get("max_images"),
-                                "explainability.max_images"), dtype=str)
+    ``ValueError`` for 0 or fewer, which once silently meant all, and for an empty internal test."""
+    ids = first_ids(split_ids(manifest, "internal_test"), params.get("max_images"), "explainability.max_images")
+    require_count(len(ids), 1, "internal-test images", "images", "data_engineering.split_ratios.internal_test")
+    return np.asarray(ids, dtype=str)
 
 
 def sample_background(
@@ -118,23 +120,19 @@ def explain_channels(
     definition: str | None = None,
 ) -> tuple[ImageStack, ImageStack, ImageStack, dict, ImageStack, ImageStack, ImageStack, pd.DataFrame]:
     """Shapley contribution of each channel to each predicted pixel of internal-test images, in
-    the game ``definition`` (default: the primary, first of ``explainability.absence``).
+    the game ``definition`` (default: the primary, first of ``explainability.absence``), by
+    :func:`explainable_salt.attribution.chunks.explain_stack` (which raises
+    :class:`~explainable_salt.attribution.additivity.AdditivityError` beyond ``additivity_tolerance``).
 
-    Exact (all ``2^C`` coalitions) up to ``max_exact_channels`` channels, else the antithetic
-    permutation estimator with ``n_permutations`` (``background`` only). Returns
-    ``channel_contributions`` ``(N, 101, 101, C)`` named by channel, the ``expected_value_map``
-    (a one-image stack with id ``expected_value``, or one map per image for ``blur``), the
-    explained ``salt_probabilities`` ``(N, 101, 101)``, the checks (``shapley.*`` for the
-    primary, ``shapley.<definition>.*`` for the others), the Shapley interaction index of each
-    channel pair ``(N, 101, 101, P)`` named ``a:b``, and the order-2 Shapley–Taylor terms
-    ``(N, 101, 101, C + P)`` (main effects, then pairs) that add up with the expected value to
-    the prediction, and, for a background drawn at random, the per-pixel standard error of the
-    contributions ``(N, 101, 101, C)`` and each image's mean |φ| per channel under
-    ``sampling_error.n_resamples`` bootstrap redraws of the background (a long table: resample,
-    id, channel, mean_abs); other games give a stack of no channels and an empty table. Raises :class:`AdditivityError` if either decomposition misses a prediction
-    by more than ``additivity_tolerance``. Chunks of ``chunk_size`` images run where
-    ``execution`` says (:mod:`explainable_salt.runtime.execution`); the sampled estimator seeds
-    chunk ``k`` with ``seed + k``.
+    Returns ``channel_contributions`` ``(N, 101, 101, C)`` named by channel, the
+    ``expected_value_map`` (a one-image stack with id ``expected_value``, or one map per image for
+    ``blur``), the explained ``salt_probabilities`` ``(N, 101, 101)``, the checks (``shapley.*``
+    for the primary, ``shapley.<definition>.*`` for the others), the Shapley interaction index of
+    each channel pair ``(N, 101, 101, P)`` named ``a:b``, the order-2 Shapley–Taylor terms
+    ``(N, 101, 101, C + P)`` (main effects, then pairs), and, for a background drawn at random, the
+    per-pixel standard error of the contributions ``(N, 101, 101, C)`` and each image's mean |φ|
+    per channel under each bootstrap redraw of the background (a long table: resample, id,
+    channel, mean_abs); other games give a stack of no channels and an empty table.
     """
     primary = definition is None
     definition = definition or absence_definitions(params)[0]
@@ -143,53 +141,29 @@ def explain_channels(
                          "list blur after the primary definition in explainability.absence")
     ids = _explained_ids(manifest, params)
     images = model_inputs.select(ids).select_channels(salt_model_channels)
-    n_channels = len(salt_model_channels)
-    exact = n_channels <= params["max_exact_channels"]
     absence = build_absence(definition, model_inputs, salt_model_channels, manifest, background,
                             background_weights, params)
-    logger.info(
-        "Explaining %d internal-test images (%s, absent channels: %s): %d channels %s",
-        len(ids), "exact" if exact else "sampled", definition, n_channels, salt_model_channels,
-    )
-    result = concatenate([chunk for _, chunk in map_stack(
-        explain_game_chunk, images, execution, chunk_size=params["chunk_size"],
-        chunk_args=lambda k, _: (params["seed"] + k,),
-        shared={"model": salt_model, "absence": absence, "params": params},
-        desc=f"channel Shapley ({definition})",
-    )])
-    taylor = _stacked(ids, result, "taylor", interactions.taylor_names(salt_model_channels))
-    taylor_error = (interactions.max_decomposition_error(result.expected_value, taylor.data, result.predictions)
-                    if taylor.data.shape[-1] else 0.0)
-    logger.info("Worst additivity error |E + Σφ − f(x)|: %.3g (Shapley–Taylor: %.3g)",
-                result.max_additivity_error, taylor_error)
-    worst = max(result.max_additivity_error, taylor_error)
-    if worst > params["additivity_tolerance"]:
-        raise AdditivityError(
-            f"Shapley additivity violated ({definition}): max error {worst:.3g} > {params['additivity_tolerance']}"
-        )
+    logger.info("Explaining %d internal-test images (%s, absent channels: %s): %d channels %s", len(ids),
+                "exact" if is_exact(len(salt_model_channels), params) else "sampled", definition,
+                len(salt_model_channels), salt_model_channels)
+    result, checks = explain_stack(images, salt_model, absence, params, execution)
     prefix = "shapley" if primary else f"shapley.{definition}"
-    checks = {
-        f"{prefix}.max_additivity_error": result.max_additivity_error,
-        f"{prefix}.max_taylor_error": taylor_error,
-        f"{prefix}.n_images": float(len(ids)),
-        f"{prefix}.exact": float(exact),
-    }
-    expected = (ImageStack(["expected_value"], result.expected_value[None]) if result.expected_value.ndim == 2
-                else ImageStack(ids, result.expected_value))
-    if result.standard_error is not None:
-        relative = float(result.standard_error.mean() / np.abs(result.contributions).mean())
-        checks[f"{prefix}.relative_standard_error"] = relative
-        logger.info("Mean per-pixel standard error from the background draw: %.0f %% of the mean |φ|", 100 * relative)
     return (
         ImageStack(ids, result.contributions, images.channels),
-        expected,
+        _expected_value_map(ids, result),
         ImageStack(ids, result.predictions),
-        checks,
+        {f"{prefix}.{name}": value for name, value in checks.items()},
         _stacked(ids, result, "interactions", interactions.pair_names(salt_model_channels)),
-        taylor,
+        _stacked(ids, result, "taylor", interactions.taylor_names(salt_model_channels)),
         _standard_errors(ids, result, images.channels),
         _redraws(ids, result, images.channels),
     )
+
+
+def _expected_value_map(ids: np.ndarray, result: ChannelShapley) -> ImageStack:
+    if result.expected_value.ndim == 2:  # shared by every image
+        return ImageStack(["expected_value"], result.expected_value[None])
+    return ImageStack(ids, result.expected_value)
 
 
 def _standard_errors(ids: np.ndarray, result: ChannelShapley, channels: tuple[str, ...]) -> ImageStack:
@@ -278,7 +252,7 @@ def compare_absence_definitions(
 
 
 def _depth_bands(depths: pd.Series, edges: list[float]) -> np.ndarray:
-    labels = [f"{lo:g}-{hi:g} ft" for lo, hi in zip(edges[:-1], edges[1:])]
+    labels = [f"{lo:g}-{hi:g} ft" for lo, hi in pairwise(edges)]
     return pd.cut(depths, bins=edges, labels=labels, include_lowest=True).astype(str).to_numpy()
 
 
@@ -381,16 +355,10 @@ def randomisation_check(
 
 
 def choose_showcase_images(manifest: pd.DataFrame, channel_contributions: ImageStack, params: dict) -> list[str]:
-    """``n_images`` explained images (shown in the report, and given pixel maps) spread over coverage classes: classes evenly spaced from
-    empty to full, and in each the image of median coverage."""
-    explained = manifest.set_index("id").loc[channel_contributions.ids]
-    classes = np.sort(explained["coverage_class"].unique())
-    picked = classes[np.unique(np.linspace(0, len(classes) - 1, min(params["n_images"], len(classes))).round().astype(int))]
-    chosen = []
-    for k in picked:
-        members = explained[explained["coverage_class"] == k].sort_values("coverage")
-        chosen.append(members.index[len(members) // 2])
-    return chosen
+    """``n_images`` explained images (shown in the report, and given pixel maps), one per coverage
+    class at most, spread from empty to full (:func:`explainable_salt.tgs.splits.spread_over_coverage`)."""
+    explained = manifest.set_index("id").loc[channel_contributions.ids].reset_index()
+    return spread_over_coverage(explained, params["n_images"], per_class=1)
 
 
 def map_salt_locations(

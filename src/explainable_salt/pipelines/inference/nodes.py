@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from explainable_salt.attribution.absence import BackgroundAbsence
-from explainable_salt.attribution.chunks import AdditivityError, explain_game_chunk
+from explainable_salt.attribution.additivity import require_additive
+from explainable_salt.attribution.chunks import explain_game_chunk
 from explainable_salt.attribution.sections import stitched_shapley
 from explainable_salt.attribution.shapley import ChannelShapley
 from explainable_salt.runtime.execution import map_stack
@@ -20,7 +21,7 @@ from explainable_salt.seismic.attributes import ATTRIBUTES
 from explainable_salt.seismic.normalisation import normalised_channels
 from explainable_salt.stacks import IMAGE_SIZE, ImageStack, first_ids
 from explainable_salt.tgs.rle import rle_encode
-from explainable_salt.tgs.validation import RawDataError, depth_by_id, grey_image
+from explainable_salt.tgs.validation import RawDataError, depth_by_id, grey_image, require_finite_depths
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +42,7 @@ def _grey(image: np.ndarray, source: str) -> np.ndarray:
 def _depths(ids: list[str], depths: pd.DataFrame, needed: bool) -> np.ndarray:
     if not needed:
         return np.full(len(ids), np.nan, dtype=np.float32)
-    values = pd.to_numeric(depth_by_id(depths).reindex(ids), errors="coerce").to_numpy(np.float64)
-    missing = [f"{i}.png" for i, v in zip(ids, values) if not (np.isfinite(v) and v >= 0)]
-    if missing:
-        raise RawDataError(f"No valid depth (z) in the depths table for {', '.join(missing[:5])} "
-                           f"({len(missing)} section(s)); the model's channels need depths")
-    return values.astype(np.float32)
+    return require_finite_depths(depth_by_id(depths), ids, suffix=".png").astype(np.float32)
 
 
 def prepare_sections(
@@ -177,8 +173,9 @@ def explain_sections(
     and the checks.
 
     The engine's settings (exact up to ``max_exact_channels``, batches, seed) are the
-    explainability pipeline's; raises :class:`AdditivityError` if ``expected + Σ φ`` misses the
-    explained probability by more than ``additivity_tolerance`` at any stitched pixel.
+    explainability pipeline's; raises
+    :class:`~explainable_salt.attribution.additivity.AdditivityError` if ``expected + Σ φ`` misses
+    the explained probability by more than ``additivity_tolerance`` at any stitched pixel.
     The explained probability is the model's own, without the flip test-time augmentation.
     """
     engine = {**explainability_params, "tile_overlap": params["tile_overlap"]}
@@ -209,8 +206,6 @@ def explain_sections(
                     "expected_value": result.expected_value, "probability": probability,
                 }
     logger.info("Explained %d sections; worst additivity error |E + Σφ − f(x)|: %.3g", len(explanations), worst)
-    if worst > wanted["additivity_tolerance"]:
-        raise AdditivityError(f"Shapley additivity violated on stitched sections: max error {worst:.3g} > "
-                              f"{wanted['additivity_tolerance']}")
+    require_additive(worst, wanted["additivity_tolerance"], "stitched sections")
     checks = {"inference.max_additivity_error": worst, "inference.n_explained": float(len(explanations))}
     return dict(sorted(explanations.items())), checks

@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 from explainable_salt.figures import explorer, explorer_data, plotting, report
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule
+from explainable_salt.tgs.splits import spread_over_coverage
 
 OVERALL_GROUPS = [
     "all", "salt (truth)", "sediment (truth)", "salt (predicted)", "sediment (predicted)", "boundary (truth)",
@@ -160,7 +161,7 @@ def build_report(
 
 def count_test_images(submission: pd.DataFrame) -> dict:
     """How many competition test images the submission covers."""
-    return {"n_test_images": int(len(submission))}
+    return {"n_test_images": len(submission)}
 
 
 def plot_salt_location_maps(
@@ -198,7 +199,7 @@ def build_explorer(
     first; ``other_explanations``: ``<d>.channel_contributions``, ``<d>.expected_value_map`` for
     each other one, in turn) and the primary's ``channel_interactions``."""
     explained = per_image_metrics.set_index("id").loc[channel_contributions.ids].reset_index()
-    ids = explorer_data.choose_images(explained, params["n_images"])
+    ids = spread_over_coverage(explained, params["n_images"])
     stacks = [channel_contributions, expected_value_map, *other_explanations]
     explanations = {
         name: (_expected_values(expected, ids), contributions.select(ids).data)
