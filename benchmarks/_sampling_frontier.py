@@ -95,15 +95,15 @@ def frontier(
     """The error–speed table of the estimators above (one row per estimator and K)."""
     ids, stack, manifest, index = load_run(data, channels)
     position = {i: k for k, i in enumerate(ids)}
-    take = lambda chosen: np.asarray(stack[[position[i] for i in chosen]])[..., index]  # noqa: E731
+    take = lambda chosen: np.asarray(stack[[position[i] for i in chosen]])[..., index]
     rng = np.random.default_rng(seed)
     test_ids, train_ids = split_ids(manifest, "internal_test"), np.sort(split_ids(manifest, "train"))
     images = take(test_ids[:: max(1, len(test_ids) // n_images)][:n_images])
     pool_ids = np.sort(rng.choice(train_ids, size=2 * half, replace=False))
     pool = take(pool_ids)
     n_channels = len(channels)
-    passes = lambda k: (2**n_channels - 2) * k + 1  # noqa: E731
-    rate = lambda k: engine_rate * passes(engine_k) / passes(k)  # noqa: E731
+    passes = lambda k: (2**n_channels - 2) * k + 1
+    rate = lambda k: engine_rate * passes(engine_k) / passes(k)
 
     start = time.perf_counter()
     train_predictions = np.concatenate([predict(take(train_ids[i : i + 256])) for i in range(0, len(train_ids), 256)])

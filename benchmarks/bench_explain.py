@@ -41,7 +41,7 @@ import yaml
 from _options import count, counts  # benchmarks/ is on the path when run as a script
 from _sampling_frontier import frontier
 
-import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
+import explainable_salt  # noqa: F401  before keras: sets TensorFlow's CPU options
 from explainable_salt.attribution.shap_exact import shap_exact_channel_shapley
 from explainable_salt.attribution.shapley import (
     ChannelShapley,

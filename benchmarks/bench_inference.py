@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 from _options import count  # benchmarks/ is on the path when run as a script
 
-import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
+import explainable_salt  # noqa: F401  before keras: sets TensorFlow's CPU options
 from explainable_salt.pipelines.inference.nodes import explain_sections_chunk, model_normaliser, predict_sections_chunk
 from explainable_salt.segmentation.models import build_configured_model
 from explainable_salt.segmentation.tiling import plan_tiles

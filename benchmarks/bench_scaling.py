@@ -4,7 +4,7 @@
         [--explain-images 192] [--predict-images 4000] [--workers 1 2]
 
 Runs the tasks the pipelines submit (``explain_channels``' ``explain_game_chunk`` and
-``predict_test_masks``' ``predict_masks_chunk``) through :func:`explainable_salt.runtime.execution.map_chunks`
+``predict_test_masks``' ``predict_masks_chunk``) through :func:`explainable_salt.compute.execution.map_chunks`
 with the chunk sizes of ``conf/base``: once in process (TensorFlow using every core), then on a
 LocalCluster of N single-threaded workers on 127.0.0.1. Each cluster is warmed up first (worker
 start, TensorFlow import, model load: reported separately), then timed. Inputs are random: the
@@ -24,7 +24,7 @@ from distributed import Client, LocalCluster
 
 from explainable_salt.attribution.absence import BackgroundAbsence
 from explainable_salt.attribution.chunks import explain_game_chunk
-from explainable_salt.runtime.execution import chunk_slices, map_chunks, worker_environment
+from explainable_salt.compute.execution import chunk_slices, map_chunks, worker_environment
 from explainable_salt.segmentation.inference import predict_masks_chunk
 
 REPO = Path(__file__).resolve().parents[1]

@@ -33,8 +33,8 @@ import tensorflow as tf
 import yaml
 from _options import count  # benchmarks/ is on the path when run as a script
 
-import explainable_salt  # noqa: F401, I001  before keras: sets TensorFlow's CPU options
-from explainable_salt.runtime.hardware import onednn_enabled
+import explainable_salt  # noqa: F401  before keras: sets TensorFlow's CPU options
+from explainable_salt.compute.hardware import onednn_enabled
 from explainable_salt.segmentation.inference import predict_probabilities
 from explainable_salt.segmentation.losses import combined_loss
 from explainable_salt.segmentation.models import build_configured_model, build_model

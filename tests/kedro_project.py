@@ -14,7 +14,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from explainable_salt.runtime.atomic import STAGING_PREFIX
+from explainable_salt.storage.atomic import STAGING_PREFIX
 
 LAYERS = (
     "01_raw", "02_intermediate", "03_primary", "04_feature",

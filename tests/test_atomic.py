@@ -1,4 +1,4 @@
-"""Outputs are written whole or not at all (runtime/atomic.py, the catalog of every run)."""
+"""Outputs are written whole or not at all (storage/atomic.py, the catalog of every run)."""
 
 import os
 import subprocess
@@ -12,8 +12,8 @@ from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.text import TextDataset
 
 from explainable_salt.datasets import PNGSetDataset
-from explainable_salt.runtime.atomic import STAGING_PREFIX, AtomicDataCatalog, publish, staging_path
 from explainable_salt.settings import DATA_CATALOG_CLASS
+from explainable_salt.storage.atomic import STAGING_PREFIX, AtomicDataCatalog, publish, staging_path
 
 
 def test_the_project_runs_with_the_atomic_catalog():
@@ -67,7 +67,7 @@ def _saver(folder, name: str, hold: bool) -> subprocess.Popen:
     code = f"""
 import sys
 from pathlib import Path
-from explainable_salt.runtime.atomic import publish, staging_path
+from explainable_salt.storage.atomic import publish, staging_path
 target = Path({str(folder)!r}) / {name!r}
 staged = staging_path(target)
 print("staged", flush=True)
@@ -99,7 +99,7 @@ def test_two_live_processes_saving_into_one_folder_keep_each_others_staging(tmp_
 
 
 def test_staging_of_a_reused_pid_is_removed_and_a_live_owners_is_kept(tmp_path):
-    from explainable_salt.runtime.atomic import owner_alive, process_start
+    from explainable_salt.storage.atomic import owner_alive, process_start
 
     mine = tmp_path / f"{STAGING_PREFIX}{os.getpid()}-{process_start(os.getpid())}-live0000"
     reused = tmp_path / f"{STAGING_PREFIX}{os.getpid()}-1-deadbeef"  # this PID, another process's start

@@ -213,7 +213,7 @@ def test_an_untrusted_keras_file_with_a_lambda_layer_is_refused_by_safe_mode(tmp
     import keras
     from kedro_datasets.tensorflow import TensorFlowModelDataset
 
-    from explainable_salt.runtime.execution import model_from_bytes
+    from explainable_salt.compute.execution import model_from_bytes
 
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))

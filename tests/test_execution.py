@@ -13,11 +13,7 @@ import pandas as pd
 import pytest
 from distributed import LocalCluster
 
-from explainable_salt.pipelines.cross_validation.nodes import train_fold
-from explainable_salt.pipelines.explainability.nodes import explain_channels
-from explainable_salt.pipelines.feature_engineering.nodes import build_model_inputs, fit_channel_normaliser
-from explainable_salt.pipelines.modelling.nodes import predict_test_masks
-from explainable_salt.runtime.execution import (
+from explainable_salt.compute.execution import (
     ChunkFailedError,
     concatenate_chunks,
     map_chunks,
@@ -25,6 +21,10 @@ from explainable_salt.runtime.execution import (
     settings,
     worker_environment,
 )
+from explainable_salt.pipelines.cross_validation.nodes import train_fold
+from explainable_salt.pipelines.explainability.nodes import explain_channels
+from explainable_salt.pipelines.feature_engineering.nodes import build_model_inputs, fit_channel_normaliser
+from explainable_salt.pipelines.modelling.nodes import predict_test_masks
 from explainable_salt.segmentation.inference import predict_masks, predict_probabilities
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack

@@ -1,4 +1,4 @@
-"""The hardware probes and TensorFlow settings of ``explainable_salt.runtime.hardware``."""
+"""The hardware probes and TensorFlow settings of ``explainable_salt.compute.hardware``."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from explainable_salt.runtime import hardware
+from explainable_salt.compute import hardware
 from explainable_salt.segmentation.models import build_model
 
 
@@ -25,7 +25,7 @@ def test_importing_the_package_turns_onednn_on_unless_the_environment_says_no(se
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
-    code = ("import os, explainable_salt, keras; from explainable_salt.runtime.hardware import onednn_enabled; "
+    code = ("import os, explainable_salt, keras; from explainable_salt.compute.hardware import onednn_enabled; "
             "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], onednn_enabled())")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == expected

@@ -82,7 +82,7 @@ def test_interaction_index_matches_its_definition_over_subsets():
             for size in range(len(rest) + 1):
                 weight = factorial(size) * factorial(n - size - 2) / factorial(n - 1)
                 for s in combinations(rest, size):
-                    v = lambda extra: subset_value(model, image, background, (*s, *extra))  # noqa: E731
+                    v = lambda extra: subset_value(model, image, background, (*s, *extra))
                     total = total + weight * (v((i, j)) - v((i,)) - v((j,)) + v(()))
             np.testing.assert_allclose(result.readouts["index"][k, ..., p], total, atol=1e-5)
 

@@ -23,8 +23,8 @@ from kedro_project import kedro_run, scratch_project
 
 from explainable_salt.datasets import ImageStackDataset
 from explainable_salt.pipeline_registry import register_pipelines
-from explainable_salt.runtime.provenance import raw_data_fingerprint
 from explainable_salt.tgs.rle import rle_decode
+from explainable_salt.tracking.provenance import raw_data_fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +106,7 @@ def test_the_run_is_one_mlflow_run_with_params_metrics_history_and_figures(synth
     assert tags["dtype_policy"] in {"float32", "mixed_bfloat16"} and int(tags["hardware.cores"]) >= 1
     assert tags["version.tensorflow"] == importlib.metadata.version("tensorflow")
     # Which configuration: the environment, and a hash of every effective parameter.
-    from explainable_salt.runtime.provenance import configuration_fingerprint
+    from explainable_salt.tracking.provenance import configuration_fingerprint
 
     assert tags["kedro.env"] == "quick"
     bootstrap_project(synthetic_project)
@@ -125,7 +125,7 @@ def test_a_finished_run_leaves_no_checkpoint_staging_folder_or_lock_and_records_
 def test_a_model_retrained_without_its_decision_rule_stops_the_run_naming_the_node_to_rerun(
     synthetic_project, tmp_path
 ):
-    from explainable_salt.runtime.lineage import StaleArtifactError
+    from explainable_salt.storage.lineage import StaleArtifactError
 
     project = tmp_path / "project"
     shutil.copytree(synthetic_project, project)
@@ -154,7 +154,7 @@ def test_bad_input_names_the_file_and_leaves_earlier_outputs_intact(synthetic_pr
 
 
 def test_a_run_while_another_holds_the_project_is_refused_before_any_node(synthetic_project):
-    from explainable_salt.runtime.run_lock import RunLockedError
+    from explainable_salt.storage.run_lock import RunLockedError
 
     lock = synthetic_project / "data/.kedro_run.lock"
     assert not lock.exists()  # the finished runs released it

@@ -1,4 +1,4 @@
-"""Artifacts that belong together are checked, however far back they meet (runtime/lineage.py)."""
+"""Artifacts that belong together are checked, however far back they meet (storage/lineage.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from kedro_datasets.pandas import CSVDataset
 
 from explainable_salt.datasets import ImageStackDataset
 from explainable_salt.hooks import LineageHook
-from explainable_salt.runtime.fingerprints import fingerprint, path_fingerprint
-from explainable_salt.runtime.lineage import StaleArtifactError, check_inputs
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack, StackChunk
+from explainable_salt.storage.fingerprints import fingerprint, path_fingerprint
+from explainable_salt.storage.lineage import StaleArtifactError, check_inputs
 
 
 def test_fingerprints_follow_the_content_of_models_stacks_and_json():

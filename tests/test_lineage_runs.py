@@ -1,4 +1,4 @@
-"""Lineage through whole runs (runtime/lineage.py): a partial rerun that leaves older artifacts
+"""Lineage through whole runs (storage/lineage.py): a partial rerun that leaves older artifacts
 beside newer ones stops the node where they meet, naming the node whose rerun mends it.
 
 Each scenario starts from a copy of the finished quick run (``synthetic_project``) and reruns only
@@ -11,7 +11,7 @@ import shutil
 import pytest
 from kedro_project import kedro_run
 
-from explainable_salt.runtime.lineage import StaleArtifactError
+from explainable_salt.storage.lineage import StaleArtifactError
 
 pytestmark = pytest.mark.integration
 

@@ -3,11 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explainable_salt.runtime.tracking import history_as_metrics
 from explainable_salt.segmentation import training
 from explainable_salt.segmentation.losses import combined_loss, dice_loss, focal_loss, lovasz_hinge_loss
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.segmentation.training import fit
+from explainable_salt.tracking.metrics import history_as_metrics
 
 RNG = np.random.default_rng(0)
 TRUTH = np.zeros((2, 8, 8, 1), dtype=np.float32)

@@ -1,4 +1,4 @@
-"""One schema checks every parameter of every environment at the start of a run (parameter_schema.py)."""
+"""One schema checks every parameter of every environment at the start of a run (configuration/schema.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro_project import scratch_project
 
-from explainable_salt.parameter_schema import ParameterError, check_parameters, parameter_files
-from explainable_salt.runtime.config_loader import EnvironmentConfigLoader
+from explainable_salt.configuration.loader import EnvironmentConfigLoader
+from explainable_salt.configuration.schema import ParameterError, check_parameters, parameter_files
 from explainable_salt.segmentation.models import build_configured_model
 from explainable_salt.settings import CONFIG_LOADER_ARGS
 

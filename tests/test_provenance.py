@@ -1,6 +1,6 @@
-"""What a run ran on and with which configuration (runtime/provenance.py)."""
+"""What a run ran on and with which configuration (tracking/provenance.py)."""
 
-from explainable_salt.runtime.provenance import configuration_fingerprint
+from explainable_salt.tracking.provenance import configuration_fingerprint
 
 
 def test_the_configuration_hash_follows_every_parameter_and_not_the_key_order():

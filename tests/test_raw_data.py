@@ -1,4 +1,4 @@
-"""What a user gave the project is never overwritten (runtime/raw_data.py), through every path a
+"""What a user gave the project is never overwritten (storage/raw_data.py), through every path a
 user has: the synthetic generator from the command line, each runner, and a notebook's catalog."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from kedro_project import ENV, scratch_project
 
 from explainable_salt.datasets import OptionalDataset, PNGSetDataset
 from explainable_salt.hooks import UnsafeRunnerError
-from explainable_salt.runtime.atomic import AtomicDataCatalog
-from explainable_salt.runtime.raw_data import is_raw
+from explainable_salt.storage.atomic import AtomicDataCatalog
+from explainable_salt.storage.raw_data import is_raw
 
 KEDRO = str(Path(sys.executable).parent / "kedro")
 RAW_LAYER = {"kedro-viz": {"layer": "raw"}}

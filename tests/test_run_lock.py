@@ -1,5 +1,5 @@
 """One kedro run at a time per project: a kernel lock that names its holder and ends with it
-(runtime/run_lock.py)."""
+(storage/run_lock.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from explainable_salt.runtime import run_lock
-from explainable_salt.runtime.run_lock import (
+from explainable_salt.storage import run_lock
+from explainable_salt.storage.run_lock import (
     LOCK_NAME,
     RunLockedError,
     acquire,
@@ -29,7 +29,7 @@ from explainable_salt.runtime.run_lock import (
 HOLDER = r'''
 import json, os, sys, time
 from pathlib import Path
-from explainable_salt.runtime.run_lock import acquire, record_mlflow_run, release
+from explainable_salt.storage.run_lock import acquire, record_mlflow_run, release
 
 lock, pause_at, run_id, uri = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 

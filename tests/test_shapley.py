@@ -70,7 +70,7 @@ def test_dummy_channel_gets_zero():
 
 def test_linearity_in_the_model():
     f = interacting_model
-    g = lambda x: x[..., 0] - 2 * x[..., 2]  # noqa: E731
+    g = lambda x: x[..., 0] - 2 * x[..., 2]
     combined = channel_shapley(lambda x: 2 * f(x) + 3 * g(x), IMAGES, BACKGROUND).contributions
     separate = 2 * channel_shapley(f, IMAGES, BACKGROUND).contributions + 3 * channel_shapley(
         g, IMAGES, BACKGROUND
@@ -128,7 +128,7 @@ def test_sampled_estimator_is_additive_and_converges_to_exact():
 
 
 def test_sampled_estimator_is_exact_for_an_additive_model():
-    additive = lambda x: x.sum(axis=-1)  # noqa: E731
+    additive = lambda x: x.sum(axis=-1)
     sampled = channel_shapley_sampled(additive, IMAGES, BACKGROUND, n_permutations=2)
     np.testing.assert_allclose(sampled.contributions, IMAGES - BACKGROUND.mean(axis=0), atol=1e-5)
 
@@ -150,7 +150,7 @@ def test_a_trained_model_attributes_salt_to_the_only_channel_that_carries_it():
     ])
     model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy")
     model.fit(x, masks[..., None], epochs=25, batch_size=64, verbose=0)
-    predict = lambda batch: np.asarray(model.predict_on_batch(batch))[..., 0]  # noqa: E731
+    predict = lambda batch: np.asarray(model.predict_on_batch(batch))[..., 0]
     result = channel_shapley(predict, x[:16], x[200:208])
     mass = np.abs(result.contributions).sum(axis=(0, 1, 2))
     assert mass[1] / mass.sum() >= 0.9

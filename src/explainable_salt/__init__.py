@@ -1,6 +1,6 @@
 """explainable-salt: salt segmentation of TGS seismic images, explained channel by channel."""
 
-from explainable_salt.runtime.hardware import prefer_onednn_kernels
+from explainable_salt.compute.hardware import prefer_onednn_kernels
 
 prefer_onednn_kernels()  # before anything imports TensorFlow
 

@@ -1,17 +1,17 @@
 """Every Kedro hook of the project (registered in ``settings.py``). Each is a thin adapter: the work
 is done by the domain module it names.
 
-- :class:`ConfigurationHook`: the parameters checked (``parameter_schema``), the pipelines built from
+- :class:`ConfigurationHook`: the parameters checked (``configuration/schema.py``), the pipelines built from
   them (``pipeline_registry``);
-- :class:`RunLockHook`: one run at a time (``runtime/run_lock.py``);
-- :class:`LineageHook`: artifacts that belong together (``runtime/lineage.py``);
-- :class:`RunEnvironmentHook`: what the run ran on, as MLflow tags (``runtime/provenance.py``);
+- :class:`RunLockHook`: one run at a time (``storage/run_lock.py``);
+- :class:`LineageHook`: artifacts that belong together (``storage/lineage.py``);
+- :class:`RunEnvironmentHook`: what the run ran on, as MLflow tags (``tracking/provenance.py``);
 - :class:`CheckpointCleanupHook`: finished trainings' checkpoints removed (``segmentation/checkpoints.py``);
 - :class:`DataProtectionHook`: no unsafe runner, no raw data overwritten, no stack left short
-  (``runtime/atomic.py``, ``runtime/raw_data.py``).
+  (``storage/atomic.py``, ``storage/raw_data.py``).
 
 :class:`ConfigurationHook` checks the run's parameters (``--env``, ``KEDRO_ENV``, ``conf/local`` and
-``--params`` merged) against the one schema (:mod:`explainable_salt.parameter_schema`) before
+``--params`` merged) against the one schema (:mod:`explainable_salt.configuration.schema`) before
 anything runs, then hands them to the pipeline registry before the pipelines are built, so that the
 explanation nodes (one per definition of absence) and the fold pipelines are the ones the run
 configures.
@@ -32,20 +32,20 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 
-from explainable_salt.parameter_schema import check_parameters, parameter_files
-from explainable_salt.runtime.atomic import AtomicDataCatalog
-from explainable_salt.runtime.lineage import LINEAGE_FOLDER, LineageRecords
-from explainable_salt.runtime.provenance import run_tags
-from explainable_salt.runtime.raw_data import refuse_raw_outputs
-from explainable_salt.runtime.run_lock import (
+from explainable_salt.configuration.schema import check_parameters, parameter_files
+from explainable_salt.segmentation.checkpoints import remove_complete_checkpoints
+from explainable_salt.stacks import StackChunk
+from explainable_salt.storage.atomic import AtomicDataCatalog
+from explainable_salt.storage.lineage import LINEAGE_FOLDER, LineageRecords
+from explainable_salt.storage.raw_data import refuse_raw_outputs
+from explainable_salt.storage.run_lock import (
     LOCK_NAME,
     acquire,
     end_interrupted_mlflow_run,
     record_active_mlflow_run,
     release,
 )
-from explainable_salt.segmentation.checkpoints import remove_complete_checkpoints
-from explainable_salt.stacks import StackChunk
+from explainable_salt.tracking.provenance import run_tags
 
 logger = logging.getLogger(__name__)
 

@@ -2,6 +2,12 @@
 
 from pathlib import Path
 
+from explainable_salt.configuration.loader import (
+    DEFAULT_RUN_ENV,
+    RESOLVER,
+    EnvironmentConfigLoader,
+    environment_outside_a_session,
+)
 from explainable_salt.hooks import (
     CheckpointCleanupHook,
     ConfigurationHook,
@@ -10,13 +16,7 @@ from explainable_salt.hooks import (
     RunEnvironmentHook,
     RunLockHook,
 )
-from explainable_salt.runtime.atomic import AtomicCatalogContext, AtomicDataCatalog
-from explainable_salt.runtime.config_loader import (
-    DEFAULT_RUN_ENV,
-    RESOLVER,
-    EnvironmentConfigLoader,
-    environment_outside_a_session,
-)
+from explainable_salt.storage.atomic import AtomicCatalogContext, AtomicDataCatalog
 
 # One `kedro run` at a time per project (data/.kedro_run.lock); artifacts read together must have
 # been made from the same versions of their inputs (data/.lineage); each MLflow run is tagged with

@@ -18,7 +18,7 @@ from explainable_salt.attribution.shapley import (
     explain_game,
     keras_predictor,
 )
-from explainable_salt.runtime.execution import as_model, map_stack
+from explainable_salt.compute.execution import as_model, map_stack
 from explainable_salt.stacks import ImageStack
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def explain_stack(
     images: ImageStack, model: keras.Model, absence: Absence, params: dict, execution: dict | None = None
 ) -> tuple[ChannelShapley, dict[str, float]]:
     """Channel Shapley values of ``images`` ``(N, H, W, C)`` in the game ``absence``, in chunks
-    of ``chunk_size`` images run where ``execution`` says (:mod:`explainable_salt.runtime.execution`;
+    of ``chunk_size`` images run where ``execution`` says (:mod:`explainable_salt.compute.execution`;
     chunk ``k`` seeded ``seed + k``), joined; no image gives a result of ``N = 0``.
 
     Returns the result and its checks: ``max_additivity_error`` and ``max_taylor_error`` (0 without

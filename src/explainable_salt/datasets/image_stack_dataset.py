@@ -5,7 +5,7 @@ read-only memory map (``mmap: true``), so stacks larger than memory are read laz
 saved from a generator node yielding :class:`~explainable_salt.stacks.StackChunk`s, so they are
 written without ever being whole in memory. A save arrives in pieces, so the dataset stages its
 own writes: a temporary folder replaces the previous one only when complete
-(:func:`~explainable_salt.runtime.atomic.publish`), and a failed run leaves the earlier output intact.
+(:func:`~explainable_salt.storage.atomic.publish`), and a failed run leaves the earlier output intact.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
-from explainable_salt.runtime.atomic import publish, staging_path
 from explainable_salt.stacks import ImageStack, StackChunk
+from explainable_salt.storage.atomic import publish, staging_path
 
 logger = logging.getLogger(__name__)
 

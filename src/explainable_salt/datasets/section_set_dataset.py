@@ -4,7 +4,7 @@ Sections of different sizes cannot share an :class:`~explainable_salt.stacks.Ima
 inference pipeline writes each one to a file of its own: masks as 8-bit PNGs (0 / 255), which any
 image viewer opens; probabilities as ``.npy``; explanations as ``.npz`` holding several named
 arrays. A save writes a staging folder that replaces the previous one only when complete
-(:func:`~explainable_salt.runtime.atomic.publish`, as every output), so a failed run leaves the
+(:func:`~explainable_salt.storage.atomic.publish`, as every output), so a failed run leaves the
 earlier output intact.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 from PIL import Image
 
-from explainable_salt.runtime.atomic import publish, staging_path
+from explainable_salt.storage.atomic import publish, staging_path
 
 logger = logging.getLogger(__name__)
 

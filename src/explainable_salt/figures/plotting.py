@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: figures are written to files, never shown
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 CONTRIBUTION_CMAP = "RdBu_r"  # red: pushes towards salt, blue: away from it
 IMAGE_CMAP = "gray"

@@ -6,7 +6,7 @@ import base64
 import html
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -187,7 +187,7 @@ def render(
     )
     sections = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.</p>",
+        f"<p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}.</p>",
         "<h2>Data</h2>", _table(summary),
         "<h2>What matters for salt</h2>", f"<p>{html.escape(reading)}</p>", _table(ranking),
         *(part for heading, text, table in more

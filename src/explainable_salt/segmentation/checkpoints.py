@@ -4,7 +4,7 @@ A checkpoint is a folder ``<folder>/<name>/`` (``name``: ``salt_model``, ``fold_
 ``state.json`` (stage, epochs done in it, the stage's elapsed budget, the best validation metric and
 the history so far), ``last.npz`` and ``best.npz`` (the weights of the model being fitted) and
 ``optimizer.npz`` (Adam's moments and step). It is rewritten whole after each epoch
-(:func:`~explainable_salt.runtime.atomic.publish`), so a kill leaves the previous epoch's.
+(:func:`~explainable_salt.storage.atomic.publish`), so a kill leaves the previous epoch's.
 
 It belongs to one training: ``state.json`` records a fingerprint of the training settings, the
 model's weight shapes and the training and validation arrays; a checkpoint with another
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from explainable_salt.runtime.atomic import publish, staging_path
+from explainable_salt.storage.atomic import publish, staging_path
 
 logger = logging.getLogger(__name__)
 

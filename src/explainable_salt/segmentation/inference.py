@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from explainable_salt.runtime.execution import as_model, concatenate_chunks, map_stack
-from explainable_salt.runtime.hardware import without_autotuning
+from explainable_salt.compute.execution import as_model, concatenate_chunks, map_stack
+from explainable_salt.compute.hardware import without_autotuning
 from explainable_salt.segmentation.tiling import DEFAULT_OVERLAP, blend, cut, plan_tiles
 from explainable_salt.stacks import IMAGE_SIZE, ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule
@@ -98,7 +98,7 @@ def predict_masks(
     probability of ``models`` (one model, or a fold ensemble) on ``channels``.
 
     Reads the (memory-mapped) inputs ``params["chunk_size"]`` images at a time, so memory stays
-    bounded; the chunks run where ``execution`` says (:mod:`explainable_salt.runtime.execution`).
+    bounded; the chunks run where ``execution`` says (:mod:`explainable_salt.compute.execution`).
     """
     masks = concatenate_chunks(map_stack(
         predict_masks_chunk, inputs, execution, chunk_size=params["chunk_size"], channels=list(channels),

@@ -16,7 +16,7 @@ import math
 import keras
 from keras import layers, ops
 
-from explainable_salt.runtime.hardware import resolve_dtype_policy
+from explainable_salt.compute.hardware import resolve_dtype_policy
 from explainable_salt.stacks import IMAGE_SIZE
 
 logger = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ def build_model(
 
     ``dtype_policy`` is the Keras dtype policy of its layers: ``float32``, ``mixed_bfloat16``
     (bfloat16 arithmetic on float32 weights; faster where the hardware has bfloat16 arithmetic,
-    see ``benchmarks/bench_training.py``) or ``auto`` (:func:`~explainable_salt.runtime.hardware.resolve_dtype_policy`). The output
+    see ``benchmarks/bench_training.py``) or ``auto`` (:func:`~explainable_salt.compute.hardware.resolve_dtype_policy`). The output
     probabilities are float32 either way.
     """
     if architecture not in MODELS:

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from explainable_salt.parameter_schema import Stage
-from explainable_salt.runtime.hardware import without_autotuning
+from explainable_salt.compute.hardware import without_autotuning
+from explainable_salt.configuration.schema import Stage
 from explainable_salt.segmentation.checkpoints import SavedWeights, TrainingCheckpoint, TrainingState
 from explainable_salt.segmentation.inference import predict_probabilities
 from explainable_salt.segmentation.losses import bce_loss, combined_loss

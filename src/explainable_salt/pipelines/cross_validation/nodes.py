@@ -8,8 +8,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from explainable_salt.runtime.execution import map_chunks, model_bytes, model_from_bytes
-from explainable_salt.runtime.tracking import history_as_metrics
+from explainable_salt.compute.execution import map_chunks, model_bytes, model_from_bytes
 from explainable_salt.segmentation import training
 from explainable_salt.segmentation.checkpoints import checkpoint_for
 from explainable_salt.segmentation.inference import ensemble_probabilities, predict_masks, predict_probabilities
@@ -17,6 +16,7 @@ from explainable_salt.segmentation.models import build_configured_model
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs import metrics
 from explainable_salt.tgs.splits import split_arrays
+from explainable_salt.tracking.metrics import history_as_metrics
 
 logger = logging.getLogger(__name__)
 

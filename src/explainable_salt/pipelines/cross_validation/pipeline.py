@@ -14,8 +14,8 @@ from explainable_salt.pipelines.cross_validation.nodes import (
     predict_with_ensemble,
     train_fold,
 )
-from explainable_salt.runtime.tracking import tracking_node
 from explainable_salt.tgs.rle import make_submission
+from explainable_salt.tracking.metrics import tracking_node
 
 SHARED = {"model_inputs", "train_masks", "manifest"}
 

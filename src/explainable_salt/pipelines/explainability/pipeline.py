@@ -16,7 +16,7 @@ from explainable_salt.pipelines.explainability.nodes import (
     randomisation_check,
     sample_background,
 )
-from explainable_salt.runtime.tracking import tracking_node
+from explainable_salt.tracking.metrics import tracking_node
 
 EXPLANATION_OUTPUTS = [
     "channel_contributions", "expected_value_map", "explained_probabilities", "explanation_checks",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from explainable_salt.runtime.execution import map_stack
+from explainable_salt.compute.execution import map_stack
 from explainable_salt.seismic.attributes import checked_attributes
 from explainable_salt.seismic.normalisation import fit_normaliser, normalised_channels
 from explainable_salt.stacks import ImageStack, StackChunk
@@ -57,7 +57,7 @@ def build_model_inputs(
 
     A generator: yields one chunk of ``chunk_size`` images at a time, which the catalog's
     ``ImageStackDataset`` writes straight to disk, so memory stays bounded by the chunk. The
-    chunks are computed where ``execution`` says (:mod:`explainable_salt.runtime.execution`).
+    chunks are computed where ``execution`` says (:mod:`explainable_salt.compute.execution`).
     """
     names = normaliser["channels"]
     logger.info("Building channels %s for %d images", names, len(images))

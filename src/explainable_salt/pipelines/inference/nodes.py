@@ -15,7 +15,7 @@ from explainable_salt.attribution.additivity import require_additive
 from explainable_salt.attribution.chunks import explain_game_chunk
 from explainable_salt.attribution.sections import stitched_shapley
 from explainable_salt.attribution.shapley import ChannelShapley
-from explainable_salt.runtime.execution import map_stack
+from explainable_salt.compute.execution import map_stack
 from explainable_salt.segmentation.inference import section_masks, section_probabilities
 from explainable_salt.seismic.attributes import ATTRIBUTES
 from explainable_salt.seismic.normalisation import normalised_channels

@@ -8,7 +8,7 @@ from explainable_salt.pipelines.inference.nodes import (
     predict_sections,
     prepare_sections,
 )
-from explainable_salt.runtime.tracking import tracking_node
+from explainable_salt.tracking.metrics import tracking_node
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -8,8 +8,8 @@ from explainable_salt.pipelines.modelling.nodes import (
     train_model,
     tune_decision_rule,
 )
-from explainable_salt.runtime.tracking import history_as_metrics, tracking_node
 from explainable_salt.tgs.rle import make_submission
+from explainable_salt.tracking.metrics import history_as_metrics, tracking_node
 
 
 def create_pipeline(**kwargs) -> Pipeline:

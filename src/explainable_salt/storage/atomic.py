@@ -24,8 +24,8 @@ from kedro.framework.context import CatalogCommandsMixin, KedroContext
 from kedro.framework.context.context import compose_classes
 from kedro.io import DataCatalog
 
-from explainable_salt.runtime.dataset_paths import local_target
-from explainable_salt.runtime.raw_data import refuse_to_replace
+from explainable_salt.storage.dataset_paths import local_target
+from explainable_salt.storage.raw_data import refuse_to_replace
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def publish(staged: Path, target: Path) -> None:
 class AtomicDataCatalog(DataCatalog):
     """Kedro's catalog, with every local file or folder output written to a staging name and
     renamed into place when complete (:func:`publish`), and raw data never replaced
-    (:func:`~explainable_salt.runtime.raw_data.refuse_to_replace`)."""
+    (:func:`~explainable_salt.storage.raw_data.refuse_to_replace`)."""
 
     def save(self, ds_name: str, data: Any) -> None:
         dataset = self[ds_name]

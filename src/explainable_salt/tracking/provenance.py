@@ -55,7 +55,7 @@ def run_environment(dtype_policy: str, raw_folder: str | Path) -> dict[str, str]
     ``raw_data.blake2b``."""
     import tensorflow as tf
 
-    from explainable_salt.runtime.hardware import has_bfloat16_arithmetic, onednn_enabled, resolve_dtype_policy
+    from explainable_salt.compute.hardware import has_bfloat16_arithmetic, onednn_enabled, resolve_dtype_policy
 
     tags = {
         "hardware.cpu": _cpu_model(),

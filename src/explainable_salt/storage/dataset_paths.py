@@ -1,6 +1,6 @@
 """Where a dataset keeps its data on the local disk: one answer for the atomic writes
-(``runtime/atomic.py``), the raw-data guard (``runtime/raw_data.py``) and the lineage's fingerprints
-(``runtime/lineage.py``).
+(``storage/atomic.py``), the raw-data guard (``storage/raw_data.py``) and the lineage's fingerprints
+(``storage/lineage.py``).
 
 Kedro's datasets name their location in one of a few private attributes (``_filepath`` for
 kedro-datasets, ``_path`` and ``_folder`` for this project's); wrappers (Kedro's ``CachedDataset``,

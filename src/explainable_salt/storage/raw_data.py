@@ -3,7 +3,7 @@
 A dataset is raw when the catalog says so (``metadata: kedro-viz: layer: raw``) or when it lives
 under a ``01_raw`` folder. This module is the one place that decides it:
 
-- :func:`refuse_to_replace` is called by :class:`~explainable_salt.runtime.atomic.AtomicDataCatalog`
+- :func:`refuse_to_replace` is called by :class:`~explainable_salt.storage.atomic.AtomicDataCatalog`
   before every save, whatever runner or notebook saves: a raw dataset that exists is not written;
 - :func:`refuse_raw_outputs` is called before a run (:class:`DataProtectionHook`): a pipeline that
   writes raw datasets (``synthetic_data``) refuses to start when ``01_raw`` holds anything, so it
@@ -19,7 +19,7 @@ from typing import Any
 
 from kedro.io import DatasetError
 
-from explainable_salt.runtime.dataset_paths import local_path
+from explainable_salt.storage.dataset_paths import local_path
 
 RAW_LAYER = "raw"
 RAW_FOLDER = "01_raw"

@@ -42,10 +42,10 @@ from typing import Any
 
 from kedro.io import DatasetError, MemoryDataset
 
-from explainable_salt.runtime.atomic import publish, staging_path
-from explainable_salt.runtime.dataset_paths import read_path
-from explainable_salt.runtime.fingerprints import fingerprint, path_fingerprint
 from explainable_salt.stacks import StackChunk
+from explainable_salt.storage.atomic import publish, staging_path
+from explainable_salt.storage.dataset_paths import read_path
+from explainable_salt.storage.fingerprints import fingerprint, path_fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -317,9 +317,7 @@ def where_set(key: tuple[str | int, ...], files: list[Path], runtime_params: dic
     def depth_in(tree: Any) -> int:
         depth = 0
         for part in key:
-            if isinstance(tree, dict) and part in tree:
-                tree, depth = tree[part], depth + 1
-            elif isinstance(tree, list) and isinstance(part, int) and part < len(tree):
+            if isinstance(tree, dict) and part in tree or isinstance(tree, list) and isinstance(part, int) and part < len(tree):
                 tree, depth = tree[part], depth + 1
             else:
                 break
@@ -362,5 +360,5 @@ def check_parameters(params: dict, files: list[Path] = (), runtime_params: dict 
             dotted = ".".join(str(part) for part in key)
             message = "unknown key (misspelt?)" if issue["type"] == "extra_forbidden" else issue["msg"]
             problems.append(f"{where_set(key, list(files), runtime_params)}: {dotted}: {message}")
-        raise ParameterError("The run's parameters do not fit the schema (parameter_schema.py):\n- "
+        raise ParameterError("The run's parameters do not fit the schema (configuration/schema.py):\n- "
                              + "\n- ".join(problems)) from None

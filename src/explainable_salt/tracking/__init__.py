@@ -1,0 +1,1 @@
+"""What MLflow records of a run: the shapes its datasets take, and what the run ran on."""
