@@ -272,6 +272,7 @@ REFUSED_OPTIONS = {
                        ["--epoch-rounds", "-1"], ["--base-filters", "0"], ["--batch-size", "0"]],
     "fault_injection": [["--kills", "0"]],
     "resume_after_kill": [["--epochs-before-kill", "-1"]],
+    "remove_and_retrain": [["--max-trainings", "0"], ["--minutes", "0"]],
 }
 
 

@@ -11,18 +11,23 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from explorer_run import CHANNELS, PAIRS, explorer_of, tiny_run
+from explorer_run import CHANNELS, NODE_INPUTS, PAIRS, explorer_of, tiny_run
 
+from explainable_salt.attribution import sampling
 from explainable_salt.figures.explorer_data import (
+    NOT_GIVEN,
     PREDICTED_BIT,
     TRUTH_BIT,
+    bit_planes,
     mask_outline,
+    quantise_magnitude,
     quantise_range,
     quantise_symmetric,
     quantise_unit,
 )
 from explainable_salt.pipelines.reporting.nodes import build_explorer
 from explainable_salt.stacks import ImageStack
+from explainable_salt.tgs.metrics import apply_decision_rule
 from explainable_salt.tgs.splits import spread_over_coverage
 
 
@@ -237,3 +242,108 @@ def test_masks_code_truth_and_prediction_in_separate_bits():
     assert data.masks[0, 0, 0] == TRUTH_BIT | PREDICTED_BIT and data.masks[0, 0, 50] == TRUTH_BIT
     assert data.masks[0, 80, 0] == PREDICTED_BIT and data.masks[0, 80, 50] == 0
     assert data.table.loc[0, "explained_coverage"] == pytest.approx(30 / 101)
+
+
+def error_run(n_images: int = 7, n_shown: int = 5) -> tuple[dict, list]:
+    """``tiny_run`` with a background sampled from 8 images (standard errors of a third of the φ
+    scale, so some φ stand out of the noise and some do not) and an exact ``baseline``: the node's
+    keyword inputs and the positional rest, as the pipeline passes them."""
+    run = {**tiny_run(n_images), "params": {**tiny_run()["params"], "n_images": n_shown}}
+    rng = np.random.default_rng(1)
+    ids, phi = list(run["channel_contributions"].ids), run["channel_contributions"].data
+    probabilities = run["explained_probabilities"].data
+    errors = np.abs(rng.normal(0, 0.03, phi.shape)).astype(np.float32)
+    expected = rng.uniform(0.2, 0.4, probabilities.shape[1:]).astype(np.float32)
+    baseline = rng.normal(0, 0.05, phi.shape).astype(np.float32)
+    baseline[..., -1] = probabilities - expected - baseline[..., :-1].sum(axis=-1)
+    salt = apply_decision_rule(probabilities, run["decision_rule"]).astype(bool)
+    table = pd.concat([sampling.significance_table("background", phi, errors, 8, salt, CHANNELS),
+                       sampling.significance_table("baseline", baseline, None, 1, salt, CHANNELS)])
+    rest = [run["channel_interactions"], ImageStack(ids, baseline, CHANNELS), ImageStack(["expected"], expected[None]),
+            table, ImageStack(ids, errors, CHANNELS), ImageStack(ids, np.zeros((*phi.shape[:3], 0), np.float32))]
+    return run, rest
+
+
+def explorer_with_errors(run: dict, rest: list) -> str:
+    return build_explorer(*(run[k] for k in NODE_INPUTS[:-1]), *rest, definitions=["background", "baseline"])
+
+
+def test_standard_errors_come_back_within_half_a_step_and_never_negative():
+    values = np.array([0.0, 0.001, 0.02, 0.05])
+    q = quantise_magnitude(values)
+    assert q.codes.dtype == np.uint8 and q.codes[-1] == 255
+    np.testing.assert_allclose(q.values(), values, atol=q.step / 2 + 1e-12)
+
+
+def test_bit_planes_hold_channel_c_in_bit_c_mod_8_of_byte_c_div_8():
+    flags = np.zeros((2, 10), bool)
+    flags[0, [0, 3]] = flags[1, 9] = True
+    np.testing.assert_array_equal(bit_planes(flags), [[0b1001, 0], [0, 0b10]])
+
+
+def test_the_explorer_marks_exactly_the_phi_the_significance_rule_rejects_and_stores_each_se():
+    from explainable_salt.figures.explorer import _sources
+
+    run, rest = error_run()
+    baseline, baseline_expected, errors = rest[1], rest[2], rest[4]
+    _, definitions, contributions = _sources(_data(run, {"background": (errors.data, 8, "from 8 images"),
+                                                         "baseline": (None, 1, sampling.NO_ERROR)}, baseline,
+                                                   baseline_expected))
+    assert definitions.data["has_error"] == [True, False]
+    assert definitions.data["t"][0] == pytest.approx(2.3646, abs=1e-4)
+    assert definitions.data["note"][1] == "exact in this game: no sampling error"
+    rows, k = contributions.data, 2
+    phi = run["channel_contributions"].data
+    insignificant = ~sampling.significant(phi[k], errors.data[k], 8)
+    assert insignificant.any() and not insignificant.all()
+    bits = rows["insignificant_0"][k]
+    for c in range(len(CHANNELS)):
+        np.testing.assert_array_equal((bits >> c) & 1, insignificant[..., c])
+        np.testing.assert_allclose(rows[f"se_{c}"][k] * rows["se_step"][k], errors.data[k, ..., c],
+                                   atol=rows["se_step"][k] / 2 + 1e-9)
+    baseline_row = len(phi) + k
+    assert len(rows["insignificant_0"][baseline_row]) == 0 and len(rows["se_0"][baseline_row]) == 0
+
+
+def _data(run, errors, baseline, baseline_expected):
+    from explainable_salt.figures.explorer_data import explorer_data
+
+    return explorer_data(
+        run["per_image_metrics"], run["model_inputs"].select_channels(CHANNELS).data, run["train_masks"].data,
+        run["explained_probabilities"].data,
+        {"background": (run["expected_value_map"].data[0], run["channel_contributions"].data),
+         "baseline": (baseline_expected.data[0], baseline.data)},
+        CHANNELS, run["decision_rule"], None, errors,
+    )
+
+
+def test_without_errors_given_the_page_says_so_rather_than_calling_the_game_exact():
+    from explainable_salt.figures.explorer import _sources
+
+    run, rest = error_run()
+    _, definitions, _ = _sources(_data(run, None, rest[1], rest[2]))
+    assert definitions.data["has_error"] == [False, False] and definitions.data["note"] == [NOT_GIVEN] * 2
+    assert "sampling error not given" in NOT_GIVEN
+
+
+def test_a_sampling_error_adds_one_byte_a_channel_and_one_for_the_marks():
+    def size(n_shown, errors):
+        run, rest = error_run(40, n_shown)
+        if not errors:
+            rest[3] = rest[3].assign(share=np.nan, t_quantile=np.nan)
+            rest[4] = rest[5]
+        return len(explorer_with_errors(run, rest))
+
+    extra = ((size(22, True) - size(2, True)) - (size(22, False) - size(2, False))) / 20
+    # uint8 standard error per channel, one byte of bits for three channels, base64 × 4/3
+    assert extra > (4 / 3) * 101 * 101 * 3
+    assert extra < 1.05 * (4 / 3) * 101 * 101 * (3 + 1) + 1000
+
+
+def test_the_pipeline_hands_the_explorer_the_significance_table_and_every_definitions_errors():
+    run, rest = error_run()
+    page = explorer_with_errors(run, rest)
+    assert "phi-energy_marks" in page and "waterfall_error" in page
+    assert "t = 2.36 (Student's t, 7 degrees of freedom" in html.unescape(page)  # the rule, with K = 8's t
+    with pytest.raises(ValueError, match="1 standard-error stacks"):
+        explorer_with_errors(run, rest[:-1])

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from explorer_run import CHANNELS, PAIRS, explorer_of, tiny_run
 
+from explainable_salt.attribution import sampling
 from explainable_salt.pipelines.reporting.nodes import build_explorer
 from explainable_salt.tgs.splits import spread_over_coverage
 
@@ -247,4 +248,89 @@ def test_switching_to_pair_interactions_shows_one_map_and_one_number_per_pair(sw
     _switch_to(page, "blur")
     assert _panel_visible(page, "phi_row") and not _panel_visible(page, "pair_row")
     assert ("interaction", PAIRS[0]) not in _cells(page)
+    assert page.console_errors == []
+
+
+@pytest.fixture(scope="module")
+def error_run():
+    from test_explorer import error_run as make
+
+    return make()
+
+
+@pytest.fixture(scope="module")
+def with_errors(opened, error_run, tmp_path_factory):
+    """The explorer of a run with a background drawn from 8 images (standard errors) and an exact
+    baseline, opened in the same browser page."""
+    from test_explorer import explorer_with_errors
+
+    from explainable_salt.figures.explorer_browser import open_explorer
+
+    page, _ = opened
+    path = tmp_path_factory.mktemp("explorer") / "explorer.html"
+    path.write_text(explorer_with_errors(*error_run))
+    open_explorer(page, path)
+    return page
+
+
+def _error_text(page) -> str:
+    return page.locator(".explorer-error").inner_text()
+
+
+def test_a_background_pixel_shows_each_phi_with_its_95_percent_interval_and_whiskers(with_errors, error_run):
+    page, (run, rest) = with_errors, error_run
+    chosen = spread_over_coverage(run["per_image_metrics"], run["params"]["n_images"])
+    page.locator(".slick-cell", has_text=chosen[2]).first.click()
+    _switch_to(page, "background")
+    _point(page, "phi-energy", 33, 44)
+    k = list(run["channel_contributions"].ids).index(chosen[2])
+    errors = rest[4].data[k, 33, 44]
+    se_tolerance = float(rest[4].data[k].max()) / 255 / 2 + 1e-9  # uint8 codes, this image's own step
+    t = sampling.t_quantile(8)
+    cells = {(c["quantity"], c["channel"]): c for c in _numbers(page)["cells"]}
+    for c, channel in enumerate(CHANNELS):
+        interval = cells[("interval", channel)]
+        assert interval["value"] == pytest.approx(t * errors[c], abs=t * se_tolerance)
+        assert interval["text"] == f"\u00b1 {interval['value']:.4f}"  # shown as "+0.0123  ± 0.0081"
+    whiskers = page.evaluate("() => Bokeh.documents[0].get_model_by_name('waterfall_error').data")
+    bars = page.evaluate("() => Bokeh.documents[0].get_model_by_name('waterfall').data")
+    assert whiskers["x"] == list(CHANNELS)
+    for c in range(len(CHANNELS)):
+        half = cells[("interval", CHANNELS[c])]["value"]
+        assert whiskers["lower"][c] == pytest.approx(bars["top"][c + 1] - half, abs=1e-9)
+        assert whiskers["upper"][c] == pytest.approx(bars["top"][c + 1] + half, abs=1e-9)
+    assert "K = 8 background images drawn" in _error_text(page) and "t = 2.36" in _error_text(page)
+    assert page.console_errors == []
+
+
+def test_a_baseline_pixel_says_it_has_no_sampling_error_and_shows_no_interval(with_errors):
+    page = with_errors
+    _switch_to(page, "baseline")
+    _point(page, "phi-energy", 33, 44)
+    assert "exact in this game: no sampling error" in _error_text(page)
+    assert not [c for c in _numbers(page)["cells"] if c["quantity"] == "interval"]
+    assert page.evaluate("() => Bokeh.documents[0].get_model_by_name('waterfall_error').data.x") == []
+    assert "no sampling error" in page.evaluate("() => Bokeh.documents[0].get_model_by_name('heading').text")
+    _switch_to(page, "background")
+    assert page.console_errors == []
+
+
+def test_the_phi_maps_grey_the_pixels_not_distinguishable_from_zero_and_only_where_there_is_an_error(
+        with_errors, error_run):
+    page, (run, rest) = with_errors, error_run
+    chosen = spread_over_coverage(run["per_image_metrics"], run["params"]["n_images"])
+    page.locator(".slick-cell", has_text=chosen[-1]).first.click()
+    _switch_to(page, "background")
+    k = list(run["channel_contributions"].ids).index(chosen[-1])
+    insignificant = ~sampling.significant(run["channel_contributions"].data[k], rest[4].data[k], 8)
+    for c, channel in enumerate(CHANNELS):
+        shown = page.evaluate(f"() => Array.from(Bokeh.documents[0].get_model_by_name('phi-{channel}_marks')"
+                              ".data.image[0])")
+        np.testing.assert_array_equal((np.array(shown).reshape(101, 101) >> c) & 1, insignificant[..., c])
+    grey = page.evaluate("() => Bokeh.documents[0].get_model_by_name('phi-energy_marks').data.image[0].length")
+    assert grey == 101 * 101 and insignificant.any() and not insignificant.all()
+    visible = "() => Bokeh.documents[0].get_model_by_name('phi-energy_marks_renderer').visible"
+    assert page.evaluate(visible)
+    _switch_to(page, "baseline")
+    assert not page.evaluate(visible)
     assert page.console_errors == []

@@ -288,6 +288,38 @@ def test_with_every_definition_the_report_compares_them_and_the_explorer_switche
         assert (reporting / f"{name}.png").stat().st_size > 10_000
 
 
+def test_every_definition_gets_its_significance_share_tracked_and_the_report_and_explorer_mark_the_noise(
+        every_definition):
+    from explainable_salt.tgs.metrics import apply_decision_rule
+
+    output, reporting = every_definition / "data/07_model_output", every_definition / "data/08_reporting"
+    table = pd.read_csv(reporting / "explanation_significance.csv")
+    assert list(dict.fromkeys(table["definition"])) == ["background", "baseline", "blur", "conditional"]
+    assert len(table) == 4 * 4
+    conditional = ImageStackDataset(str(output / "conditional/contribution_standard_error")).load()
+    assert conditional.data.shape == (4, 101, 101, 4) and conditional.data.max() > 0
+    with_error = table[table["definition"].isin(["background", "conditional"])]
+    assert (with_error["t_quantile"].round(2) == 12.71).all()  # K = 2 in conf/quick: one degree of freedom
+    exact = table[table["definition"].isin(["baseline", "blur"])]
+    assert exact["share"].isna().all() and (exact["sampling_error"] == "exact in this game: no sampling error").all()
+    probabilities = ImageStackDataset(str(output / "explained_probabilities")).load().data
+    rule = json.loads((every_definition / "data/06_models/decision_rule.json").read_text())
+    assert (table["n_salt_pixels"] == apply_decision_rule(probabilities, rule).sum()).all()
+    metrics = json.loads((reporting / "significance_metrics.json").read_text())
+    finite = table.dropna(subset=["share"])
+    assert metrics == pytest.approx({f"significance.{r.definition}.{r.channel}.share": r.share
+                                     for r in finite.itertuples()})
+    _, runs = _mlflow_run(every_definition)
+    tracked = next(r for r in runs if r.info.run_name == "__default__").data.metrics
+    assert {name: tracked[name] for name in metrics} == pytest.approx(metrics)
+    report = html.unescape((reporting / "report.html").read_text())
+    assert "Which pixels stand out from the sampling noise?" in report
+    assert "Greyed φ pixels are not distinguishable from 0: |φ| ≤ t × SE" in report  # the primary is sampled
+    assert "baseline: exact in this game: no sampling error." in report
+    explorer = (reporting / "explorer.html").read_text()
+    assert "phi-amplitude_marks" in explorer and "waterfall_error" in explorer
+
+
 def test_folds_train_in_parallel_on_a_local_cluster_each_a_finished_nested_mlflow_run(synthetic_project):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(synthetic_project)

@@ -1,4 +1,7 @@
-"""Standard errors and background redraws of channel Shapley values, against their definitions."""
+"""Standard errors, significance and background redraws of channel Shapley values, against their
+definitions."""
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -6,7 +9,7 @@ import pytest
 from toy_models import interacting_model
 
 from explainable_salt.attribution import sampling
-from explainable_salt.attribution.absence import BackgroundAbsence
+from explainable_salt.attribution.absence import BackgroundAbsence, BaselineAbsence, BlurAbsence, ConditionalAbsence
 from explainable_salt.attribution.shapley import channel_shapley, explain_game
 
 RNG = np.random.default_rng(0)
@@ -66,6 +69,87 @@ def test_k_means_summaries_and_single_images_have_no_standard_error():
         BackgroundAbsence(BACKGROUND, np.arange(1.0, 7.0), sampled=True)
     with pytest.raises(ValueError, match="at least 2"):
         sampling.standard_error(np.zeros((1, 1, 2, 2, 3)))
+
+
+@dataclass(frozen=True)
+class KthNeighbour:
+    """The conditional game played against its ``k``-th neighbour alone, ``v(∅)`` the pool mean."""
+
+    conditional: ConditionalAbsence
+    k: int
+    name: str = "k-th neighbour"
+
+    def references(self, images, present):
+        return self.conditional.pool[self.conditional.nearest(images, present)[..., self.k : self.k + 1]], np.ones(1)
+
+    def expected(self, predict, images):
+        return self.conditional.expected(predict, images)
+
+
+POOL = RNG.normal(size=(9, 6, 7, 3))
+
+
+def test_the_conditional_standard_error_is_the_spread_of_the_single_neighbour_games_over_root_k():
+    conditional = ConditionalAbsence(POOL, neighbours=4, descriptor_size=2)
+    result = explain_game(interacting_model, IMAGES, conditional, 2, progress=False)
+    per_neighbour = np.stack([explain_game(interacting_model, IMAGES, KthNeighbour(conditional, k), progress=False)
+                              .contributions for k in range(4)], axis=1).astype(np.float64)  # (N, K, H, W, C)
+    np.testing.assert_allclose(result.contributions, per_neighbour.mean(axis=1), atol=1e-6)
+    np.testing.assert_allclose(result.standard_error, per_neighbour.std(axis=1, ddof=1) / 2, atol=1e-6)
+    assert result.standard_error.max() > 0.01 and result.resampled_importance is None
+
+
+def test_identical_neighbours_give_a_conditional_standard_error_of_zero():
+    pool = np.repeat(POOL[:1], 5, axis=0)
+    result = explain_game(interacting_model, IMAGES, ConditionalAbsence(pool, neighbours=4, descriptor_size=2),
+                          progress=False)
+    assert np.abs(result.contributions).max() > 0.01
+    np.testing.assert_allclose(result.standard_error, 0.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("absence", [BaselineAbsence(np.zeros(3)), BlurAbsence(2.0),
+                                     ConditionalAbsence(POOL, neighbours=1, descriptor_size=2)],
+                         ids=["baseline", "blur", "one neighbour"])
+def test_deterministic_games_and_a_single_neighbour_have_no_standard_error(absence):
+    assert explain_game(interacting_model, IMAGES, absence, progress=False).standard_error is None
+
+
+def test_the_t_quantile_has_k_minus_one_degrees_of_freedom():
+    assert sampling.t_quantile(8) == pytest.approx(2.3646, abs=1e-4)
+    assert sampling.t_quantile(2) == pytest.approx(12.706, abs=1e-3)
+    with pytest.raises(ValueError, match="at least 2"):
+        sampling.t_quantile(1)
+
+
+def test_a_contribution_exactly_at_t_standard_errors_is_not_distinguishable_from_zero():
+    t = sampling.t_quantile(8)
+    phi = np.array([t, -t, np.nextafter(t, np.inf), -np.nextafter(t, np.inf), 2.0, 0.0])
+    np.testing.assert_array_equal(sampling.significant(phi, np.ones(6), 8), [False, False, True, True, False, False])
+    assert not sampling.significant(np.array([2.1]), np.array([1.0]), 8)[0]  # 2 SE is not enough at K = 8
+
+
+def test_the_significance_table_counts_significant_phi_among_salt_pixels_only():
+    phi = np.zeros((2, 2, 3, 2))
+    phi[..., 0] = 3.0  # channel a: 3 SE everywhere
+    phi[0, 0, :, 1] = 3.0  # channel b: only in the first row of the first image
+    salt = np.zeros((2, 2, 3), bool)
+    salt[0, 0] = salt[1, 1, :2] = True  # 5 salt pixels, 3 of them where b is significant
+    phi[1, 0, :, 0] = 0.0  # outside salt: does not count
+    table = sampling.significance_table("background", phi, np.ones_like(phi), 8, salt, ("a", "b"))
+    assert list(table["channel"]) == ["a", "b"] and (table["n_salt_pixels"] == 5).all()
+    np.testing.assert_allclose(table["share"], [1.0, 3 / 5])
+    assert table["t_quantile"].iloc[0] == pytest.approx(2.3646, abs=1e-4)
+    assert "K = 8 background images" in table["sampling_error"].iloc[0]
+
+
+def test_a_game_without_standard_error_has_no_significance_share_and_says_it_is_exact():
+    phi = np.ones((1, 2, 2, 2))
+    table = sampling.significance_table("baseline", phi, None, 1, np.ones((1, 2, 2), bool), ("a", "b"))
+    assert table["share"].isna().all() and table["t_quantile"].isna().all()
+    assert (table["sampling_error"] == "exact in this game: no sampling error").all()
+    assert sampling.error_note("baseline", 1, False) == sampling.NO_ERROR
+    assert "neighbours" in sampling.error_note("conditional", 8, True)
+    assert sampling.error_note("background", 2, True).endswith("t = 12.71 (1 degree of freedom)")
 
 
 def _table(redrawn_scale):

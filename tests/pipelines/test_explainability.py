@@ -23,6 +23,7 @@ from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
 
 CHANNELS = ("amplitude", "sobel", "energy")
+RULE = {"threshold": 0.5, "min_area": 0, "peak_threshold": 0.5}
 IDS = [f"i{k:02d}" for k in range(12)]
 PARAMS = {
     "absence": ["background", "baseline", "blur", "conditional"],
@@ -62,7 +63,8 @@ def manifest():
 def outputs(model, inputs, manifest):
     explanation = create_pipeline(absence=PARAMS["absence"]).only_nodes_with_tags("explainability").from_inputs(
         "shapley_background").to_outputs(
-        "channel_interaction_matrix", "explanation_sensitivity_sentence", "explanation_sampling_error_sentence")
+        "channel_interaction_matrix", "explanation_sensitivity_sentence", "explanation_sampling_error_sentence",
+        "explanation_significance")
     catalog = DataCatalog({
         "salt_model": MemoryDataset(model, copy_mode="assign"),
         "salt_model_channels": MemoryDataset(list(CHANNELS)), "model_inputs": MemoryDataset(inputs),
@@ -71,7 +73,9 @@ def outputs(model, inputs, manifest):
         "params:explainability": MemoryDataset(PARAMS), "params:execution": MemoryDataset(None),
         "params:explainability.analysis": MemoryDataset(PARAMS["analysis"]),
         "params:explainability.sampling_error": MemoryDataset(PARAMS["sampling_error"]),
-        **{name: Kept() for name in ("explanation_sampling_error", "explanation_sampling_error_sentence")},
+        "decision_rule": MemoryDataset(RULE),
+        **{name: Kept() for name in ("explanation_sampling_error", "explanation_sampling_error_sentence",
+                                     "explanation_significance", "significance_metrics")},
         **{f"{prefix}{name}": Kept() for name in EXPLANATION_OUTPUTS
            for prefix in ("", *(f"{d}." for d in PARAMS["absence"][1:]))},
     })
@@ -202,7 +206,7 @@ def test_only_the_background_game_may_be_sampled(model, inputs):
                            {**PARAMS, "max_exact_channels": 2})
 
 
-def test_the_random_background_gets_standard_errors_and_redraws_and_the_other_games_none(outputs):
+def test_the_random_background_and_the_conditional_neighbours_get_standard_errors_and_the_exact_games_none(outputs):
     errors = outputs.load("contribution_standard_error")
     phi = outputs.load("channel_contributions")
     assert errors.data.shape == phi.data.shape and errors.channels == CHANNELS
@@ -210,8 +214,13 @@ def test_the_random_background_gets_standard_errors_and_redraws_and_the_other_ga
     # Two background images: the standard error of their mean is half their difference.
     redraws = outputs.load("background_redraws")
     assert len(redraws) == 20 * 4 * 3 and set(redraws["id"]) == set(IDS[8:])
-    for definition in ("baseline", "blur", "conditional"):
+    conditional = outputs.load("conditional.contribution_standard_error")
+    assert conditional.channels == CHANNELS and conditional.data.shape == phi.data.shape
+    assert conditional.data.max() > 0 and outputs.load("conditional.explanation_checks")[
+        "shapley.conditional.n_references"] == 2
+    for definition in ("baseline", "blur"):
         assert outputs.load(f"{definition}.contribution_standard_error").data.shape[-1] == 0
+    for definition in ("baseline", "blur", "conditional"):
         assert outputs.load(f"{definition}.background_redraws").empty
     table = outputs.load("explanation_sampling_error")
     assert list(table["channel"]) == list(CHANNELS)
@@ -219,3 +228,42 @@ def test_the_random_background_gets_standard_errors_and_redraws_and_the_other_ga
     assert (table["share_low"] <= table["share_high"]).all()
     sentence = outputs.load("explanation_sampling_error_sentence")
     assert "2 background images" in sentence and "20 redraws" in sentence
+
+
+def test_the_significance_table_has_a_share_for_each_game_with_an_error_and_says_the_others_are_exact(outputs):
+    from explainable_salt.attribution.sampling import significant
+    from explainable_salt.tgs.metrics import apply_decision_rule
+
+    table = outputs.load("explanation_significance")
+    assert list(dict.fromkeys(table["definition"])) == PARAMS["absence"] and len(table) == 4 * 3
+    salt = apply_decision_rule(outputs.load("explained_probabilities").data, RULE).astype(bool)
+    assert salt.any() and (table["n_salt_pixels"] == salt.sum()).all()
+    for definition, prefix in (("background", ""), ("conditional", "conditional.")):
+        phi, errors = (outputs.load(f"{prefix}{name}").data for name in ("channel_contributions",
+                                                                          "contribution_standard_error"))
+        rows = table[table["definition"] == definition]
+        np.testing.assert_allclose(rows["share"], significant(phi[salt], errors[salt], 2).mean(axis=0))
+        assert (rows["t_quantile"].round(2) == 12.71).all()  # K = 2: one degree of freedom
+    exact = table[table["definition"].isin(["baseline", "blur"])]
+    assert exact["share"].isna().all() and (exact["sampling_error"] == "exact in this game: no sampling error").all()
+    metrics = outputs.load("significance_metrics")
+    assert set(metrics) == {f"significance.{d}.{c}.share" for d in ("background", "conditional") for c in CHANNELS}
+    assert metrics["significance.background.amplitude.share"] == table.loc[0, "share"]
+
+
+def test_the_significance_node_reads_every_definitions_contributions_errors_and_checks():
+    node = next(n for n in create_pipeline(absence=["background", "conditional"]).nodes
+                if n.name == "analyse_significance")
+    assert node.inputs[-3:] == ["conditional.channel_contributions", "conditional.contribution_standard_error",
+                                "conditional.explanation_checks"]
+    assert node.outputs == ["explanation_significance", "significance_metrics"]
+
+
+def test_a_conditional_primary_has_standard_errors_but_no_background_to_redraw():
+    from explainable_salt.pipelines.explainability.nodes import analyse_sampling_error
+
+    phi = ImageStack(IDS[:2], np.ones((2, 101, 101, 3), np.float32), CHANNELS)
+    no_redraws = pd.DataFrame({"resample": [], "id": [], "channel": [], "mean_abs": []})
+    table, sentence, metrics = analyse_sampling_error(phi, phi, no_redraws, [0.5, 0.5], PARAMS["sampling_error"])
+    assert table.empty and metrics == {}
+    assert "no background images to redraw" in sentence and "explanation_significance" in sentence

@@ -10,6 +10,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
+from explainable_salt.attribution import sampling
 from explainable_salt.attribution.interactions import interaction_table, pair_names
 from explainable_salt.attribution.sensitivity import ranking_sentence, sensitivity_table
 from explainable_salt.figures import report
@@ -114,9 +115,11 @@ def test_the_interaction_reading_names_the_most_redundant_and_synergistic_pairs(
 def test_the_explorer_takes_every_configured_definitions_contributions_and_expected_value():
     pipeline = create_pipeline(absence=["background", "baseline", "blur"])
     explorer = next(n for n in pipeline.nodes if n.name == "build_explorer")
-    assert explorer.inputs[-5:] == [
+    assert explorer.inputs[-9:] == [
         "channel_interactions", "baseline.channel_contributions", "baseline.expected_value_map",
         "blur.channel_contributions", "blur.expected_value_map",
+        "explanation_significance", "contribution_standard_error", "baseline.contribution_standard_error",
+        "blur.contribution_standard_error",
     ]
     assert "blur.channel_contributions" not in create_pipeline().inputs()
 
@@ -159,3 +162,64 @@ def test_markup_in_the_reports_text_and_tables_is_shown_as_text():
         [(markup, markup, pd.DataFrame({"id": [markup]}))],
     )
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def _significance(errors: np.ndarray | None, k: int = 8, definition: str = "background") -> pd.DataFrame:
+    salt = np.zeros((len(IDS), 101, 101), bool)
+    salt[:, :40] = True
+    return sampling.significance_table(definition, _phi(0), errors, k, salt, CHANNELS)
+
+
+def _contribution_figure(errors: ImageStack, significance: pd.DataFrame) -> Figure:
+    rng = np.random.default_rng(6)
+    inputs = {
+        "showcase_image_ids": IDS[:2], "model_inputs": ImageStack(IDS, rng.normal(size=(6, 101, 101, 3)), CHANNELS),
+        "train_masks": ImageStack(IDS, np.zeros((6, 101, 101), np.uint8)),
+        "explained_probabilities": ImageStack(IDS, rng.uniform(0, 1, (6, 101, 101)).astype(np.float32)),
+        "channel_contributions": ImageStack(IDS, _phi(0), CHANNELS),
+        "expected_value_map": ImageStack(["expected_value"], np.full((1, 101, 101), 0.4, np.float32)),
+        "decision_rule": RULE, "contribution_standard_error": errors, "explanation_significance": significance,
+    }
+    return _run_nodes(["plot_channel_contributions"], inputs)["channel_contributions_figure"]
+
+
+def test_the_contribution_maps_grey_exactly_the_phi_not_distinguishable_from_zero():
+    errors = np.full((len(IDS), 101, 101, len(CHANNELS)), 0.05, np.float32)
+    fig = _contribution_figure(ImageStack(IDS, errors, CHANNELS), _significance(errors))
+    greyed = [ax for ax in fig.axes if len(ax.images) == 2]  # the φ maps: values, then the grey
+    assert len(greyed) == 2 * len(CHANNELS)
+    expected = ~sampling.significant(_phi(0)[0, ..., 1], errors[0, ..., 1], 8)  # image 0, energy
+    shown = greyed[1].images[1].get_array()
+    np.testing.assert_array_equal(~shown.mask, expected)
+    assert 0 < expected.mean() < 1
+    assert "t = 2.36 (Student's t, 7 degrees of freedom" in fig._suptitle.get_text()
+
+
+def test_an_exact_primary_game_greys_nothing_and_says_it_has_no_sampling_error():
+    none = ImageStack(IDS, np.zeros((len(IDS), 101, 101, 0), np.float32))
+    fig = _contribution_figure(none, _significance(None, 1, "baseline"))
+    assert not [ax for ax in fig.axes if len(ax.images) == 2]
+    assert "exact in this game: no sampling error" in fig._suptitle.get_text()
+
+
+def test_the_contribution_caption_says_what_grey_means_and_with_which_t():
+    caption = report.contribution_caption(_significance(np.full((6, 101, 101, 3), 0.05, np.float32)))
+    assert "Greyed φ pixels are not distinguishable from 0: |φ| ≤ t × SE" in caption
+    assert "K = 8 references of background and t = 2.36 (Student's t, 7 degrees of freedom" in caption
+    exact = report.contribution_caption(_significance(None, 1, "baseline"))
+    assert "The φ of baseline are exact in this game: no sampling error." in exact and "Greyed" not in exact
+
+
+def test_the_significance_section_gives_each_games_share_and_says_which_are_exact():
+    errors = np.full((6, 101, 101, 3), 0.05, np.float32)
+    table = pd.concat([_significance(errors), _significance(None, 1, "baseline")], ignore_index=True)
+    summary = report.significance_summary(table)
+    shares = table["share"].iloc[:3]
+    assert shares.iloc[0] > shares.iloc[2]  # amplitude's φ (scale 0.3) stands out more often than similarity's (0.02)
+    assert list(summary["definition"]) == ["background", "baseline"]
+    assert summary.loc[0, [f"{c}: |φ| > t × SE" for c in CHANNELS]].tolist() == [f"{100 * v:.0f} %" for v in shares]
+    assert summary.loc[1, [f"{c}: |φ| > t × SE" for c in CHANNELS]].tolist() == ["—"] * 3
+    assert list(summary["t"]) == ["2.36", "—"] and summary.loc[1, "sampling error"] == sampling.NO_ERROR
+    reading = report.significance_reading(table)
+    assert f"amplitude's φ is distinguishable from 0 at {100 * shares.iloc[0]:.0f} % of {6 * 40 * 101} salt pixels" in reading
+    assert "baseline: exact in this game: no sampling error." in reading

@@ -39,6 +39,8 @@ class Absence(Protocol):
     """An absence definition: the game played by channel Shapley values."""
 
     name: str
+    n_references: int  # R, the references each coalition value averages
+    has_standard_error: bool  # whether those are K ≥ 2 equally weighted stand-ins for a distribution
 
     def references(self, images: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """References broadcastable to ``(N, S, R, H, W, C)`` for ``images`` ``(N, H, W, C)`` and
@@ -82,6 +84,14 @@ class BackgroundAbsence:
         if self.sampled and (self.weights is not None and not np.allclose(self.weights, self.weights[0])):
             raise ValueError("a sampled background has equal weights; k-means summaries are not a random draw")
 
+    @property
+    def n_references(self) -> int:
+        return len(self.background)
+
+    @property
+    def has_standard_error(self) -> bool:
+        return self.sampled
+
     def references(self, images, present):
         return self.background[None, None], normalised_weights(self.weights, len(self.background))
 
@@ -96,6 +106,8 @@ class BaselineAbsence:
 
     means: np.ndarray
     name: str = "baseline"
+    n_references = 1
+    has_standard_error = False
 
     def __post_init__(self):
         require_count(np.size(self.means), 1, "means", "channel means")
@@ -115,6 +127,8 @@ class BlurAbsence:
 
     sigma: float
     name: str = "blur"
+    n_references = 1
+    has_standard_error = False
 
     def smoothed(self, images: np.ndarray) -> np.ndarray:
         """``images`` ``(N, H, W, C)`` smoothed within each image and channel."""
@@ -143,7 +157,9 @@ class ConditionalAbsence:
 
     The distance is the squared Euclidean distance between ``descriptor_size²`` block means per
     channel, each channel scaled by its spread over the pool, summed over the present channels.
-    The empty coalition stays the marginal: ``v(∅)`` is the pool's mean output.
+    The empty coalition stays the marginal: ``v(∅)`` is the pool's mean output. The neighbours
+    are ``K`` stand-ins for the conditional distribution, so with two or more the estimate has a
+    standard error (the spread of the ``K`` games played against the ``k``-th neighbour alone).
     """
 
     pool: np.ndarray
@@ -176,6 +192,14 @@ class ConditionalAbsence:
         )
         distance = np.einsum("npc,sc->nsp", per_channel, present.astype(np.float64))
         return np.argsort(distance, axis=-1, kind="stable")[..., : self.neighbours]
+
+    @property
+    def n_references(self) -> int:
+        return self.neighbours
+
+    @property
+    def has_standard_error(self) -> bool:
+        return self.neighbours >= 2  # one neighbour: no spread to estimate it from
 
     def references(self, images, present):
         return self.pool[self.nearest(images, present)], np.full(self.neighbours, 1.0 / self.neighbours)

@@ -65,7 +65,9 @@ def explain_stack(
     chunk ``k`` seeded ``seed + k``), joined; no image gives a result of ``N = 0``.
 
     Returns the result and its checks: ``max_additivity_error`` and ``max_taylor_error`` (0 without
-    Shapley–Taylor terms), ``n_images``, ``exact`` (1 or 0) and, for a background drawn at random,
+    Shapley–Taylor terms), ``n_images``, ``exact`` (1 or 0), ``n_references`` (the ``K`` references
+    each coalition value averages: a standard error's ``K − 1`` degrees of freedom) and, where the
+    game has a standard error (a background drawn at random, the conditional neighbours),
     ``relative_standard_error`` (mean per-pixel standard error over mean |φ|). Raises
     :class:`~explainable_salt.attribution.additivity.AdditivityError` if either decomposition
     misses a prediction by more than ``additivity_tolerance``.
@@ -85,9 +87,10 @@ def explain_stack(
                 result.max_additivity_error, taylor_error)
     require_additive(max(result.max_additivity_error, taylor_error), params["additivity_tolerance"], absence.name)
     checks = {"max_additivity_error": result.max_additivity_error, "max_taylor_error": taylor_error,
-              "n_images": float(len(images)), "exact": float(is_exact(images.data.shape[-1], params))}
+              "n_images": float(len(images)), "exact": float(is_exact(images.data.shape[-1], params)),
+              "n_references": float(absence.n_references)}
     if result.standard_error is not None and len(images):
         relative = float(result.standard_error.mean() / np.abs(result.contributions).mean())
         checks["relative_standard_error"] = relative
-        logger.info("Mean per-pixel standard error from the background draw: %.0f %% of the mean |φ|", 100 * relative)
+        logger.info("Mean per-pixel standard error (%s): %.0f %% of the mean |φ|", absence.name, 100 * relative)
     return result, checks

@@ -1,22 +1,30 @@
-"""The sampling error of channel Shapley values whose game averages over a random draw of train
-images (the ``background`` definition with ``method: random``).
+"""The sampling error of channel Shapley values whose game averages over ``K`` references that
+stand for a distribution: a random draw of train images (the ``background`` definition with
+``method: random``) or the ``K`` nearest neighbours of the ``conditional`` one.
 
-The game's value of a coalition is an expectation over train images, estimated from ``K`` drawn
-ones. The Shapley value is linear in the game, so the estimate is the mean of ``K`` per-reference
-Shapley values ``φ^(k)`` (the game played against background image ``k`` alone), and both the
-sampling error and a redraw of the background follow from those, with no extra forward pass:
+The game's value of a coalition is an expectation, estimated from ``K`` references. The Shapley
+value is linear in the game, so the estimate is the mean of ``K`` per-reference Shapley values
+``φ^(k)`` (the game played against reference ``k`` alone), and both the sampling error and a
+redraw of the background follow from those, with no extra forward pass:
 
 - :func:`standard_error`: the per-pixel standard error ``s / √K`` of that mean (the bootstrap
-  standard error over the background images, in closed form, with ``K − 1``);
+  standard error over the references, in closed form, with ``K − 1``);
+- :func:`significant`: whether a pixel's ``φ_c`` is distinguishable from 0, ``|φ_c| > t × SE``
+  with Student's ``t`` of ``K − 1`` degrees of freedom (:func:`t_quantile`: 2.36 at ``K = 8``),
+  and :func:`significance_table`, the share of salt pixels where it is;
 - :func:`bootstrap_weights` and :func:`resampled_importance`: the explanations under bootstrap
   redraws of the ``K`` images, reduced to each image's mean ``|φ|`` per channel, from which the
   run says how far global shares and per-image rankings move with the background sample.
+
+Games without references of that kind (``baseline``, ``blur``, a k-means background) are exact:
+:data:`NO_ERROR` is what every page says of them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from explainable_salt.attribution.inputs import require_count
 from explainable_salt.attribution.sensitivity import kendall_tau_per_image
@@ -28,6 +36,70 @@ def standard_error(per_reference: np.ndarray) -> np.ndarray:
     k = per_reference.shape[1]
     require_count(k, 2, "per_reference", "background images", "explainability.background.size")
     return (per_reference.std(axis=1, ddof=1, dtype=np.float64) / np.sqrt(k)).astype(np.float32)
+
+
+LEVEL = 0.95  # two-sided: a pixel's interval is φ ± t × SE
+NO_ERROR = "exact in this game: no sampling error"
+
+
+def t_quantile(k: int, level: float = LEVEL) -> float:
+    """Student's ``t`` quantile of a two-sided ``level`` interval from ``k`` references: ``K − 1``
+    degrees of freedom (2.36 at ``k = 8``, 12.7 at ``k = 2``). Fewer than 2 raises ``ValueError``."""
+    require_count(k, 2, "k", "references", "explainability.background.size")
+    return float(stats.t.ppf(0.5 + level / 2, k - 1))
+
+
+def significant(contributions: np.ndarray, standard_errors: np.ndarray, k: int) -> np.ndarray:
+    """Whether each ``φ`` of ``contributions`` is distinguishable from 0 given its standard error
+    ``standard_errors`` (same shape, e.g. ``(N, H, W, C)``) from ``k`` references: ``|φ| > t × SE``
+    (:func:`t_quantile`), strictly, so a value on the threshold is not; bool, same shape."""
+    return np.abs(np.asarray(contributions, dtype=np.float64)) > t_quantile(k) * np.asarray(standard_errors, np.float64)
+
+
+def freedom(k: int) -> str:
+    """``"7 degrees of freedom"``: those of a standard error from ``k`` references."""
+    return f"{k - 1} degree{'s' if k != 2 else ''} of freedom"
+
+
+def insignificance_rule(k: int) -> str:
+    """What a marked (greyed) pixel means, with the ``t`` of ``k`` references."""
+    return (f"not distinguishable from 0: |φ| ≤ t × SE, t = {t_quantile(k):.2f} (Student's t, {freedom(k)}, "
+            f"two-sided {100 * LEVEL:.0f} %)")
+
+
+def error_note(definition: str, k: int, has_error: bool, exact: bool = True) -> str:
+    """What a page says of a game's sampling error: the standard error from ``k`` references, or
+    why there is none (:data:`NO_ERROR` for a deterministic game)."""
+    if has_error:
+        references = "background images drawn" if definition == "background" else "neighbours"
+        return f"standard error s/√K from K = {k} {references}; t = {t_quantile(k):.2f} ({freedom(k)})"
+    if not exact:
+        return "sampled permutations: sampling error not estimated"
+    if definition == "conditional":
+        return "one neighbour per coalition: no spread to estimate a sampling error from"
+    return NO_ERROR
+
+
+def significance_table(
+    definition: str, contributions: np.ndarray, standard_errors: np.ndarray | None, k: int, salt: np.ndarray,
+    channels: tuple[str, ...], note: str = NO_ERROR,
+) -> pd.DataFrame:
+    """One row per channel of one game: the ``share`` of salt pixels (``salt`` ``(N, H, W)`` bool)
+    whose ``φ`` (``contributions`` ``(N, H, W, C)``) is distinguishable from 0 (:func:`significant`
+    with ``standard_errors`` ``(N, H, W, C)`` from ``k`` references), ``n_salt_pixels``,
+    ``n_references``, ``t_quantile`` and ``sampling_error``, the game's :func:`error_note`. A game
+    without standard errors (``None``) gets no share (NaN) and ``note``, as does no salt pixel."""
+    salt = np.asarray(salt, dtype=bool)
+    n_salt = int(salt.sum())
+    share = np.full(len(channels), np.nan)
+    t = np.nan
+    if standard_errors is not None:
+        t = t_quantile(k)
+        if n_salt:
+            share = significant(contributions[salt], standard_errors[salt], k).mean(axis=0)
+        note = error_note(definition, k, True)
+    return pd.DataFrame({"definition": definition, "channel": list(channels), "share": share,
+                         "n_salt_pixels": n_salt, "n_references": k, "t_quantile": t, "sampling_error": note})
 
 
 def bootstrap_weights(k: int, n_resamples: int, seed: int) -> np.ndarray:

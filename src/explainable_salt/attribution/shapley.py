@@ -42,10 +42,11 @@ class ChannelShapley:
     """Contributions ``(N, H, W, C)``, expected-value map ``(H, W)`` (``(N, H, W)`` for games
     whose ``v(∅)`` is per image), predictions ``(N, H, W)``, the worst additivity error
     ``max |expected + Σ φ − prediction|`` and the ``readouts`` asked of :func:`explain_game`
-    (name → ``(N, H, W, R)``). For a background drawn at random (``sampled``), also the per-pixel
-    ``standard_error`` ``(N, H, W, C)`` of the contributions and the mean ``|φ|`` per image and
-    channel under bootstrap redraws of the background, ``resampled_importance`` ``(B, N, C)``
-    (:mod:`explainable_salt.attribution.sampling`)."""
+    (name → ``(N, H, W, R)``). For a game whose references are stand-ins for a distribution
+    (``has_standard_error``: a background drawn at random, the conditional neighbours), also the
+    per-pixel ``standard_error`` ``(N, H, W, C)`` of the contributions; for the random background,
+    the mean ``|φ|`` per image and channel under bootstrap redraws of it, ``resampled_importance``
+    ``(B, N, C)`` (:mod:`explainable_salt.attribution.sampling`)."""
 
     contributions: np.ndarray
     expected_value: np.ndarray
@@ -161,10 +162,12 @@ def explain_game(
     ``(R, 2^C)``, e.g. interaction indices) is read from the same values, so it costs no forward
     pass: ``result.readouts[name]`` is ``(N, H, W, R)`` float32.
 
-    When the absence's references are a uniform random draw (``absence.sampled``), the same
-    outputs give the per-pixel standard error and, for redraw weights ``resamples`` ``(B, K)``
-    (:func:`explainable_salt.attribution.sampling.bootstrap_weights`), the importance under each
-    redraw.
+    When the absence's ``K`` references stand for a distribution (``absence.has_standard_error``),
+    the same outputs give the per-pixel standard error, from the ``K`` per-reference games ``φ^(k)``
+    (the game against the ``k``-th reference alone; ``φ`` is their mean). For a background drawn at
+    random (``absence.sampled``), each ``φ^(k)`` starts from its own ``v(∅) = f(b_k)``, and redraw
+    weights ``resamples`` ``(B, K)`` (:func:`explainable_salt.attribution.sampling.bootstrap_weights`)
+    give the importance under each redraw; the conditional neighbours share ``v(∅)``, the pool mean.
 
     No image gives a result of ``N = 0`` (its expected value still computed where it is shared);
     ``images_per_call`` below 1 raises ``ValueError``.
@@ -177,6 +180,7 @@ def explain_game(
     weights = shapley_weight_matrix(n_channels)
     readouts = readouts or {}
     sampled = getattr(absence, "sampled", False)
+    spread = getattr(absence, "has_standard_error", sampled)
     if sampled:  # f(b_k), each reference's own v(∅); equally weighted, their mean is the shared one
         background_outputs = predict(absence.background).astype(np.float64)
         expected = background_outputs.mean(axis=0)
@@ -184,7 +188,7 @@ def explain_game(
         expected = absence.expected(predict, images)
     predictions = predict(images).astype(np.float64)
     contributions = np.empty(images.shape, dtype=np.float32)
-    errors = np.empty(images.shape, dtype=np.float32) if sampled else None
+    errors = np.empty(images.shape, dtype=np.float32) if spread else None
     redrawn = np.empty((len(resamples), n, n_channels)) if sampled and resamples is not None else None
     read = {name: np.empty((n, *images.shape[1:3], len(m)), dtype=np.float32) for name, m in readouts.items()}
     for start in tqdm(range(0, n, images_per_call), desc="channel Shapley", unit="chunk", disable=not progress):
@@ -198,11 +202,12 @@ def explain_game(
         contributions[chunk] = np.einsum("cs,nshw->nhwc", weights, values)
         for name, matrix in readouts.items():
             read[name][chunk] = np.einsum("rs,nshw->nhwr", matrix, values)
-        if sampled:  # φ^(k): the game against background image k alone, v(∅) = f(b_k) included
+        if spread:  # φ^(k): the game against reference k alone
             per_reference = np.einsum("cs,nskhw->nkhwc", weights[:, 1:-1], outputs, optimize=True)
-            per_reference += np.einsum("c,khw->khwc", weights[:, 0], background_outputs)[None]
+            if sampled:  # v(∅) = f(b_k) is background image k's own; a shared v(∅) or f(x) moves no spread
+                per_reference += np.einsum("c,khw->khwc", weights[:, 0], background_outputs)[None]
             errors[chunk] = sampling.standard_error(per_reference)
-            if redrawn is not None:
+            if sampled and redrawn is not None:
                 fixed = np.einsum("c,nhw->nhwc", weights[:, -1], predictions[chunk])
                 redrawn[:, chunk] = sampling.resampled_importance(per_reference, fixed, resamples)
 

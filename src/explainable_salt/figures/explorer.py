@@ -15,10 +15,18 @@ pixel callback reads a handful of codes. Layout of the sources:
 - ``images``: one row per image, the table's columns, ``input_<c>``, ``probability``, ``masks``,
   ``truth_outline``, ``predicted_outline``;
 - ``definitions``: one row per absence definition, ``name`` and the shared ``expected_value``
-  (empty where it is per image, as for blur);
+  (empty where it is per image, as for blur), ``has_error``, Student's ``t`` of its ``K``
+  references, ``note`` (its sampling error, or why there is none) and ``rule`` (what grey means);
 - ``contributions``: one row per (definition, image), ``definition``, ``image``, its own
   ``expected_value`` (empty where shared), ``phi_<c>`` with ``phi_step`` and ``limit`` (largest
-  |code|), and on the primary's rows ``pair_<p>`` with ``pair_step`` and ``pair_limit``.
+  |code|), on the primary's rows ``pair_<p>`` with ``pair_step`` and ``pair_limit``, and where the
+  definition has a sampling error ``se_<c>`` with ``se_step`` and the bits ``insignificant_<g>``
+  (empty elsewhere).
+
+Each φ panel has a grey overlay (``phi-<c>_marks``) showing the insignificant bits of its channel
+through a palette: the byte is the image, and the colour of value ``v`` is grey where bit ``c % 8``
+of ``v`` is set, transparent elsewhere; it is hidden for a definition without an error. The
+waterfall's whiskers (``waterfall_error``) are each channel's 95 % interval ``φ ± t × SE``.
 
 The switch (``view_switch``, a ``RadioButtonGroup``) holds the state: button ``d`` shows
 definition ``d``, the last (when the run has interactions) the primary's pair interactions.
@@ -47,13 +55,14 @@ from bokeh.models import (
     RadioButtonGroup,
     Range1d,
     TableColumn,
+    Whisker,
 )
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
 from explainable_salt.figures import explorer_js
 from explainable_salt.figures.explorer_data import PREDICTED_BIT, TRUTH_BIT, ExplorerData, mask_outline
-from explainable_salt.figures.plotting import CONTRIBUTION_CMAP, IMAGE_CMAP
+from explainable_salt.figures.plotting import CONTRIBUTION_CMAP, IMAGE_CMAP, INSIGNIFICANT_ALPHA, INSIGNIFICANT_COLOUR
 from explainable_salt.stacks import IMAGE_SIZE
 
 PIXEL_SIZE = 2  # screen pixels per image pixel in every map panel
@@ -64,6 +73,12 @@ WATERFALL_START, WATERFALL_END = "expected value", "probability"
 
 def _palette(name: str) -> list[str]:
     return [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps[name](np.linspace(0, 1, 256))]
+
+
+def _marks_palette(channel: int) -> list[str]:
+    """256 colours: translucent grey for the bytes with bit ``channel % 8`` set, else transparent."""
+    grey = matplotlib.colors.to_hex(INSIGNIFICANT_COLOUR, keep_alpha=False) + f"{round(255 * INSIGNIFICANT_ALPHA):02x}"
+    return [grey if (v >> channel % 8) & 1 else "#00000000" for v in range(256)]
 
 
 def _limit(codes: np.ndarray) -> int:
@@ -78,24 +93,36 @@ def _sources(data: ExplorerData) -> tuple[ColumnDataSource, ColumnDataSource, Co
     images["masks"] = list(data.masks)
     images["truth_outline"] = [mask_outline(m & TRUTH_BIT) for m in data.masks]
     images["predicted_outline"] = [mask_outline(m & PREDICTED_BIT) for m in data.masks]
-    definitions = {"name": [], "expected_value": []}
+    planes = range(-(-len(data.channels) // 8))
+    definitions = {"name": [], "expected_value": [], "has_error": [], "t": [], "n_references": [], "note": [],
+                   "rule": []}
     contributions = {"definition": [], "image": [], "expected_value": [], "phi_step": [], "limit": [],
                      **{f"phi_{c}": [] for c in channels}, "pair_step": [], "pair_limit": [],
-                     **{f"pair_{p}": [] for p in pairs}}
-    shared, own = np.zeros(0, np.uint16), np.zeros(0, np.int8)  # empty: "not stored here"
+                     **{f"pair_{p}": [] for p in pairs}, "se_step": [], **{f"se_{c}": [] for c in channels},
+                     **{f"insignificant_{g}": [] for g in planes}}
+    shared, own, none = np.zeros(0, np.uint16), np.zeros(0, np.int8), np.zeros(0, np.uint8)  # empty: "not stored here"
     for d, (name, explanation) in enumerate(data.explanations.items()):
         expected = explanation.expected_value.codes
         per_image = expected.ndim == 3
+        errors = explanation.standard_error
         definitions["name"].append(name)
         definitions["expected_value"].append(shared if per_image else expected)
+        definitions["has_error"].append(errors is not None)
+        definitions["t"].append(explanation.t)
+        definitions["n_references"].append(explanation.n_references)
+        definitions["note"].append(explanation.note)
+        definitions["rule"].append(explanation.rule)
         for k, phi in enumerate(explanation.contributions):
             interactions = data.interactions[k] if d == 0 and len(data.interactions) else None
             entry = {"definition": d, "image": k, "expected_value": expected[k] if per_image else shared,
                      "phi_step": phi.step, "limit": _limit(phi.codes),
                      "pair_step": interactions.step if interactions else 1.0,
-                     "pair_limit": _limit(interactions.codes) if interactions else 1}
+                     "pair_limit": _limit(interactions.codes) if interactions else 1,
+                     "se_step": errors[k].step if errors else 1.0}
             entry.update({f"phi_{c}": phi.codes[..., c] for c in channels})
             entry.update({f"pair_{p}": interactions.codes[..., p] if interactions else own for p in pairs})
+            entry.update({f"se_{c}": errors[k].codes[..., c] if errors else none for c in channels})
+            entry.update({f"insignificant_{g}": explanation.insignificant[k, ..., g] if errors else none for g in planes})
             for key, value in entry.items():
                 contributions[key].append(value)
     images_source = ColumnDataSource(images, name="images")
@@ -143,9 +170,12 @@ def _waterfall(channels: tuple[str, ...]):
     fig.vbar(x="x", bottom="bottom", top="top", width=0.7, color="colour", source=source)
     fig.add_layout(LabelSet(x="x", y="label_y", text="label", source=source, text_align="center",
                             text_font_size="10px", y_offset=2))
+    errors = ColumnDataSource({"x": [], "lower": [], "upper": []}, name="waterfall_error")
+    fig.add_layout(Whisker(source=errors, base="x", lower="lower", upper="upper", line_color="black",
+                           line_width=1.5, name="waterfall_whiskers"))
     fig.yaxis.axis_label = "salt probability"
     fig.xaxis.major_label_orientation = 0.6
-    return fig, source
+    return fig, source, errors
 
 
 def pair_panel(pair: str) -> str:
@@ -156,7 +186,8 @@ def pair_panel(pair: str) -> str:
 def _map_panels(data: ExplorerData, first: int, cursor, outlines: dict, mappers: dict):
     """Every map panel, by name (``input-<c>``, ``probability``, ``expected-value``, ``phi-<c>``,
     ``interaction-<a>-<b>``): its titled layout, the source it shows (re-pointed by the page's
-    script) and its figure."""
+    script; ``phi-<c>_marks`` for the grey over a φ panel), its figure, and the grey's renderer
+    of each φ panel."""
     explanation = next(iter(data.explanations.values()))
     expected = explanation.expected_value.codes
     maps = [
@@ -169,15 +200,21 @@ def _map_panels(data: ExplorerData, first: int, cursor, outlines: dict, mappers:
           for p, pair in enumerate(data.pairs)),
     ]
     x_range, y_range = Range1d(0, IMAGE_SIZE), Range1d(IMAGE_SIZE, 0)  # shared: the panels pan and zoom together
-    panels, views, figures = {}, {}, []
+    panels, views, figures, marks = {}, {}, [], {}
     for name, title, mapper, image, outlined in maps:
         fig, views[name], panels[name] = _map_panel(title, name, mappers[mapper], image, x_range, y_range)
+        if name.startswith("phi-"):  # the insignificant φ greyed, re-pointed by the page's script
+            c = data.channels.index(name[len("phi-"):])
+            views[f"{name}_marks"] = ColumnDataSource({"image": [np.zeros((1, 1), np.uint8)]}, name=f"{name}_marks")
+            marks[name] = fig.image(image="image", x=0, y=0, dw=IMAGE_SIZE, dh=IMAGE_SIZE, source=views[f"{name}_marks"],
+                                    color_mapper=LinearColorMapper(palette=_marks_palette(c), low=-0.5, high=255.5),
+                                    name=f"{name}_marks_renderer")
         if outlined:
             for kind, colour in (("truth", TRUTH_COLOUR), ("predicted", PREDICTED_COLOUR)):
                 fig.segment("x0", "y0", "x1", "y1", source=outlines[kind], line_color=colour, line_width=1.5)
         fig.rect("x", "y", 1, 1, source=cursor, fill_alpha=0, line_color=CURSOR_COLOUR, line_width=1.5)
         figures.append(fig)
-    return panels, views, figures
+    return panels, views, figures, marks
 
 
 def _image_table(images: ColumnDataSource) -> DataTable:
@@ -201,7 +238,9 @@ def _legend(title: str) -> Div:
         "see its waterfall (click pins it). Outlines: "
         f"<span style='color:{TRUTH_COLOUR};background:#333'>&nbsp;true salt&nbsp;</span> "
         f"<span style='color:{PREDICTED_COLOUR};background:#333'>&nbsp;predicted salt&nbsp;</span>. "
-        "φ: red pushes towards salt, blue away from it; one scale for all channels of the image. "
+        "φ: red pushes towards salt, blue away from it; one scale for all channels of the image; "
+        "greyed: not distinguishable from 0 at 95 % (|φ| ≤ t × SE), where the definition has a sampling error "
+        "(the waterfall's whiskers: φ ± t × SE). "
         "The buttons switch between what replaced an absent channel and the pair interactions "
         "(I: red synergy, blue redundancy; not part of the sum)."
     ), width=1200, name="legend")
@@ -235,8 +274,8 @@ def explorer_document(data: ExplorerData, title: str) -> Document:
                               name="cursor")
     outlines = {kind: ColumnDataSource({"x0": [], "y0": [], "x1": [], "y1": []}, name=f"{kind}_outline")
                 for kind in ("truth", "predicted")}
-    panels, views, figures = _map_panels(data, first, cursor, outlines, mappers)
-    waterfall_figure, waterfall = _waterfall(data.channels)
+    panels, views, figures, marks = _map_panels(data, first, cursor, outlines, mappers)
+    waterfall_figure, waterfall, waterfall_error = _waterfall(data.channels)
     numbers, heading = Div(text="", width=420, name="numbers"), Div(text="", width=900, name="heading")
     view_switch = _switch(data)
     phi_row = row(*[panels[f"phi-{c}"] for c in data.channels], _colour_bar(phi_bar, "φ"), name="phi_row")
@@ -250,10 +289,13 @@ def explorer_document(data: ExplorerData, title: str) -> Document:
         "pairs": list(data.pairs),
     }
     shared = dict(images=images, definitions=definitions, contributions=contributions, cursor=cursor, meta=meta,
-                  waterfall=waterfall, waterfall_figure=waterfall_figure, numbers=numbers, view_switch=view_switch)
+                  waterfall=waterfall, waterfall_error=waterfall_error, waterfall_figure=waterfall_figure,
+                  numbers=numbers, view_switch=view_switch)
     show_image = CustomJS(
         args=dict(**shared, input_views=[views[f"input-{c}"] for c in data.channels],
                   phi_views=[views[f"phi-{c}"] for c in data.channels], probability_view=views["probability"],
+                  marks_views=[views[f"phi-{c}_marks"] for c in data.channels],
+                  marks_renderers=[marks[f"phi-{c}"] for c in data.channels],
                   pair_views=[views[pair_panel(p)] for p in data.pairs], expected_view=views["expected-value"],
                   phi_mapper=mappers["phi"], phi_bar_mapper=phi_bar, pair_mapper=mappers["pair"],
                   pair_bar_mapper=pair_bar, phi_row=phi_row, pair_row=pair_row,

@@ -8,6 +8,12 @@ Explanations are kept per absence definition (what replaces an absent channel), 
 expected value and contributions; the primary definition's pair interactions come with it. Each
 image's φ has its own step (set by its largest |φ|): int16 for the primary, int8 for the other
 definitions and the interactions, which are there to compare maps, not to read to 4 decimals.
+
+A definition with a sampling error (a background drawn at random, the conditional neighbours) also
+carries each φ's standard error, uint8 per channel with the image's own step (for the interval
+``φ ± t × SE`` a pixel shows), and which φ are not distinguishable from 0, decided here by
+:func:`explainable_salt.attribution.sampling.significant` on the stored floats and packed as bits
+(channel ``c`` is bit ``c % 8`` of byte ``c // 8``): ``C + 1`` bytes a pixel for four channels.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from explainable_salt.attribution import sampling
 from explainable_salt.stacks import IMAGE_SIZE
 from explainable_salt.tgs.metrics import apply_decision_rule, competition_score_per_image
 
@@ -58,6 +65,21 @@ def quantise_per_image(values: np.ndarray, dtype: type = np.int16) -> list[Quant
     return [quantise_symmetric(v, dtype) for v in values]
 
 
+def quantise_magnitude(values: np.ndarray) -> Quantised:
+    """Non-negative values (standard errors) as uint8 codes of one step, 255 at the largest."""
+    limit = float(values.max()) if values.size else 0.0
+    step = (limit or 1.0) / np.iinfo(np.uint8).max
+    return Quantised(np.rint(np.clip(values, 0.0, None) / step).astype(np.uint8), 0.0, step)
+
+
+def bit_planes(flags: np.ndarray) -> np.ndarray:
+    """Bool ``(…, C)`` as uint8 ``(…, ⌈C / 8⌉)``: flag ``c`` is bit ``c % 8`` of byte ``c // 8``."""
+    n_bytes = -(-flags.shape[-1] // 8)
+    padded = np.zeros((*flags.shape[:-1], 8 * n_bytes), bool)
+    padded[..., : flags.shape[-1]] = flags
+    return np.packbits(padded.reshape(*flags.shape[:-1], n_bytes, 8), axis=-1, bitorder="little")[..., 0]
+
+
 def quantise_range(values: np.ndarray, low: float, high: float) -> Quantised:
     """Values for display (input channels) as uint8 codes over [low, high], clipped outside it."""
     step = (high - low) / 255 if high > low else 1.0
@@ -75,12 +97,26 @@ def mask_outline(mask: np.ndarray) -> np.ndarray:
     return np.concatenate([vertical, horizontal]).astype(np.uint8).ravel()
 
 
+NOT_GIVEN = "sampling error not given to the explorer"
+
+
 @dataclass(frozen=True)
 class Explanation:
-    """One absence definition's explanation of the chosen images."""
+    """One absence definition's explanation of the chosen images.
+
+    ``standard_error`` (per image ``(H, W, C)`` uint8) and ``insignificant`` (``(N, H, W, ⌈C/8⌉)``
+    uint8 bits, :func:`bit_planes`: φ not distinguishable from 0) exist where the game has a
+    sampling error, from ``n_references`` references with Student's ``t``; ``note`` says what the
+    error is, or why there is none."""
 
     expected_value: Quantised  # (H, W) uint16, or (N, H, W) where it is per image (blur)
     contributions: list[Quantised]  # per image (H, W, C): int16 for the primary, int8 for the others
+    standard_error: list[Quantised] | None = None
+    insignificant: np.ndarray | None = None
+    n_references: int = 0
+    t: float = 0.0
+    note: str = NOT_GIVEN
+    rule: str = ""  # what a greyed pixel means
 
 
 @dataclass(frozen=True)
@@ -118,6 +154,7 @@ def explorer_data(
     channels: tuple[str, ...],
     decision_rule: dict,
     interactions: tuple[np.ndarray, tuple[str, ...]] | None = None,
+    errors: dict[str, tuple[np.ndarray | None, int, str]] | None = None,
 ) -> ExplorerData:
     """Quantise what the explorer shows of ``N`` images.
 
@@ -125,7 +162,9 @@ def explorer_data(
     ``probabilities`` ``(N, H, W)``; ``explanations`` maps an absence definition (the primary
     first) to its expected value ``(H, W)`` or ``(N, H, W)`` and contributions ``(N, H, W, C)``;
     ``interactions`` the primary's interaction index ``(N, H, W, P)`` and its pair names;
-    ``table`` has one row per image.
+    ``errors`` maps each definition to its standard error ``(N, H, W, C)`` (``None`` where the game
+    has none), its ``K`` references and what to say of its sampling error (without ``errors``, the
+    page says it was not given); ``table`` has one row per image.
     """
     if inputs.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
         raise ValueError(f"images of {inputs.shape[1:3]}, not {IMAGE_SIZE} × {IMAGE_SIZE}")
@@ -147,9 +186,26 @@ def explorer_data(
         masks=masks,
         probability=quantise_unit(probabilities),
         explanations={
-            name: Explanation(quantise_unit(expected), quantise_per_image(contributions, np.int16 if d == 0 else np.int8))
+            name: _explanation(expected, contributions, np.int16 if d == 0 else np.int8, (errors or {}).get(name))
             for d, (name, (expected, contributions)) in enumerate(explanations.items())
         },
         pairs=tuple(interactions[1]) if interactions is not None else (),
         interactions=quantise_per_image(interactions[0], np.int8) if interactions is not None else [],
+    )
+
+
+def _explanation(expected: np.ndarray, contributions: np.ndarray, dtype: type,
+                 error: tuple[np.ndarray | None, int, str] | None) -> Explanation:
+    """One definition quantised, with its standard errors and insignificant φ where it has them."""
+    quantised = Explanation(quantise_unit(expected), quantise_per_image(contributions, dtype))
+    if error is None:
+        return quantised
+    standard_error, k, note = error
+    if standard_error is None:
+        return Explanation(quantised.expected_value, quantised.contributions, n_references=k, note=note)
+    return Explanation(
+        quantised.expected_value, quantised.contributions,
+        standard_error=[quantise_magnitude(e) for e in standard_error],
+        insignificant=bit_planes(~sampling.significant(contributions, standard_error, k)),
+        n_references=k, t=sampling.t_quantile(k), note=note, rule=sampling.insignificance_rule(k),
     )

@@ -44,6 +44,10 @@ function render_pixel(i, j) {
   const phi = meta.channels.map((_, c) => contributions.data["phi_" + c][r][n] * step);
   const p = images.data.probability[k][n] * meta.probability_step;
   const mask = images.data.masks[k][n];
+  const has_error = definitions.data.has_error[d], t = definitions.data.t[d];
+  const se_step = contributions.data.se_step[r];  // the 95 % interval's half width, t × SE, per channel
+  const half = meta.channels.map((_, c) => has_error ? t * contributions.data["se_" + c][r][n] * se_step : 0);
+  const error_x = [], lower = [], upper = [];
   const x = [], bottom = [], top = [], colour = [], label = [], label_y = [];
   function bar(name, b, t, c, text) {
     x.push(name); bottom.push(b); top.push(t); colour.push(c); label.push(text); label_y.push(Math.max(b, t));
@@ -53,16 +57,19 @@ function render_pixel(i, j) {
   meta.channels.forEach((name, c) => {
     bar(name, running, running + phi[c], phi[c] >= 0 ? "#b2182b" : "#2166ac", fmt(phi[c]).slice(0, -1));
     running += phi[c];
+    if (has_error) { error_x.push(name); lower.push(running - half[c]); upper.push(running + half[c]); }
   });
   bar(meta.end, 0, p, "#3b528b", p.toFixed(3));
   waterfall.data = {x, bottom, top, colour, label, label_y};
-  const low = Math.min(0, ...bottom, ...top), high = Math.max(1, ...bottom, ...top);
+  waterfall_error.data = {x: error_x, lower, upper};
+  const low = Math.min(0, ...bottom, ...top, ...lower), high = Math.max(1, ...bottom, ...top, ...upper);
   waterfall_figure.y_range.start = low - 0.05;
   waterfall_figure.y_range.end = high + 0.1;
   let rows = `<tr><th>${meta.start}</th><td></td>${cell("expected_value", "", ev, plain(ev))}</tr>`;
   meta.channels.forEach((name, c) => {
     const value = meta.input_offset[c] + images.data["input_" + c][k][n] * meta.input_step[c];
-    rows += `<tr><th>+ \\u03c6 ${esc(name)}</th><td class="input">${value.toFixed(2)}</td>${cell("phi", name, phi[c], fmt(phi[c]))}</tr>`;
+    const interval = has_error ? cell("interval", name, half[c], `\\u00b1 ${half[c].toFixed(4)}`) : "";
+    rows += `<tr><th>+ \\u03c6 ${esc(name)}</th><td class="input">${value.toFixed(2)}</td>${cell("phi", name, phi[c], fmt(phi[c]))}${interval}</tr>`;
   });
   rows += `<tr><th>= ${meta.start} + \\u03a3\\u03c6</th><td></td>${cell("sum", "", running, plain(running))}</tr>`;
   rows += `<tr><th>${meta.end}</th><td></td>${cell("probability", "", p, plain(p))}</tr>`;
@@ -79,9 +86,14 @@ function render_pixel(i, j) {
   numbers.text = `<div class="explorer-numbers" data-image="${id}" data-row="${i}" data-col="${j}">` +
     `<b>${id}</b>, pixel row ${i}, column ${j}${pinned}<br>truth: ${truth}, predicted: ${predicted}, ` +
     `absent channels: ${esc(definitions.data.name[d])}` +
-    `<table style="font-family:monospace;border-spacing:10px 1px"><tr><th></th><th>input</th><th>value</th></tr>${rows}</table>` +
-    `<small>inputs within ${meta.input_step.map(s => s.toFixed(3)).join(" / ")}, \\u03c6 within ${(step / 2).toExponential(1)} ` +
-    `and probabilities within ${(meta.probability_step / 2).toExponential(1)} of the run's values</small></div>`;
+    `<table style="font-family:monospace;border-spacing:10px 1px"><tr><th></th><th>input</th><th>value</th>` +
+    `${has_error ? "<th>95 % interval</th>" : ""}</tr>${rows}</table>` +
+    `<div class="explorer-error" data-has-error="${has_error}">` + (has_error
+      ? `\\u00b1 t \\u00d7 SE: ${esc(definitions.data.note[d])}; greyed on the \\u03c6 maps: ${esc(definitions.data.rule[d])}`
+      : `\\u03c6 ${esc(definitions.data.note[d])}`) + `</div>` +
+    `<small>inputs within ${meta.input_step.map(s => s.toFixed(3)).join(" / ")}, \\u03c6 within ${(step / 2).toExponential(1)}` +
+    (has_error ? `, SE within ${(se_step / 2).toExponential(1)}` : "") +
+    ` and probabilities within ${(meta.probability_step / 2).toExponential(1)} of the run's values</small></div>`;
 }
 """
 
@@ -89,6 +101,11 @@ SHOW_IMAGE = """
 const k = current_image(), d = current_definition(), r = contribution_row(k, d), pairs = showing_pairs();
 input_views.forEach((view, c) => { view.data = {image: [images.data["input_" + c][k]]}; });
 phi_views.forEach((view, c) => { view.data = {image: [contributions.data["phi_" + c][r]]}; });
+const marked = definitions.data.has_error[d];  // bit c % 8 of byte c // 8: the palette greys that channel's bit
+marks_views.forEach((view, c) => {
+  if (marked) { view.data = {image: [contributions.data["insignificant_" + Math.floor(c / 8)][r]]}; }
+  marks_renderers[c].visible = marked;
+});
 if (pairs) {  // only the primary's rows hold interactions
   pair_views.forEach((view, q) => { view.data = {image: [contributions.data["pair_" + q][r]]}; });
 }
@@ -112,7 +129,8 @@ heading.text = `<b>${esc(images.data.id[k])}</b>: coverage ${(100 * images.data.
   `run's prediction ${(100 * images.data.predicted_coverage[k]).toFixed(1)} % (score ${images.data.score[k].toFixed(2)}); ` +
   `explained prediction ${(100 * images.data.explained_coverage[k]).toFixed(1)} % (score ${images.data.explained_score[k].toFixed(2)}); ` +
   (pairs ? `pair interactions (Shapley interaction index) under ${esc(definitions.data.name[d])}`
-         : `absence definition: ${esc(definitions.data.name[d])}`);
+         : `absence definition: ${esc(definitions.data.name[d])} (${marked ? "greyed \\u03c6: not distinguishable from 0"
+                                                                         : esc(definitions.data.note[d])})`);
 render_pixel(cursor.data.i[0], cursor.data.j[0]);
 """
 

@@ -9,10 +9,12 @@ matplotlib.use("Agg")  # headless: figures are written to files, never shown
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 CONTRIBUTION_CMAP = "RdBu_r"  # red: pushes towards salt, blue: away from it
 IMAGE_CMAP = "gray"
+INSIGNIFICANT_COLOUR, INSIGNIFICANT_ALPHA = "#8c8c8c", 0.8  # over φ not distinguishable from 0: the noise greyed out
 
 
 def figure(n_rows: int = 1, n_cols: int = 1, panel_size: float = 2.4, **kwargs):
@@ -34,6 +36,13 @@ def _image(ax, data, title, cmap=IMAGE_CMAP, vmin=None, vmax=None, colorbar=True
     if colorbar:
         ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
     return shown
+
+
+def grey_out(ax, insignificant: np.ndarray) -> None:
+    """Cover the pixels of ``insignificant`` ``(H, W)`` bool with translucent grey: values that are
+    not distinguishable from 0 fade, the others keep their colour."""
+    ax.imshow(np.ma.masked_where(~insignificant, np.ones(insignificant.shape)), cmap=ListedColormap([INSIGNIFICANT_COLOUR]),
+              alpha=INSIGNIFICANT_ALPHA, vmin=0, vmax=1, interpolation="nearest")
 
 
 def learning_curves(history: pd.DataFrame) -> Figure:
@@ -71,12 +80,16 @@ def channel_contribution_panel(
     expected_value: np.ndarray,
     channels: tuple[str, ...],
     threshold: float,
+    insignificant: np.ndarray | None = None,
+    note: str = "",
 ) -> Figure:
     """One row per image: truth, each input channel with the predicted outline, the
     expected-value map, each channel's contribution (symmetric diverging scale), the prediction.
+    The φ pixels of ``insignificant`` (those not distinguishable from 0) are greyed out; ``note``,
+    what the marking means or why there is none, heads the figure.
 
-    Shapes: ``inputs`` and ``contributions`` ``(n, H, W, C)``; ``truth``, ``probabilities``
-    ``(n, H, W)``; ``expected_value`` ``(H, W)``.
+    Shapes: ``inputs``, ``contributions`` and ``insignificant`` ``(n, H, W, C)``; ``truth``,
+    ``probabilities`` ``(n, H, W)``; ``expected_value`` ``(H, W)``.
     """
     n_channels = len(channels)
     n_cols = 3 + 2 * n_channels
@@ -92,7 +105,11 @@ def channel_contribution_panel(
         for c, name in enumerate(channels):
             _image(ax[2 + n_channels + c], contributions[row, ..., c], f"φ {name}",
                    cmap=CONTRIBUTION_CMAP, vmin=-limit, vmax=limit)
+            if insignificant is not None:
+                grey_out(ax[2 + n_channels + c], insignificant[row, ..., c])
         _image(ax[-1], probabilities[row], "prediction", cmap="viridis", vmin=0, vmax=1)
+    if note:
+        fig.suptitle(note, fontsize=8)
     return fig
 
 

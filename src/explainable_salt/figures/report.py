@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 import pandas as pd
 from matplotlib.figure import Figure
 
+from explainable_salt.attribution import sampling
+
 
 def figure_as_data_uri(fig: Figure, dpi: int = 100) -> str:
     """A ``data:image/png;base64,…`` URI of ``fig``."""
@@ -84,10 +86,11 @@ CAPTIONS = {
         "expected value + Σφ."
     ),
     "standard_error_maps": (
-        "The per-pixel standard error of each channel's φ from drawing the background images (the spread of "
-        "the per-image games over √K): first averaged over every explained image, then for the showcase images "
-        "(white: predicted salt outline). Where it is as large as |φ| itself, that pixel's value is a rough "
-        "estimate; global shares and rankings average it away (see the section on the background images)."
+        "The per-pixel standard error of each channel's φ in the primary game, from its K references (the "
+        "background images drawn, or the conditional neighbours: the spread of the K single-reference games over "
+        "√K): first averaged over every explained image, then for the showcase images (white: predicted salt "
+        "outline). Where it is as large as |φ| itself, that pixel's value is a rough estimate; global shares and "
+        "rankings average it away (see the section on the background images)."
     ),
     "interaction_maps": (
         "Where each pair interacts in the showcase images (black: predicted salt outline), on one scale; "
@@ -142,6 +145,68 @@ def sampling_summary(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+CONTRIBUTIONS_CAPTION = (
+    "Per showcase image: the truth, each input channel (yellow: predicted salt outline), the expected value, each "
+    "channel's contribution φ on one symmetric scale (red pushes towards salt, blue away from it) and the prediction."
+)
+
+
+def contribution_caption(significance: pd.DataFrame) -> str:
+    """The caption of the φ maps: what their grey marks (from the primary's rows of
+    :func:`~explainable_salt.attribution.sampling.significance_table`, the first definition), or
+    that the primary game has no sampling error."""
+    primary = significance.iloc[0]
+    if pd.isna(primary["t_quantile"]):
+        return f"{CONTRIBUTIONS_CAPTION} The φ of {primary['definition']} are {primary['sampling_error']}."
+    k = int(primary["n_references"])
+    return (
+        f"{CONTRIBUTIONS_CAPTION} Greyed φ pixels are not distinguishable from 0: |φ| ≤ t × SE, with SE the per-pixel "
+        f"standard error from the K = {k} references of {primary['definition']} and t = {primary['t_quantile']:.2f} "
+        f"(Student's t, {sampling.freedom(k)}, two-sided 95 %); the others' sign is settled by the draw."
+    )
+
+
+def significance_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per definition: for each channel the share of predicted-salt pixels whose φ is
+    distinguishable from 0 (— where the game has no sampling error), the salt pixels counted,
+    ``t`` and the game's sampling error."""
+    rows = []
+    for definition, part in table.groupby("definition", sort=False):
+        first = part.iloc[0]
+        rows.append({
+            "definition": definition,
+            **{f"{r.channel}: |φ| > t × SE": "—" if pd.isna(r.share) else f"{100 * r.share:.0f} %"
+               for r in part.itertuples()},
+            "salt pixels": int(first["n_salt_pixels"]),
+            "t": "—" if pd.isna(first["t_quantile"]) else f"{first['t_quantile']:.2f}",
+            "sampling error": first["sampling_error"],
+        })
+    return pd.DataFrame(rows)
+
+
+def significance_reading(table: pd.DataFrame) -> str:
+    """What the significance table says: per game with a standard error, the channel whose φ
+    stands out of the noise at the most and the fewest salt pixels; which games are exact."""
+    sentences = [(
+        "A single pixel's φ under a game that averages over K references (background images drawn at random, or "
+        "the conditional neighbours) is an estimate: it is distinguishable from 0 when |φ| > t × SE, with SE its "
+        "standard error (the spread of the K single-reference games over √K) and t Student's quantile with K − 1 "
+        "degrees of freedom (2.36 at K = 8). The share is taken over the predicted-salt pixels of the explained images."
+    )]
+    for definition, part in table.groupby("definition", sort=False):
+        shares = part.dropna(subset=["share"]).sort_values("share", ascending=False)
+        if shares.empty:
+            sentences.append(f"{definition}: {part['sampling_error'].iloc[0]}.")
+            continue
+        first, last = shares.iloc[0], shares.iloc[-1]
+        sentences.append(
+            f"{definition} (K = {int(first.n_references)}, t = {first.t_quantile:.2f}): {first.channel}'s φ is "
+            f"distinguishable from 0 at {100 * first.share:.0f} % of {int(first.n_salt_pixels)} salt pixels, "
+            f"{last.channel}'s at {100 * last.share:.0f} %."
+        )
+    return " ".join(sentences)
+
+
 def interaction_reading(table: pd.DataFrame) -> str:
     """The most redundant and the most synergistic channel pair, with their intervals."""
     if table.empty:
@@ -176,9 +241,12 @@ def render(
     ranking: pd.DataFrame,
     figures: dict[str, Figure],
     more: list[tuple[str, str, pd.DataFrame]] = (),
+    captions: dict[str, str] | None = None,
 ) -> str:
     """The HTML document: summary, importance reading and ranking, further sections ``more``
-    (heading, paragraph, table), metrics, figures (with :data:`CAPTIONS`), parameters."""
+    (heading, paragraph, table), metrics, figures (with :data:`CAPTIONS`, and the run's own
+    ``captions`` before them), parameters."""
+    captions = {**CAPTIONS, **(captions or {})}
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}"
         "img{max-width:100%;border:1px solid #ddd}.table{border-collapse:collapse;font-size:13px}"
@@ -197,7 +265,7 @@ def render(
     ]
     for name, fig in figures.items():
         caption = html.escape(name.replace("_", " "))
-        text = f"<p>{html.escape(CAPTIONS[name])}</p>" if name in CAPTIONS else ""
+        text = f"<p>{html.escape(captions[name])}</p>" if name in captions else ""
         sections.append(f'<h3>{caption}</h3>{text}<img alt="{caption}" src="{figure_as_data_uri(fig)}">')
     sections += ["<h2>Parameters</h2>", f"<pre>{html.escape(json.dumps(parameters, indent=2, default=str))}</pre>"]
     body = "\n".join(sections)

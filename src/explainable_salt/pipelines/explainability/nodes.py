@@ -129,10 +129,11 @@ def explain_channels(
     ``blur``), the explained ``salt_probabilities`` ``(N, 101, 101)``, the checks (``shapley.*``
     for the primary, ``shapley.<definition>.*`` for the others), the Shapley interaction index of
     each channel pair ``(N, 101, 101, P)`` named ``a:b``, the order-2 Shapley–Taylor terms
-    ``(N, 101, 101, C + P)`` (main effects, then pairs), and, for a background drawn at random, the
-    per-pixel standard error of the contributions ``(N, 101, 101, C)`` and each image's mean |φ|
-    per channel under each bootstrap redraw of the background (a long table: resample, id,
-    channel, mean_abs); other games give a stack of no channels and an empty table.
+    ``(N, 101, 101, C + P)`` (main effects, then pairs), the per-pixel standard error of the
+    contributions ``(N, 101, 101, C)`` where the game has one (a background drawn at random, the
+    conditional neighbours; a stack of no channels for the exact games) and, for a background drawn
+    at random, each image's mean |φ| per channel under each bootstrap redraw of the background (a
+    long table: resample, id, channel, mean_abs; empty for the other games).
     """
     primary = definition is None
     definition = definition or absence_definitions(params)[0]
@@ -189,9 +190,12 @@ def analyse_sampling_error(
     """How much the primary explanations depend on the background images drawn: the table of
     :func:`explainable_salt.attribution.sampling.sampling_table`, its sentence and metrics
     ``sampling.*``. A game whose references are no random draw gets an empty table and says so."""
-    if not contribution_standard_error.channels:
+    if background_redraws.empty:
         sentence = ("The primary game's references are no random draw of train images (baseline, blur, "
-                    "conditional neighbours or k-means centroids): there is no sampling error to report.")
+                    "conditional neighbours or k-means centroids): there are no background images to redraw.")
+        if contribution_standard_error.channels:
+            sentence += (" Its per-pixel standard error, the spread over the conditional neighbours, marks which "
+                         "contributions are distinguishable from 0 (explanation_significance).")
         logger.info(sentence)
         return pd.DataFrame(), sentence, {}
     channels, ids = channel_contributions.channels, channel_contributions.ids
@@ -208,6 +212,45 @@ def analyse_sampling_error(
                 "sampling.first_unchanged": float(table["first_unchanged"].iloc[0]),
                 "sampling.kendall_tau": float(table["kendall_tau"].iloc[0])}
     return table, sentence, metrics
+
+
+def _error_note(definition: str, checks: dict, prefix: str, standard_errors: ImageStack) -> tuple[int, str]:
+    """The ``K`` references of a game's checks (``<prefix>.n_references``) and what to say of its
+    sampling error."""
+    k = int(checks[f"{prefix}.n_references"])
+    return k, sampling.error_note(definition, k, bool(standard_errors.channels), bool(checks[f"{prefix}.exact"]))
+
+
+def analyse_significance(
+    explained_probabilities: ImageStack, decision_rule: dict, channel_contributions: ImageStack,
+    contribution_standard_error: ImageStack, explanation_checks: dict, *others: ImageStack | dict,
+    definitions: list[str] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Per definition of absence and channel, the share of salt pixels (the decision rule applied to
+    the explained probabilities) whose φ is distinguishable from 0, ``|φ| > t × SE``
+    (:func:`explainable_salt.attribution.sampling.significance_table`), and the metrics
+    ``significance.<definition>.<channel>.share``. ``others``: ``<d>.channel_contributions``,
+    ``<d>.contribution_standard_error``, ``<d>.explanation_checks`` for each definition after the
+    primary, in turn; ``definitions`` (default ``[background]``) names them, the primary first.
+    Exact games get no share (NaN, no metric) and say so."""
+    names = list(definitions or ["background"])
+    ids = channel_contributions.ids
+    salt = apply_decision_rule(explained_probabilities.select(ids).data, decision_rule).astype(bool)
+    if len(others) != 3 * (len(names) - 1):
+        raise ValueError(f"{len(others)} stacks and checks for the definitions {names[1:]}: 3 each")
+    games = [(channel_contributions, contribution_standard_error, explanation_checks, "shapley"),
+             *((*others[3 * i : 3 * i + 3], f"shapley.{d}") for i, d in enumerate(names[1:]))]
+    tables = []
+    for name, (contributions, errors, checks, prefix) in zip(names, games, strict=True):
+        k, note = _error_note(name, checks, prefix, errors)
+        tables.append(sampling.significance_table(
+            name, contributions.select(ids).data, errors.select(ids).data if errors.channels else None, k, salt,
+            contributions.channels, note))
+    table = pd.concat(tables, ignore_index=True)
+    metrics = {f"significance.{r.definition}.{r.channel}.share": float(r.share)
+               for r in table.itertuples() if np.isfinite(r.share)}
+    logger.info("Share of salt pixels whose φ is distinguishable from 0: %s", metrics)
+    return table, metrics
 
 
 def analyse_interactions(channel_interactions: ImageStack, params: dict) -> tuple[pd.DataFrame, dict]:

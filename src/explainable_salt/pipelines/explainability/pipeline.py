@@ -8,6 +8,7 @@ from explainable_salt.pipelines.explainability.nodes import (
     analyse_importance,
     analyse_interactions,
     analyse_sampling_error,
+    analyse_significance,
     choose_showcase_images,
     compare_absence_definitions,
     compute_deletion_curves,
@@ -78,6 +79,15 @@ def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kw
                 name="analyse_sampling_error",
             ),
             node(
+                update_wrapper(partial(analyse_significance, definitions=list(absence)), analyse_significance),
+                inputs=["explained_probabilities", "decision_rule", "channel_contributions",
+                        "contribution_standard_error", "explanation_checks",
+                        *(f"{d}.{name}" for d in absence[1:]
+                          for name in ("channel_contributions", "contribution_standard_error", "explanation_checks"))],
+                outputs=["explanation_significance", "significance_metrics"],
+                name="analyse_significance",
+            ),
+            node(
                 analyse_interactions,
                 inputs=["channel_interactions", "params:explainability.analysis"],
                 outputs=["channel_interaction_matrix", "interaction_metrics"],
@@ -131,6 +141,7 @@ def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kw
             tracking_node("interaction_metrics"),
             tracking_node("sensitivity_metrics"),
             tracking_node("sampling_metrics"),
+            tracking_node("significance_metrics"),
             tracking_node("deletion_metrics"),
             tracking_node("randomisation_metrics"),
         ],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from explainable_salt.attribution import sampling
 from explainable_salt.figures import explorer, explorer_data, plotting, report
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule
@@ -23,17 +25,30 @@ def plot_channel_contributions(
     channel_contributions: ImageStack,
     expected_value_map: ImageStack,
     decision_rule: dict,
+    contribution_standard_error: ImageStack,
+    explanation_significance: pd.DataFrame,
 ) -> Figure:
-    """Inputs, expected value and per-channel contributions for the chosen images."""
+    """Inputs, expected value and per-channel contributions for the chosen images, the φ that are
+    not distinguishable from 0 greyed out (the primary's standard error and ``K``, the first
+    definition of ``explanation_significance``), or a note that the primary game is exact."""
+    phi = channel_contributions.select(showcase_image_ids).data
+    primary = explanation_significance.iloc[0]
+    insignificant, note = None, f"φ {primary['sampling_error']}"
+    if contribution_standard_error.channels:
+        k = int(primary["n_references"])
+        insignificant = ~sampling.significant(phi, contribution_standard_error.select(showcase_image_ids).data, k)
+        note = f"greyed φ: {sampling.insignificance_rule(k)}"
     return plotting.channel_contribution_panel(
         showcase_image_ids,
         model_inputs.select(showcase_image_ids).select_channels(channel_contributions.channels).data,
         train_masks.select(showcase_image_ids).data,
         explained_probabilities.select(showcase_image_ids).data,
-        channel_contributions.select(showcase_image_ids).data,
+        phi,
         expected_value_map.data[0],
         channel_contributions.channels,
         decision_rule["threshold"],
+        insignificant,
+        note,
     )
 
 
@@ -132,6 +147,7 @@ def build_report(
     channel_interaction_matrix: pd.DataFrame,
     explanation_sampling_error: pd.DataFrame,
     explanation_sampling_error_sentence: str,
+    explanation_significance: pd.DataFrame,
     **figures: Figure,
 ) -> str:
     """The self-contained HTML report of the run."""
@@ -152,11 +168,14 @@ def build_report(
          report.sensitivity_summary(explanation_sensitivity)),
         ("Does it depend on the background images drawn?", explanation_sampling_error_sentence,
          report.sampling_summary(explanation_sampling_error)),
+        ("Which pixels stand out from the sampling noise?", report.significance_reading(explanation_significance),
+         report.significance_summary(explanation_significance)),
         ("Which channels work together", report.interaction_reading(channel_interaction_matrix),
          channel_interaction_matrix[["pair", "mean", "mean_low", "mean_high", "mean_abs", "mean_abs_low", "mean_abs_high"]]),
     ]
+    captions = {"channel_contributions": report.contribution_caption(explanation_significance)}
     return report.render("explainable-salt: run report", summary, parameters, metrics, reading, ranking, figures,
-                         sections)
+                         sections, captions)
 
 
 def count_test_images(submission: pd.DataFrame) -> dict:
@@ -196,15 +215,22 @@ def build_explorer(
 ) -> str:
     """The interactive explorer (self-contained HTML) of ``params["n_images"]`` explained images
     spread over coverage classes, with a switch between the absence ``definitions`` (the primary
-    first; ``other_explanations``: ``<d>.channel_contributions``, ``<d>.expected_value_map`` for
-    each other one, in turn) and the primary's ``channel_interactions``."""
+    first) and the primary's ``channel_interactions``.
+
+    ``other_explanations``: ``<d>.channel_contributions``, ``<d>.expected_value_map`` for each
+    other definition, in turn; then, as the pipeline passes them, ``explanation_significance`` and
+    each definition's ``contribution_standard_error`` (the primary's first), from which each pixel
+    shows its 95 % interval and the φ maps grey what is not distinguishable from 0. Without that
+    last group the page says the sampling error was not given."""
     explained = per_image_metrics.set_index("id").loc[channel_contributions.ids].reset_index()
     ids = spread_over_coverage(explained, params["n_images"])
-    stacks = [channel_contributions, expected_value_map, *other_explanations]
+    n_other = 2 * (len(definitions) - 1)
+    stacks = [channel_contributions, expected_value_map, *other_explanations[:n_other]]
     explanations = {
         name: (_expected_values(expected, ids), contributions.select(ids).data)
         for name, contributions, expected in zip(definitions, stacks[::2], stacks[1::2], strict=True)
     }
+    errors = _errors(definitions, other_explanations[n_other:], ids)
     data = explorer_data.explorer_data(
         explained.set_index("id").loc[ids].reset_index(),
         model_inputs.select(ids).select_channels(channel_contributions.channels).data,
@@ -215,8 +241,26 @@ def build_explorer(
         decision_rule,
         (channel_interactions.select(ids).data, channel_interactions.channels)
         if channel_interactions is not None and channel_interactions.channels else None,
+        errors,
     )
     return explorer.explorer_html(data, params["title"])
+
+
+def _errors(definitions, given: tuple, ids: list[str]) -> dict[str, tuple[np.ndarray | None, int, str]] | None:
+    """Each definition's standard errors of ``ids`` (``None`` where its game has none), ``K`` and
+    note, from ``given``: ``explanation_significance`` then one standard-error stack per definition;
+    ``None`` when nothing is given."""
+    if not given:
+        return None
+    significance, *standard_errors = given
+    if len(standard_errors) != len(definitions):
+        raise ValueError(f"{len(standard_errors)} standard-error stacks for the definitions {list(definitions)}")
+    games = significance.drop_duplicates("definition").set_index("definition")
+    return {
+        name: (errors.select(ids).data if errors.channels else None, int(games.loc[name, "n_references"]),
+               games.loc[name, "sampling_error"])
+        for name, errors in zip(definitions, standard_errors, strict=True)
+    }
 
 
 def _expected_values(expected_value_map: ImageStack, ids: list[str]):
