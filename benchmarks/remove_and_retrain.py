@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--max-trainings", type=count(1), default=None, help="stop after this many trainings")
     options = parser.parse_args()
     if options.minutes <= 0:
-        parser.error("--minutes must be above 0")
+        parser.error("argument --minutes: must be above 0")
 
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
