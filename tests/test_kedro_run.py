@@ -160,17 +160,21 @@ def test_a_run_while_another_holds_the_project_is_refused_before_any_node(synthe
     assert not lock.exists()  # the finished runs released it
     report = synthetic_project / "data/08_reporting/report.html"
     before = report.stat().st_mtime_ns
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # A live process that holds the kernel lock, as a run does (a record alone is taken over).
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from explainable_salt.storage.run_lock import acquire\n"
+                               "acquire(sys.argv[1]); print('held', flush=True); time.sleep(120)", str(lock)],
+                              stdout=subprocess.PIPE, text=True)
     try:
-        lock.write_text(json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname(),
-                                    "started": "now", "command": "kedro run"}))
+        assert holder.stdout.readline().strip() == "held"
         with pytest.MonkeyPatch.context() as mp:
             mp.chdir(synthetic_project)
             with pytest.raises(RunLockedError, match=f"PID {holder.pid}"):
                 kedro_run(synthetic_project, "reporting")
     finally:
         holder.kill()
-        lock.unlink()
+        holder.wait()
+    lock.unlink(missing_ok=True)
     assert report.stat().st_mtime_ns == before
     _, runs = _mlflow_run(synthetic_project)
     assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
@@ -207,7 +211,12 @@ def test_all_five_pipelines_run_on_a_sample_of_the_real_data(tgs_dir, tmp_path):
     assert sorted(submission["id"]) == test_ids
     assert (project / "data/08_reporting/channel_contributions.png").is_file()
     inputs = ImageStackDataset(str(project / "data/05_model_input/model_inputs_test")).load()
-    assert inputs.data.shape == (16, 101, 101, 8) and np.isfinite(inputs.data).all()
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        channels = session.load_context().params["modelling"]["channels"]
+    # Only the channels the model reads are built (feature_engineering.analysis_channels is empty).
+    assert list(inputs.channels) == channels
+    assert inputs.data.shape == (16, 101, 101, len(channels)) and np.isfinite(inputs.data).all()
 
 
 def test_kedro_viz_build_lists_the_five_pipelines_and_the_layers(tmp_path):
