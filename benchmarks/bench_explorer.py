@@ -33,19 +33,22 @@ REPO = Path(__file__).resolve().parents[1]
 def run_outputs(data: Path) -> tuple[dict, list]:
     """The node's inputs, read from a run's data folder as the catalog reads them: the named ones,
     then the primary's interactions and each other definition's contributions and expected values
-    when the run wrote them (their order in ``explainability.absence`` is alphabetical here)."""
+    when the run wrote them (their order in ``explainability.absence`` is alphabetical here), then
+    the significance table and each definition's standard errors, from which the page shows each
+    pixel's interval."""
     def stack(path, mmap=False):
         return ImageStackDataset(str(data / path), mmap=mmap).load()
 
     output = data / "07_model_output"
     others = sorted(d.name for d in output.iterdir() if (d / "channel_contributions/data.npy").is_file())
-    extra = []
-    if (output / "channel_interactions/data.npy").is_file():
-        extra = [stack("07_model_output/channel_interactions")]
-        extra += [stack(f"07_model_output/{d}/{name}") for d in others
-                  for name in ("channel_contributions", "expected_value_map")]
-    else:
-        others = []
+    interactions = output / "channel_interactions/data.npy"
+    extra = [stack("07_model_output/channel_interactions") if interactions.is_file() else None]
+    extra += [stack(f"07_model_output/{d}/{name}") for d in others
+              for name in ("channel_contributions", "expected_value_map")]
+    significance = data / "08_reporting/explanation_significance.csv"
+    if significance.is_file():
+        extra += [pd.read_csv(significance), stack("07_model_output/contribution_standard_error"),
+                  *(stack(f"07_model_output/{d}/contribution_standard_error") for d in others)]
     return {
         "per_image_metrics": pd.read_csv(data / "08_reporting/per_image_metrics.csv"),
         "model_inputs": stack("05_model_input/model_inputs", mmap=True),
@@ -71,7 +74,8 @@ def main() -> None:
     out = REPO / "benchmarks/results"
     out.mkdir(parents=True, exist_ok=True)
     print(f"run: {args.data} ({n_explained} explained images, channels {', '.join(inputs['channel_contributions'].channels)}; "
-          f"definitions: {', '.join(['background', *others])}{'; pair interactions' if extra else ''})")
+          f"definitions: {', '.join(['background', *others])}{'; pair interactions' if extra[0] is not None else ''}"
+          f"{'; per-pixel standard errors' if len(extra) > 1 + 2 * len(others) else ''})")
     print(f"browser: {chromium_path()}; open time = navigation until the plots are rendered, {args.repeat} fresh browsers")
     print()
     print("| images | file (MB) | build (s) | open (s), median | open (s), min–max |")

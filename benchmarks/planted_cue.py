@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -47,9 +48,9 @@ from explainable_salt.datasets import PNGSetDataset
 from explainable_salt.pipelines.data_engineering.nodes import build_manifest, validate_train_set
 from explainable_salt.pipelines.explainability.nodes import build_absence, sample_background
 from explainable_salt.pipelines.modelling.nodes import train_model, tune_decision_rule
+from explainable_salt.segmentation.inference import predict_probabilities
 from explainable_salt.seismic.attributes import checked_attributes
 from explainable_salt.seismic.normalisation import fit_normaliser, normalised_channels
-from explainable_salt.segmentation.inference import predict_probabilities
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule, competition_metric
 from explainable_salt.tgs.splits import split_ids
@@ -124,6 +125,7 @@ def trained(path: Path, stack: ImageStack, masks: ImageStack, manifest: pd.DataF
     rule = tune_decision_rule(model, channels, stack, masks, manifest, modelling["inference"])
     model.save(path)
     rule_path.write_text(json.dumps(rule))
+    shutil.rmtree(params["training"]["checkpoints"]["folder"], ignore_errors=True)  # the model is saved: done
     print(f"  {len(history)} epochs; validation {rule['validation_competition_metric']:.3f}", flush=True)
     return model, rule
 
@@ -229,6 +231,37 @@ def main() -> None:
     report(pd.read_csv(readings), pd.DataFrame(scores), options)
 
 
+def verdicts(shares: pd.DataFrame, scores: pd.DataFrame, marks: list[str]) -> None:
+    """The pre-registered rule (docs/experiments.md) applied to the sole design: whether the design
+    holds, then per definition whether the cue gets ≥ 90 % of the mass on marked images with every
+    mark and, on unmarked images, differs from the controls' mean by no more than they differ from
+    each other and by ≤ 5 points."""
+    sole = shares[shares["design"] == "sole"]
+    if sole.empty:
+        return
+    metric = scores.set_index(["design", "model", "inputs", "images"])["competition_metric"]
+    empty = metric[("any", "all empty", "-", "marked")]
+    near_empty = [metric[("sole", m, i, "marked")] for m, i in
+                  [("control-0", "as trained"), ("control-1", "as trained"),
+                   *((f"cue-{mark}", "mark removed") for mark in marks)] if ("sole", m, i, "marked") in metric]
+    above = [metric[("sole", f"cue-{mark}", "as trained", "marked")] - empty for mark in marks
+             if ("sole", f"cue-{mark}", "as trained", "marked") in metric]
+    holds = all(abs(v - empty) <= 0.05 for v in near_empty) and above and min(above) >= 0.10
+    print(f"\nsole design {'holds' if holds else 'does NOT hold'}: without the mark "
+          f"{', '.join(f'{v:.3f}' for v in near_empty)} against all-empty {empty:.3f} (within 0.05 needed); "
+          f"A above all-empty by {', '.join(f'{v:.3f}' for v in above)} (≥ 0.10 needed)")
+    share = sole.groupby(["definition", "images", "model"]).apply(pooled_share)
+    for definition in sole["definition"].unique():
+        marked = [share.get((definition, "marked", f"cue-{mark}"), np.nan) for mark in marks]
+        controls = [share.get((definition, "unmarked", f"control-{s}"), np.nan) for s in (0, 1)]
+        noise = abs(controls[0] - controls[1])
+        shifts = [abs(share.get((definition, "unmarked", f"cue-{mark}"), np.nan) - np.mean(controls)) for mark in marks]
+        passes = holds and min(marked) >= 0.9 and max(shifts) <= min(noise, 0.05)
+        print(f"{definition}: {'PASS' if passes else 'fail'} (marked {', '.join(f'{100 * v:.1f}' for v in marked)} %; "
+              f"unmarked shift {', '.join(f'{100 * v:.1f}' for v in shifts)} points against controls "
+              f"{100 * noise:.1f} apart)")
+
+
 def report(shares: pd.DataFrame, scores: pd.DataFrame, options: argparse.Namespace) -> None:
     """Print the validity table, the cue's share per definition and model, and the mixed design's
     Spearman correlations."""
@@ -240,6 +273,7 @@ def report(shares: pd.DataFrame, scores: pd.DataFrame, options: argparse.Namespa
           f"{options.images} marked and {options.images} unmarked salt images:")
     table = shares.groupby(["design", "definition", "images", "model"]).apply(pooled_share).unstack("model")
     print(table.to_string(float_format=lambda v: f"{100 * v:.1f}"))
+    verdicts(shares, scores, options.marks)
     for design, definition in shares[shares["design"] == "mixed"][["design", "definition"]].drop_duplicates().values:
         part = shares[(shares["design"] == design) & (shares["definition"] == definition)]
         for mark in options.marks:

@@ -140,7 +140,7 @@ def test_a_model_retrained_without_its_decision_rule_stops_the_run_naming_the_no
 def test_bad_input_names_the_file_and_leaves_earlier_outputs_intact(synthetic_project):
     manifest = synthetic_project / "data/03_primary/manifest.parquet"
     before = hashlib.sha256(manifest.read_bytes()).hexdigest()
-    victim = sorted((synthetic_project / "data/01_raw/train/masks").glob("*.png"))[0]
+    victim = min((synthetic_project / "data/01_raw/train/masks").glob("*.png"))
     original = victim.read_bytes()
     victim.write_bytes(b"corrupt")
     try:
@@ -161,9 +161,9 @@ def test_a_run_while_another_holds_the_project_is_refused_before_any_node(synthe
     report = synthetic_project / "data/08_reporting/report.html"
     before = report.stat().st_mtime_ns
     # A live process that holds the kernel lock, as a run does (a record alone is taken over).
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
-                               "from explainable_salt.storage.run_lock import acquire\n"
-                               "acquire(sys.argv[1]); print('held', flush=True); time.sleep(120)", str(lock)],
+    hold = ("import sys, time\nfrom explainable_salt.storage.run_lock import acquire\n"
+            "acquire(sys.argv[1]); print('held', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(lock)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -253,10 +253,10 @@ def _switch(data: ExplorerData) -> RadioButtonGroup:
     return RadioButtonGroup(labels=labels, active=0, name="view_switch", css_classes=["explorer-view"])
 
 
-def explorer_document(data: ExplorerData, title: str) -> Document:
-    """The explorer's Bokeh document: image table, waterfall and numbers above the map panels."""
-    images, definitions, contributions = _sources(data)
-    first = images.selected.indices[0]  # shown until the page's script takes over
+def _colour_mappers(contributions: ColumnDataSource, first: int) -> tuple[dict, dict]:
+    """The map panels' colour mappers, in the codes the page stores (grey 0-255, probability 0-65535,
+    φ and pair interactions ± the first image's limit), and the colour bars' mappers over the same
+    palettes in values."""
     limit, step = contributions.data["limit"][first], contributions.data["phi_step"][first]
     pair_limit, pair_step = contributions.data["pair_limit"][first], contributions.data["pair_step"][first]
     mappers = {
@@ -264,11 +264,22 @@ def explorer_document(data: ExplorerData, title: str) -> Document:
         "unit": LinearColorMapper(palette=_palette(PROBABILITY_CMAP), low=0, high=np.iinfo(np.uint16).max),
         "phi": LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-limit, high=limit),
         "pair": LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-pair_limit, high=pair_limit),
-    }  # in codes; the colour bars show the same palettes in values
-    unit_bar = LinearColorMapper(palette=_palette(PROBABILITY_CMAP), low=0, high=1)
-    phi_bar = LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-limit * step, high=limit * step)
-    pair_bar = LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-pair_limit * pair_step,
-                                 high=pair_limit * pair_step)
+    }
+    bars = {
+        "unit": LinearColorMapper(palette=_palette(PROBABILITY_CMAP), low=0, high=1),
+        "phi": LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-limit * step, high=limit * step),
+        "pair": LinearColorMapper(palette=_palette(CONTRIBUTION_CMAP), low=-pair_limit * pair_step,
+                                  high=pair_limit * pair_step),
+    }
+    return mappers, bars
+
+
+def explorer_document(data: ExplorerData, title: str) -> Document:
+    """The explorer's Bokeh document: image table, waterfall and numbers above the map panels."""
+    images, definitions, contributions = _sources(data)
+    first = images.selected.indices[0]  # shown until the page's script takes over
+    mappers, bars = _colour_mappers(contributions, first)
+    unit_bar, phi_bar, pair_bar = bars["unit"], bars["phi"], bars["pair"]
     centre = IMAGE_SIZE // 2
     cursor = ColumnDataSource({"x": [centre + 0.5], "y": [centre + 0.5], "i": [centre], "j": [centre], "pinned": [False]},
                               name="cursor")
@@ -288,9 +299,9 @@ def explorer_document(data: ExplorerData, title: str) -> Document:
         "truth_bit": TRUTH_BIT, "predicted_bit": PREDICTED_BIT, "start": WATERFALL_START, "end": WATERFALL_END,
         "pairs": list(data.pairs),
     }
-    shared = dict(images=images, definitions=definitions, contributions=contributions, cursor=cursor, meta=meta,
-                  waterfall=waterfall, waterfall_error=waterfall_error, waterfall_figure=waterfall_figure,
-                  numbers=numbers, view_switch=view_switch)
+    shared = {"images": images, "definitions": definitions, "contributions": contributions, "cursor": cursor,
+              "meta": meta, "waterfall": waterfall, "waterfall_error": waterfall_error,
+              "waterfall_figure": waterfall_figure, "numbers": numbers, "view_switch": view_switch}
     show_image = CustomJS(
         args=dict(**shared, input_views=[views[f"input-{c}"] for c in data.channels],
                   phi_views=[views[f"phi-{c}"] for c in data.channels], probability_view=views["probability"],
