@@ -161,8 +161,9 @@ def main() -> None:
     parser.add_argument("--tgs", type=Path, default=DEFAULT_TGS)
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks/results/planted_cue")
     options = parser.parse_args()
-    if options.minutes <= 0 or options.strength <= 0:
-        parser.error("--minutes and --strength must be above 0")
+    for name in ("minutes", "strength"):
+        if getattr(options, name) <= 0:
+            parser.error(f"argument --{name}: must be above 0")
     if not (options.tgs / "train.zip").is_file():
         parser.error(f"no train.zip in {options.tgs}: pass --tgs, or set TGS_DATA_DIR")
 

@@ -273,6 +273,7 @@ REFUSED_OPTIONS = {
     "fault_injection": [["--kills", "0"]],
     "resume_after_kill": [["--epochs-before-kill", "-1"]],
     "remove_and_retrain": [["--max-trainings", "0"], ["--minutes", "0"]],
+    "planted_cue": [["--images", "1"], ["--minutes", "0"], ["--strength", "0"]],
 }
 
 
