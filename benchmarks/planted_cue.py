@@ -47,10 +47,10 @@ from explainable_salt.attribution.chunks import explain_stack
 from explainable_salt.datasets import PNGSetDataset
 from explainable_salt.pipelines.data_engineering.nodes import build_manifest, validate_train_set
 from explainable_salt.pipelines.explainability.nodes import build_absence, sample_background
+from explainable_salt.pipelines.feature_engineering.nodes import fit_channel_normaliser
 from explainable_salt.pipelines.modelling.nodes import train_model, tune_decision_rule
 from explainable_salt.segmentation.inference import predict_probabilities
-from explainable_salt.seismic.attributes import checked_attributes
-from explainable_salt.seismic.normalisation import fit_normaliser, normalised_channels
+from explainable_salt.seismic.normalisation import normalised_channels
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule, competition_metric
 from explainable_salt.tgs.splits import split_ids
@@ -71,10 +71,8 @@ def labelled_channels(tgs: Path, params: dict) -> tuple[ImageStack, ImageStack, 
                                        depths)
     manifest = build_manifest(masks, depths, params["data_engineering"])
     features, names = params["feature_engineering"], list(params["modelling"]["channels"])
+    normaliser = fit_channel_normaliser(images, depths, manifest, features, names)
     depth = depth_by_id(depths).reindex(images.ids).to_numpy(np.float32)
-    train = np.isin(images.ids, split_ids(manifest, "train"))
-    normaliser = fit_normaliser(checked_attributes(images.data[train], images.ids[train], depth[train], names,
-                                                   features["attribute_settings"]), names, features["normalisation"])
     channels = normalised_channels(images.data, images.ids, depth, names, features["attribute_settings"], normaliser)
     return ImageStack(images.ids, channels, tuple(names)), masks, manifest
 
