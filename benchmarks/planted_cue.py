@@ -38,43 +38,22 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from _data import DEFAULT_TGS
+from _data import DEFAULT_TGS, labelled_channels
 from _options import count
 from remove_and_retrain import budgeted
 from scipy.stats import spearmanr
 
 from explainable_salt.attribution.chunks import explain_stack
-from explainable_salt.datasets import PNGSetDataset
-from explainable_salt.pipelines.data_engineering.nodes import build_manifest, validate_train_set
 from explainable_salt.pipelines.explainability.nodes import build_absence, sample_background
-from explainable_salt.pipelines.feature_engineering.nodes import fit_channel_normaliser
 from explainable_salt.pipelines.modelling.nodes import train_model, tune_decision_rule
 from explainable_salt.segmentation.inference import predict_probabilities
-from explainable_salt.seismic.normalisation import normalised_channels
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule, competition_metric
 from explainable_salt.tgs.splits import split_ids
-from explainable_salt.tgs.validation import depth_by_id
 
 REPO = Path(__file__).resolve().parents[1]
 DEFINITIONS = ("background", "baseline", "blur", "conditional")
 SPLITS = ("train", "validation", "internal_test")
-
-
-def labelled_channels(tgs: Path, params: dict) -> tuple[ImageStack, ImageStack, pd.DataFrame]:
-    """The competition's labelled images as the model's normalised channels ``(N, 101, 101, C)``
-    (normaliser fitted on the train split), their masks and the manifest, as a run makes them."""
-    loaded = [PNGSetDataset(str(tgs / "train" / d), archive=str(tgs / "train.zip"), member_dir=d).load()
-              for d in ("images", "masks")]
-    depths = pd.read_csv(tgs / "depths.csv", dtype={"id": str})
-    images, masks = validate_train_set(*loaded, pd.read_csv(tgs / "train.csv", keep_default_na=False, dtype=str),
-                                       depths)
-    manifest = build_manifest(masks, depths, params["data_engineering"])
-    features, names = params["feature_engineering"], list(params["modelling"]["channels"])
-    normaliser = fit_channel_normaliser(images, depths, manifest, features, names)
-    depth = depth_by_id(depths).reindex(images.ids).to_numpy(np.float32)
-    channels = normalised_channels(images.data, images.ids, depth, names, features["attribute_settings"], normaliser)
-    return ImageStack(images.ids, channels, tuple(names)), masks, manifest
 
 
 def marked_ids(manifest: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
