@@ -13,6 +13,8 @@ from explainable_salt.tgs import synthetic
 REPO = Path(__file__).resolve().parents[1]
 # The real competition files: $TGS_DATA_DIR, by default ../shared/tgs beside the repository (what CI has).
 TGS_DIR = Path(os.environ.get("TGS_DATA_DIR", REPO.parent / "shared" / "tgs"))
+# Small real SEG-Y files and a raw salt section (its README gives sources and terms): ../shared/seismic.
+SEISMIC_DIR = Path(os.environ.get("SEISMIC_DATA_DIR", REPO.parent / "shared" / "seismic"))
 # The salt-shape frequencies of the built-in dataset, as configured.
 SHAPES = yaml.safe_load((REPO / "conf/base/parameters_synthetic_data.yml").read_text())["synthetic_data"][
     "shape_probabilities"]
@@ -26,9 +28,23 @@ def tgs_dir() -> Path:
     """The real competition files; a failure under CI=true when absent, a skip elsewhere."""
     if (TGS_DIR / "train.zip").is_file():
         return TGS_DIR
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if _in_ci():
         pytest.fail(f"CI=true but the real TGS data is missing at {TGS_DIR} (set TGS_DATA_DIR)")
     pytest.skip(f"real TGS data not found at {TGS_DIR} (set TGS_DATA_DIR)")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def seismic_dir() -> Path:
+    """The real seismic files; a failure under CI=true when absent, a skip elsewhere."""
+    if (SEISMIC_DIR / "f3.sgy").is_file():
+        return SEISMIC_DIR
+    if _in_ci():
+        pytest.fail(f"CI=true but the real seismic files are missing at {SEISMIC_DIR} (set SEISMIC_DATA_DIR)")
+    pytest.skip(f"real seismic files not found at {SEISMIC_DIR} (set SEISMIC_DATA_DIR)")
 
 
 @pytest.fixture(scope="session")

@@ -47,12 +47,14 @@ def _parameters(conf_source: Path | None = None, env: str | None = None) -> dict
     return loader["parameters"]
 
 
-def pipeline_shape(params: dict) -> tuple[tuple[str, ...], int]:
-    """What the pipelines' nodes depend on: the definitions of absence (one explanation node each)
-    and the number of folds (one training pipeline each)."""
+def pipeline_shape(params: dict) -> tuple[tuple[str, ...], int, str]:
+    """What the pipelines' nodes depend on: the definitions of absence (one explanation node each),
+    the number of folds (one training pipeline each) and the kind of sections the inference
+    pipeline reads (PNG, SEG-Y or zarr / NetCDF: its first and last nodes)."""
     from explainable_salt.pipelines.explainability.nodes import absence_definitions
 
-    return tuple(absence_definitions(params.get("explainability", {}))), int(params["data_engineering"]["n_folds"])
+    return (tuple(absence_definitions(params.get("explainability", {}))), int(params["data_engineering"]["n_folds"]),
+            inference.sections_kind((params.get("inference") or {}).get("sections")))
 
 
 def use_run_parameters(conf_source: Path, params: dict) -> bool:
@@ -82,6 +84,12 @@ def configured_n_folds(conf_source: Path | None = None, env: str | None = None) 
     return pipeline_shape(_parameters(conf_source, env))[1]
 
 
+def configured_sections_kind(conf_source: Path | None = None, env: str | None = None) -> str:
+    """How the inference pipeline reads its sections in the run's configuration (``png``, ``segy``,
+    ``xarray``), by ``inference.sections``: ``kedro viz`` shows the PNG pipeline."""
+    return pipeline_shape(_parameters(conf_source, env))[2]
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     """The five stages, ``__default__`` (all five in order), ``synthetic_data``,
     ``cross_validation`` and ``inference``.
@@ -90,7 +98,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     into ``data/01_raw`` (``make run`` calls it only when no competition data is there),
     ``cross_validation`` trains one model per fold (``kedro run --pipeline cross_validation``) and
     ``inference`` applies the trained model to new sections (``kedro run --pipeline inference``;
-    the default run's test masks come from the same prediction code, in ``modelling``).
+    the default run's test masks come from the same prediction code, in ``modelling``), PNG
+    sections or a seismic file as ``inference.sections`` says.
     """
     pipelines = {name: module.create_pipeline() for name, module in STAGES.items()}
     pipelines["explainability"] = explainability.create_pipeline(absence=configured_absence())
@@ -98,5 +107,5 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     pipelines["synthetic_data"] = synthetic_data.create_pipeline()
     pipelines["cross_validation"] = cross_validation.create_pipeline(n_folds=configured_n_folds())
-    pipelines["inference"] = inference.create_pipeline()
+    pipelines["inference"] = inference.create_pipeline(kind=configured_sections_kind())
     return pipelines

@@ -268,10 +268,46 @@ class InferenceExplanations(Strict):
     additivity_tolerance: PositiveFloat
 
 
+class SeismicScaling(Strict):
+    method: Literal["linear", "histogram"]
+    matched_quantiles: Annotated[list[Fraction], Field(min_length=2, max_length=2)]
+
+    @field_validator("matched_quantiles")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        if not value[0] < value[1]:
+            raise ValueError(f"{value}: the lower quantile first")
+        return value
+
+
+class Seismic(Strict):
+    iline_byte: PositiveInt
+    xline_byte: PositiveInt
+    variable: str | None = None
+    direction: Literal["inline", "crossline", "both"]
+    polarity: Literal[1, -1]
+    resample: Annotated[list[PositiveFloat], Field(min_length=2, max_length=2)]
+    scaling: SeismicScaling
+    depth: Annotated[float, Field(ge=0)] | None = None
+    quicklooks: NonNegativeInt
+
+    @field_validator("iline_byte", "xline_byte")
+    @classmethod
+    def _header_field(cls, value: int) -> int:
+        from explainable_salt.seismic.segy import TRACE_FIELDS
+
+        if value not in TRACE_FIELDS:
+            raise ValueError(f"byte {value} starts no standard trace-header field (189: inline, 193: crossline, "
+                             "21: CDP, 9: field record, ...)")
+        return value
+
+
 class InferenceSections(Strict):
     tile_overlap: NonNegativeInt
     explanations: InferenceExplanations
-    # Given with --params only: where the catalog reads your sections (conf/base/catalog/09_inference.yml).
+    seismic: Seismic
+    # Given with --params only: where the catalog reads your sections (conf/base/catalog/09_inference.yml):
+    # a folder or zip of PNGs, a SEG-Y file, a zarr store or a NetCDF file.
     sections: str | None = None
     member_dir: str | None = None
     depths: str | None = None

@@ -344,3 +344,29 @@ def salt_location_maps(
             _image(ax_map, maps[row, ..., c], f"where {name} drives salt", cmap=CONTRIBUTION_CMAP,
                    vmin=-limit, vmax=limit)
     return fig
+
+
+def section_quicklook(title: str, amplitude: np.ndarray, mask: np.ndarray, probability: np.ndarray,
+                      contributions: np.ndarray | None, channels: list[str]) -> Figure:
+    """One seismic section ``(n_samples, n_traces)``: its amplitudes with the predicted salt
+    outlined, and, where it was explained, the channel contributing most (largest |φ|) at each
+    pixel, else the salt probability, with the salt outlined again."""
+    height, width = amplitude.shape
+    fig, axes = figure(1, 2, panel_size=3.2 * max(1.0, width / height) ** 0.5)
+    clip = float(np.percentile(np.abs(amplitude), 99)) or 1.0
+    _image(axes[0, 0], amplitude, f"{title}: amplitude, salt outlined", cmap="seismic", vmin=-clip, vmax=clip,
+           colorbar=False)
+    if contributions is None:
+        _image(axes[0, 1], probability, "salt probability", cmap="magma", vmin=0, vmax=1)
+    else:
+        dominant = np.abs(contributions).argmax(axis=-1)
+        palette = ListedColormap(plt.get_cmap("tab10").colors[: len(channels)])
+        shown = _image(axes[0, 1], dominant, "channel contributing most", cmap=palette, vmin=-0.5,
+                       vmax=len(channels) - 0.5, colorbar=False)
+        bar = fig.colorbar(shown, ax=axes[0, 1], ticks=range(len(channels)), fraction=0.046, pad=0.02)
+        bar.ax.set_yticklabels(channels, fontsize=6)
+    for ax in axes[0]:
+        ax.set_aspect("auto")
+        if mask.any():
+            ax.contour(mask, levels=[0.5], colors="yellow", linewidths=1.0)
+    return fig

@@ -1,4 +1,12 @@
-"""The inference pipeline: ``kedro run --pipeline inference``."""
+"""The inference pipeline: ``kedro run --pipeline inference``.
+
+Its first nodes depend on what ``inference.sections`` names (:func:`sections_kind`): PNG sections
+(a folder or zip, the default) are checked as they are; a SEG-Y file, zarr store or NetCDF file is
+read as a line or volume, cut into sections and its outputs put back on its grid. Prediction and
+explanation are the same nodes for both.
+"""
+
+from pathlib import Path
 
 from kedro.pipeline import Pipeline, node
 
@@ -8,18 +16,61 @@ from explainable_salt.pipelines.inference.nodes import (
     predict_sections,
     prepare_sections,
 )
+from explainable_salt.pipelines.inference.seismic_nodes import (
+    arrange_segy,
+    arrange_xarray,
+    segy_outputs,
+    seismic_quicklooks,
+    seismic_sections,
+    seismic_volume,
+)
 from explainable_salt.tracking.metrics import tracking_node
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+SEGY_SUFFIXES = (".sgy", ".segy")
+XARRAY_SUFFIXES = (".zarr", ".nc")
+
+
+def sections_kind(sections: str | None) -> str:
+    """``png``, ``segy`` or ``xarray``: how the sections ``inference.sections`` names are read,
+    by the path's suffix (``None``, a folder or a zip: PNG sections)."""
+    suffix = Path(str(sections or "")).suffix.lower()
+    return "segy" if suffix in SEGY_SUFFIXES else "xarray" if suffix in XARRAY_SUFFIXES else "png"
+
+
+def _seismic_nodes(kind: str) -> list:
+    arranged = [
+        node(arrange_segy, ["seismic_segy_raw", "params:inference.seismic"], "seismic_amplitude",
+             name="arrange_segy") if kind == "segy" else
+        node(arrange_xarray, ["seismic_xarray_raw", "params:inference.seismic"], "seismic_amplitude",
+             name="arrange_xarray"),
+        node(seismic_sections, ["seismic_amplitude", "train_images", "salt_model_channels", "params:inference.seismic"],
+             ["inference_sections", "seismic_scaling"], name="seismic_sections"),
+    ]
+    outputs = [
+        node(seismic_volume, ["inference_probabilities", "inference_explanations", "seismic_amplitude",
+                              "seismic_scaling", "decision_rule", "params:inference.seismic"],
+             "seismic_volume", name="seismic_volume"),
+        node(seismic_quicklooks, ["seismic_volume", "params:inference.seismic"], "seismic_quicklooks",
+             name="seismic_quicklooks"),
+    ]
+    if kind == "segy":
+        outputs.append(node(segy_outputs, "seismic_volume", ["seismic_probability_segy", "seismic_mask_segy"],
+                            name="segy_outputs"))
+    return arranged, outputs
+
+
+def create_pipeline(kind: str = "png", **kwargs) -> Pipeline:
+    """The inference pipeline for sections of ``kind`` (:func:`sections_kind`)."""
+    if kind == "png":
+        first = [node(prepare_sections, inputs=["inference_images_raw", "inference_depths", "salt_model_channels"],
+                      outputs="inference_sections", name="prepare_sections")]
+        last = []
+    else:
+        first, last = _seismic_nodes(kind)
     return Pipeline(
         [
-            node(
-                prepare_sections,
-                inputs=["inference_images_raw", "inference_depths", "salt_model_channels"],
-                outputs="inference_sections",
-                name="prepare_sections",
-            ),
+            *first,
             node(
                 predict_sections,
                 inputs=[
@@ -43,6 +94,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="explain_sections",
             ),
             tracking_node("inference_explanation_checks"),
+            *last,
         ],
         tags="inference",
     )
