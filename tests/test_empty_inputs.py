@@ -272,7 +272,8 @@ REFUSED_OPTIONS = {
                        ["--epoch-rounds", "-1"], ["--base-filters", "0"], ["--batch-size", "0"]],
     "fault_injection": [["--kills", "0"]],
     "resume_after_kill": [["--epochs-before-kill", "-1"]],
-    "remove_and_retrain": [["--max-trainings", "0"], ["--minutes", "0"]],
+    "remove_and_retrain": [["--max-trainings", "0"], ["--minutes", "0"], ["--epochs", "0"]],
+    "seismic_scaling": [["--seismic", "/nonexistent"]],  # no count: a missing section is refused the same way
     "planted_cue": [["--images", "1"], ["--minutes", "0"], ["--strength", "0"]],
 }
 

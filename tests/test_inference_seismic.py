@@ -13,7 +13,7 @@ import segyio
 import xarray as xr
 from kedro_project import kedro_run
 from PIL import Image
-
+from seismic_files import write_volume
 
 pytestmark = pytest.mark.integration
 
@@ -25,23 +25,6 @@ def _train_images(project) -> dict[str, np.ndarray]:
     of them all comes back as they were."""
     paths = sorted((project / "data/01_raw/train/images").glob("*.png"))
     return {p.stem: np.asarray(Image.open(p).convert("L")) for p in paths}
-
-
-def write_volume(path, images: list[np.ndarray], gain: float, sample_format: int = 1) -> None:
-    """``images`` as a 3-D SEG-Y volume, inline k + 1 = image k (crosslines its columns, samples its
-    rows), amplitudes ``gain × (grey − 128)``, IBM floats by default."""
-    spec = segyio.spec()
-    spec.iline, spec.xline, spec.format, spec.sorting = 189, 193, sample_format, 2
-    spec.ilines, spec.xlines, spec.samples = np.arange(1, len(images) + 1), np.arange(1, 102), np.arange(101) * 4.0
-    with segyio.create(str(path), spec) as out:
-        out.bin.update(hdt=4000, hns=101)
-        k = 0
-        for il, image in zip(spec.ilines, images):
-            for xl in spec.xlines:
-                out.header[k] = {segyio.TraceField.INLINE_3D: int(il), segyio.TraceField.CROSSLINE_3D: int(xl),
-                                 segyio.TraceField.TRACE_SAMPLE_COUNT: 101, segyio.TraceField.TRACE_SAMPLE_INTERVAL: 4000}
-                out.trace[k] = gain * (image[:, xl - 1].astype(np.float32) - 128)
-                k += 1
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -96,3 +98,32 @@ def test_restoring_is_linear_so_additive_maps_stay_additive():
     r = {k: restored(v, (100, 80), (1.5, 1.6)) for k, v in
          {"phi": phi, "expected": expected, "probability": probability}.items()}
     np.testing.assert_allclose(r["expected"] + r["phi"].sum(-1), r["probability"], atol=1e-5)
+
+
+@pytest.mark.parametrize("sample_format", [1, 5])  # IBM and IEEE floats
+def test_real_tgs_images_written_as_segy_with_a_random_gain_come_back_as_the_same_grey_levels(
+    tgs_dir, tmp_path, sample_format
+):
+    """The round trip of the seismic path's input: what the model reads from the SEG-Y file is
+    what it reads from the PNGs, so its masks are the same (the end-to-end run is
+    tests/test_inference_seismic.py)."""
+    import yaml
+    from seismic_files import write_volume
+
+    from explainable_salt.datasets import PNGSetDataset
+    from explainable_salt.pipelines.inference.seismic_nodes import seismic_sections
+    from explainable_salt.seismic.segy import arrange, read_segy
+    from explainable_salt.stacks import ImageStack
+
+    loaded = PNGSetDataset(str(tgs_dir / "train/images"), archive=str(tgs_dir / "train.zip"), member_dir="images").load()
+    ids = sorted(loaded)[:400]
+    images = np.stack([loaded[i][..., 0] if loaded[i].ndim == 3 else loaded[i] for i in ids])
+    gain = float(np.random.default_rng(sample_format).uniform(1e-3, 1e4))
+    write_volume(tmp_path / "tgs.sgy", list(images), gain, sample_format)
+    params = yaml.safe_load((Path(__file__).parents[1] / "conf/base/parameters_inference.yml").read_text())
+    volume = arrange(read_segy(tmp_path / "tgs.sgy", 10**7, 10**5, 10**9))
+    (stack, _), = seismic_sections(volume, ImageStack(np.array(ids), images), ["amplitude"],
+                                   params["inference"]["seismic"])[0]
+    assert stack.data.shape == images.shape
+    difference = stack.data.astype(int) - images
+    assert np.abs(difference).max() <= 1 and (difference == 0).mean() >= 0.999
