@@ -123,8 +123,8 @@ def predicted_fractions(project: Path, segy: Path) -> None:
             session.run(pipeline_name="inference")
         mask = xr.open_zarr(project / "data/07_model_output/inference/seismic.zarr")["mask"].to_numpy()
         scaling = setting["scaling"]
-        print(f"{scaling['method']:<10} {str(scaling['matched_quantiles']):<12} {setting['polarity']:>8} "
-              f"{str(setting['resample']):>9} {100 * mask.mean():7.1f}")
+        print(f"{scaling['method']:<10} {scaling['matched_quantiles']!s:<12} {setting['polarity']:>8} "
+              f"{setting['resample']!s:>9} {100 * mask.mean():7.1f}")
 
 
 if __name__ == "__main__":

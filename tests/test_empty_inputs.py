@@ -273,7 +273,8 @@ REFUSED_OPTIONS = {
     "fault_injection": [["--kills", "0"]],
     "resume_after_kill": [["--epochs-before-kill", "-1"]],
     "remove_and_retrain": [["--max-trainings", "0"], ["--minutes", "0"], ["--epochs", "0"]],
-    "seismic_scaling": [["--seismic", "/nonexistent"]],  # no count: a missing section is refused the same way
+    "seismic_scaling": [["--seismic", "/nonexistent"]],
+    "bench_seismic": [["--inlines", "0"], ["--crosslines", "0"], ["--samples", "0"]],  # no count: a missing section is refused the same way
     "planted_cue": [["--images", "1"], ["--minutes", "0"], ["--strength", "0"]],
 }
 
