@@ -26,7 +26,6 @@ from explainable_salt.pipelines.inference.seismic_nodes import (
 )
 from explainable_salt.tracking.metrics import tracking_node
 
-
 SEGY_SUFFIXES = (".sgy", ".segy")
 XARRAY_SUFFIXES = (".zarr", ".nc")
 
