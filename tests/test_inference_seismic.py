@@ -146,3 +146,17 @@ def test_a_zarr_volume_runs_like_its_segy(segy_run, synthetic_project, tmp_path)
     again = xr.open_zarr(synthetic_project / OUTPUT / "seismic.zarr")
     np.testing.assert_allclose(again["probability"].to_numpy(), seismic["probability"].to_numpy(), atol=1e-6)
     np.testing.assert_array_equal(again["mask"].to_numpy(), seismic["mask"].to_numpy())
+
+
+def test_a_volume_on_a_local_dask_cluster_gets_the_same_outputs(segy_run, synthetic_project):
+    folder, source, _ = segy_run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(synthetic_project)
+        kedro_run(synthetic_project, "inference", params={
+            "inference": {"sections": str(source), "explanations": {"max_images": 3}},
+            "execution": {"mode": "local_cluster", "n_workers": 2, "threads_per_worker": 1}})
+    in_process, on_dask = (xr.open_zarr(f) for f in (folder / "outputs/seismic.zarr",
+                                                       synthetic_project / OUTPUT / "seismic.zarr"))
+    np.testing.assert_allclose(on_dask["probability"].to_numpy(), in_process["probability"].to_numpy(), atol=1e-6)
+    np.testing.assert_array_equal(on_dask["mask"].to_numpy(), in_process["mask"].to_numpy())
+    np.testing.assert_allclose(on_dask["phi_iline"].to_numpy(), in_process["phi_iline"].to_numpy(), atol=1e-6)
