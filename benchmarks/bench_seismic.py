@@ -32,22 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def write_volume(path: Path, inlines: int, crosslines: int, samples: int) -> None:
     """A synthetic SEG-Y volume ``(inlines, crosslines, samples)``, inline-sorted, IEEE floats."""
-    import segyio
-
+    from explainable_salt.seismic.segy import write_volume as write_segy_volume
     from explainable_salt.tgs import synthetic
 
     sections = synthetic.generate(inlines, seed=0, shape_probabilities={"dome": 0.5, "none": 0.5},
                                   size=(samples, crosslines)).images
-    spec = segyio.spec()
-    spec.iline, spec.xline, spec.format, spec.sorting = 189, 193, 5, 2
-    spec.ilines, spec.xlines, spec.samples = np.arange(1, inlines + 1), np.arange(1, crosslines + 1), np.arange(samples) * 4.0
-    with segyio.create(str(path), spec) as out:
-        out.bin.update(hdt=4000, hns=samples)
-        for i in range(inlines):
-            for j in range(crosslines):
-                k = i * crosslines + j
-                out.header[k] = {segyio.TraceField.INLINE_3D: i + 1, segyio.TraceField.CROSSLINE_3D: j + 1}
-                out.trace[k] = sections[i][:, j].astype(np.float32) - 128
+    write_segy_volume(path, sections.astype(np.float32).transpose(0, 2, 1) - 128)
 
 
 def run_one(segy: Path, data: Path) -> dict:

@@ -22,7 +22,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import segyio
 from _data import DEFAULT_TGS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,17 +31,9 @@ TRACES, SAMPLES = 260, 280
 
 def write_section_segy(raw: Path, target: Path) -> None:
     """The raw salt section as a SEG-Y line: inline 1, crosslines 1-260, 4 ms (a placeholder)."""
-    section = np.fromfile(raw, dtype=">f4").reshape(TRACES, SAMPLES).astype(np.float32)
-    spec = segyio.spec()
-    spec.iline, spec.xline, spec.format, spec.sorting = 189, 193, 5, 2
-    spec.ilines, spec.xlines, spec.samples = [1], np.arange(1, TRACES + 1), np.arange(SAMPLES) * 4.0
-    with segyio.create(str(target), spec) as out:
-        out.bin.update(hdt=4000, hns=SAMPLES)
-        for k in range(TRACES):
-            out.header[k] = {segyio.TraceField.INLINE_3D: 1, segyio.TraceField.CROSSLINE_3D: k + 1,
-                             segyio.TraceField.CDP: k + 1, segyio.TraceField.TRACE_SAMPLE_COUNT: SAMPLES,
-                             segyio.TraceField.TRACE_SAMPLE_INTERVAL: 4000}
-            out.trace[k] = section[k]
+    from explainable_salt.seismic.segy import write_volume
+
+    write_volume(target, np.fromfile(raw, dtype=">f4").reshape(1, TRACES, SAMPLES))
 
 
 def main() -> None:

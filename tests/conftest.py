@@ -23,28 +23,25 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _shared_folder(folder: Path, marker: str, what: str, variable: str) -> Path:
+    """``folder`` when it holds ``marker``; else a failure under CI=true, a skip elsewhere."""
+    if (folder / marker).is_file():
+        return folder
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true but the {what} is missing at {folder} (set {variable})")
+    pytest.skip(f"{what} not found at {folder} (set {variable})")
+
+
 @pytest.fixture(scope="session")
 def tgs_dir() -> Path:
     """The real competition files; a failure under CI=true when absent, a skip elsewhere."""
-    if (TGS_DIR / "train.zip").is_file():
-        return TGS_DIR
-    if _in_ci():
-        pytest.fail(f"CI=true but the real TGS data is missing at {TGS_DIR} (set TGS_DATA_DIR)")
-    pytest.skip(f"real TGS data not found at {TGS_DIR} (set TGS_DATA_DIR)")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    return _shared_folder(TGS_DIR, "train.zip", "real TGS data", "TGS_DATA_DIR")
 
 
 @pytest.fixture(scope="session")
 def seismic_dir() -> Path:
     """The real seismic files; a failure under CI=true when absent, a skip elsewhere."""
-    if (SEISMIC_DIR / "f3.sgy").is_file():
-        return SEISMIC_DIR
-    if _in_ci():
-        pytest.fail(f"CI=true but the real seismic files are missing at {SEISMIC_DIR} (set SEISMIC_DATA_DIR)")
-    pytest.skip(f"real seismic files not found at {SEISMIC_DIR} (set SEISMIC_DATA_DIR)")
+    return _shared_folder(SEISMIC_DIR, "f3.sgy", "real seismic data", "SEISMIC_DATA_DIR")
 
 
 @pytest.fixture(scope="session")

@@ -127,3 +127,11 @@ def test_real_tgs_images_written_as_segy_with_a_random_gain_come_back_as_the_sam
     assert stack.data.shape == images.shape
     difference = stack.data.astype(int) - images
     assert np.abs(difference).max() <= 1 and (difference == 0).mean() >= 0.999
+
+
+@pytest.mark.parametrize("direction", ["inline", "crossline", "both"])
+def test_section_shapes_are_those_of_the_sections(direction):
+    from explainable_salt.seismic.sections import section_shapes
+
+    volume = _volume()
+    assert section_shapes(volume, direction, "x") == {i: s.shape for i, s in sections(volume, direction, "x").items()}

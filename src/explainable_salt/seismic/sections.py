@@ -47,6 +47,17 @@ def sections(values: xr.DataArray, direction: str, line_id: str) -> dict[str, np
             for dim in dims for v in values[dim].to_numpy()}
 
 
+def section_shapes(values: xr.DataArray, direction: str, line_id: str) -> dict[str, tuple[int, int]]:
+    """``{id: (n_samples, n_traces)}``: the ids and shapes :func:`sections` gives, without reading
+    a sample."""
+    dims = cut_dims(values, direction)
+    if not dims:
+        return {line_id: (values.sizes["sample"], values.sizes["trace"])}
+    across = {"iline": "xline", "xline": "iline"}
+    return {section_id(dim, v): (values.sizes["sample"], values.sizes[across[dim]])
+            for dim in dims for v in values[dim].to_numpy()}
+
+
 def prepared(section: np.ndarray, factors: tuple[float, float]) -> np.ndarray:
     """A section resampled by ``factors`` and, where a side is under 101 pixels, padded at the
     bottom or right by reflection to 101."""

@@ -171,3 +171,23 @@ def write_like(template: str | Path, target: str | Path, traces: np.ndarray) -> 
             out.bin.update(format=5)
             out.header = source.header
             out.trace = np.ascontiguousarray(traces, dtype=np.float32)
+
+
+def write_volume(path: str | Path, amplitudes: np.ndarray, sample_interval_us: float = 4000.0,
+                 sample_format: int = 5) -> None:
+    """Write ``amplitudes`` ``(n_inlines, n_crosslines, n_samples)`` as an inline-sorted SEG-Y
+    volume: inlines and crosslines numbered from 1 at bytes 189 / 193, CDP numbers at byte 21 in
+    file order, samples every ``sample_interval_us`` in ``sample_format`` (segyio's codes: 1 IBM
+    float, 5 IEEE float). One inline is a 2-D line once read back."""
+    n_inlines, n_crosslines, n_samples = amplitudes.shape
+    spec = segyio.spec()
+    spec.iline, spec.xline, spec.format, spec.sorting = INLINE_BYTE, CROSSLINE_BYTE, sample_format, 2
+    spec.ilines, spec.xlines = np.arange(1, n_inlines + 1), np.arange(1, n_crosslines + 1)
+    spec.samples = np.arange(n_samples) * sample_interval_us / 1000
+    with segyio.create(str(path), spec) as out:
+        out.bin.update(hdt=int(sample_interval_us), hns=n_samples)
+        for k, (i, j) in enumerate(np.ndindex(n_inlines, n_crosslines)):
+            out.header[k] = {INLINE_BYTE: i + 1, CROSSLINE_BYTE: j + 1, CDP_BYTE: k + 1,
+                             segyio.TraceField.TRACE_SAMPLE_COUNT: n_samples,
+                             segyio.TraceField.TRACE_SAMPLE_INTERVAL: int(sample_interval_us)}
+            out.trace[k] = np.asarray(amplitudes[i, j], dtype=np.float32)

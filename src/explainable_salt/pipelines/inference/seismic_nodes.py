@@ -16,7 +16,7 @@ from explainable_salt.pipelines.inference.nodes import Sections
 from explainable_salt.segmentation.inference import section_masks
 from explainable_salt.seismic.amplitude import amplitude_quantiles, grey_map, grey_quantiles, to_grey
 from explainable_salt.seismic.attributes import ATTRIBUTES
-from explainable_salt.seismic.sections import cut_dims, on_grid, prepared, restored, sections
+from explainable_salt.seismic.sections import cut_dims, on_grid, prepared, restored, section_shapes, sections
 from explainable_salt.seismic.segy import VOLUME_DIMS, arrange, in_file_order, require_live_samples
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.validation import RawDataError
@@ -109,10 +109,6 @@ def seismic_sections(
     return prepared_sections, report
 
 
-def _section_shapes(amplitude: xr.DataArray, direction: str) -> dict[str, tuple[int, int]]:
-    return {i: s.shape for i, s in sections(amplitude, direction, line_name(amplitude)).items()}
-
-
 def seismic_volume(
     inference_probabilities: dict[str, np.ndarray], inference_explanations: dict[str, dict],
     seismic_amplitude: xr.DataArray, seismic_scaling: dict, decision_rule: dict, params: dict,
@@ -128,7 +124,7 @@ def seismic_volume(
     explained probability at every sample.
     """
     direction, line = params["direction"], line_name(seismic_amplitude)
-    shapes, factors = _section_shapes(seismic_amplitude, direction), tuple(params["resample"])
+    shapes, factors = section_shapes(seismic_amplitude, direction, line), tuple(params["resample"])
     back = {i: restored(inference_probabilities[i], shapes[i], factors) for i in shapes}
     probability = on_grid(back, seismic_amplitude, direction, line).astype(np.float32)
     dims = cut_dims(seismic_amplitude, direction)
@@ -181,7 +177,7 @@ def seismic_quicklooks(seismic_volume: xr.Dataset, params: dict) -> dict[str, Fi
 
     amplitude = seismic_volume["amplitude"].load()
     line = line_name(amplitude)
-    ids = sorted(sections(amplitude, params["direction"], line))[: params["quicklooks"]]
+    ids = sorted(section_shapes(amplitude, params["direction"], line))[: params["quicklooks"]]
     figures = {}
     for i in ids:
         if "trace" in amplitude.dims:
