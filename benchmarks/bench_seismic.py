@@ -1,12 +1,14 @@
 """Throughput and peak memory of the inference pipeline on SEG-Y volumes of two sizes.
 
-    .venv/bin/python benchmarks/bench_seismic.py [--inlines 20 80] [--crosslines 101] [--samples 201]
+    .venv/bin/python benchmarks/bench_seismic.py [--inlines 60 240] [--crosslines 201] [--samples 1001]
 
 Each volume is written as a SEG-Y file (IEEE floats; synthetic sections from ``tgs/synthetic.py``
 as inlines, amplitudes ``grey - 128``), then run in a fresh process through the seismic nodes as
-the pipeline runs them, in process: read and arrange (segyio), scale and cut into inline sections,
-predict (attributes, tiles, the model with flip TTA, blending, decision rule), assemble on the
-volume's grid and write the probability as SEG-Y with the input's headers; no explanations. Uses
+the pipeline runs them, in process, with the catalog's datasets between them: read lazily and
+arrange (segyio), scale (a strided sample) and cut into inline sections, predict a chunk of
+sections at a time (attributes, tiles, the model with flip TTA, blending) streamed to per-section
+files, assemble on the volume's grid into zarr a section at a time, and write the probability as
+SEG-Y with the input's headers block by block; no explanations. Uses
 the trained model under ``data/`` when there, else the default architecture untrained
 (benchmarks/bench_inference.py: speed does not depend on the weights). Prints traces/s and the
 process's peak resident memory for each size: memory that grows with the volume means the volume
@@ -41,18 +43,21 @@ def write_volume(path: Path, inlines: int, crosslines: int, samples: int) -> Non
 
 
 def run_one(segy: Path, data: Path) -> dict:
-    """The seismic nodes on ``segy``, in this process: seconds and traces."""
+    """The seismic nodes on ``segy``, in this process, with the catalog's datasets between them as
+    a run has (per-section probabilities streamed to files, the volume to zarr, the probability to
+    SEG-Y): seconds, traces and peak RSS."""
     import yaml
     from bench_inference import artifacts
 
-    from explainable_salt.pipelines.inference.nodes import predict_sections
+    from explainable_salt.datasets import SectionSetDataset
+    from explainable_salt.datasets.seismic_datasets import SegyDataset, XarrayDataset
     from explainable_salt.pipelines.inference.seismic_nodes import (
         arrange_segy,
+        predict_seismic_sections,
         segy_outputs,
         seismic_sections,
         seismic_volume,
     )
-    from explainable_salt.seismic.segy import read_segy, write_like
     from explainable_salt.stacks import ImageStack
     from explainable_salt.tgs import synthetic
 
@@ -60,36 +65,39 @@ def run_one(segy: Path, data: Path) -> dict:
         return yaml.safe_load((REPO / f"conf/base/parameters_{name}.yml").read_text())[name]
 
     inference, modelling = parameters("inference"), parameters("modelling")
+    seismic = inference["seismic"]
     train = synthetic.generate(16, seed=1, shape_probabilities={"dome": 1.0}).images
     _, model, channels, normaliser, rule, _, _ = artifacts(data, modelling["channels"], train)
-    normaliser = {**normaliser, "channels": list(channels)}
+    out = segy.parent / "outputs"
     start = time.perf_counter()
-    traces = read_segy(segy, 10**8, 10**5, 10**10)
-    volume = arrange_segy(traces, inference["seismic"])
+    traces = SegyDataset(str(segy), max_traces=10**8, max_samples=10**5, max_total_samples=10**11).load()
+    volume = arrange_segy(traces, seismic)
     sections, scaling = seismic_sections(volume, ImageStack(np.arange(len(train)).astype(str), train), channels,
-                                         inference["seismic"])
-    probabilities, _ = predict_sections(sections, model, channels, normaliser, rule, parameters("feature_engineering"),
-                                        modelling["inference"], inference)
-    outputs = seismic_volume(probabilities, {}, volume, scaling, rule, inference["seismic"])
-    probability, _ = segy_outputs(outputs)
-    write_like(segy, segy.with_name("probability.sgy"), probability)
+                                         seismic)
+    SectionSetDataset(str(out / "sections"), "npy").save(predict_seismic_sections(
+        sections, model, channels, normaliser, rule, parameters("feature_engineering"), modelling["inference"],
+        inference))
+    probabilities = SectionSetDataset(str(out / "sections"), "npy", lazy=True).load()
+    XarrayDataset(str(out / "seismic.zarr")).save(seismic_volume(probabilities, {}, volume, scaling, rule, seismic))
+    probability, _ = segy_outputs(XarrayDataset(str(out / "seismic.zarr")).load())
+    SegyDataset(str(out / "probability.sgy"), template=str(segy)).save(probability)
     return {"seconds": time.perf_counter() - start, "traces": int(traces.sizes["trace"]),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--inlines", type=count(1), nargs="+", default=[20, 80])
-    parser.add_argument("--crosslines", type=count(1), default=101)
-    parser.add_argument("--samples", type=count(1), default=201)
+    parser.add_argument("--inlines", type=count(1), nargs="+", default=[60, 240])
+    parser.add_argument("--crosslines", type=count(1), default=201)
+    parser.add_argument("--samples", type=count(1), default=1001)
     parser.add_argument("--data", type=Path, default=REPO / "data")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # internal: run one volume, print JSON
     options = parser.parse_args()
     if options.one:
         print(json.dumps(run_one(options.one, options.data)))
         return
-    print("| volume (inlines x crosslines x samples) | traces | seconds | traces/s | peak RSS (GB) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| volume (inlines x crosslines x samples) | amplitudes (GB) | traces | seconds | traces/s | peak RSS (GB) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for inlines in options.inlines:
         with tempfile.TemporaryDirectory() as scratch:
             segy = Path(scratch) / "volume.sgy"
@@ -99,7 +107,8 @@ def main() -> None:
             if done.returncode:
                 sys.exit(done.stderr[-3000:])
             result = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"| {inlines} x {options.crosslines} x {options.samples} | {result['traces']:,} | "
+        size = inlines * options.crosslines * options.samples * 4 / 2**30
+        print(f"| {inlines} x {options.crosslines} x {options.samples} | {size:.2f} | {result['traces']:,} | "
               f"{result['seconds']:.1f} | {result['traces'] / result['seconds']:.0f} | {result['peak_rss_gb']:.2f} |",
               flush=True)
 

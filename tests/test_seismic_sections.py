@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from explainable_salt.seismic.amplitude import amplitude_quantiles, grey_map, grey_quantiles, resampled, to_grey
-from explainable_salt.seismic.sections import on_grid, prepared, restored, sections
+from explainable_salt.seismic.sections import prepared, restored
 
 
 def _volume(shape=(3, 4, 120), seed=0):
@@ -50,30 +50,61 @@ def test_a_constant_section_has_nothing_to_match():
         grey_map(amplitude_quantiles(np.ones(1000)), np.linspace(0, 255, 1001), "linear", (0.05, 0.95))
 
 
+IDENTITY = (np.array([0.0, 255.0]), np.array([0.0, 255.0]))  # grey = amplitude, for volumes of grey levels
+PARAMS = {"direction": "inline", "resample": [1.0, 1.0]}
+
+
+def _grey_volume(shape=(3, 4, 120), seed=0, chunks=None):
+    volume = _volume(shape, seed).copy(data=np.random.default_rng(seed).integers(0, 256, shape).astype(np.float32))
+    return volume.chunk(chunks) if chunks else volume
+
+
 @pytest.mark.parametrize("direction", ["inline", "crossline", "both"])
-def test_a_volume_cut_into_sections_is_put_back_whole(direction):
-    volume = _volume()
-    cut = sections(volume, direction, "x")
-    expected = {"inline": 3, "crossline": 4, "both": 7}[direction]
-    assert len(cut) == expected and all(s.shape[0] == 120 for s in cut.values())  # samples down
+@pytest.mark.parametrize("chunks", [None, {"iline": 1}, {"xline": 2}])  # in memory, or Dask (lazy) either way
+def test_a_volume_cut_into_sections_is_put_back_whole(direction, chunks):
+    from explainable_salt.pipelines.inference.seismic_nodes import seismic_volume
+    from explainable_salt.seismic.sections import PreparedSections, cut_dims, section_id
+
+    volume = _grey_volume(chunks=chunks)
+    cut = {}
+    for dim in cut_dims(volume, direction):
+        stack = PreparedSections(volume, dim, IDENTITY, 1.0, (1.0, 1.0))
+        assert stack.section_shape == (120, 4 if dim == "iline" else 3) and len(stack) == volume.sizes[dim]
+        sections = stack[:]  # samples down, padded at the right to one tile
+        assert sections.shape == (len(stack), 120, 101) and sections.dtype == np.uint8
+        for k, v in enumerate(volume[dim].to_numpy()):
+            cut[section_id(dim, v)] = sections[k, :, : stack.section_shape[1]].astype(np.float32)
+            np.testing.assert_array_equal(stack[k], sections[k])  # one section read alone is the same
+    assert len(cut) == {"inline": 3, "crossline": 4, "both": 7}[direction]
     assert "iline_000010" in cut or "xline_000005" in cut
-    np.testing.assert_allclose(on_grid(cut, volume, direction, "x"), volume.to_numpy(), rtol=1e-6)
-
-
-def test_trailing_axes_follow_the_section_back_to_the_grid():
-    volume = _volume()
-    cut = {i: np.stack([s, 2 * s], axis=-1) for i, s in sections(volume, "inline", "x").items()}
-    back = on_grid(cut, volume, "inline", "x")
-    assert back.shape == (3, 4, 120, 2)
-    np.testing.assert_allclose(back[..., 1], 2 * volume.to_numpy(), rtol=1e-6)
+    out = seismic_volume(cut, {}, volume, {}, {"threshold": 100.0}, {**PARAMS, "direction": direction})
+    np.testing.assert_array_equal(out["probability"].to_numpy(), volume.to_numpy())
+    np.testing.assert_array_equal(out["mask"].to_numpy(), volume.to_numpy() > 100)
+    assert out["probability"].chunks[cut_dims(volume, direction)[0] == "xline"] == (1,) * volume.sizes[
+        cut_dims(volume, direction)[0]]  # one section per chunk along the first direction
 
 
 def test_a_line_is_one_section_samples_down():
-    line = xr.DataArray(np.arange(12.0).reshape(3, 4), dims=("trace", "sample"),
-                        coords={"trace": [0, 1, 2], "sample": [0, 4, 8, 12]})
-    cut = sections(line, "inline", "my_line")
-    assert list(cut) == ["my_line"] and cut["my_line"].shape == (4, 3)
-    np.testing.assert_array_equal(on_grid(cut, line, "inline", "my_line"), line.to_numpy())
+    from explainable_salt.pipelines.inference.seismic_nodes import seismic_volume
+    from explainable_salt.seismic.sections import PreparedSections
+
+    line = xr.DataArray(np.arange(12.0).reshape(3, 4) * 20, dims=("trace", "sample"),
+                        coords={"trace": [0, 1, 2], "sample": [0, 4, 8, 12]}, attrs={"source": "/x/my_line.sgy"})
+    stack = PreparedSections(line, None, IDENTITY, 1.0, (1.0, 1.0))
+    assert len(stack) == 1 and stack.section_shape == (4, 3) and stack[:].shape == (1, 101, 101)
+    np.testing.assert_array_equal(stack[0][:4, :3], line.to_numpy().T)
+    out = seismic_volume({"my_line": stack[0][:4, :3].astype(np.float32)}, {}, line, {}, {"threshold": 100.0}, PARAMS)
+    np.testing.assert_array_equal(out["probability"].to_numpy(), line.to_numpy())
+
+
+def test_prepared_sections_flip_polarity_and_map_to_grey():
+    from explainable_salt.seismic.sections import PreparedSections
+
+    volume = _volume()
+    knots = (np.array([-2.0, 2.0]), np.array([0.0, 255.0]))
+    flipped = PreparedSections(volume, "xline", knots, -1.0, (1.0, 1.0))[1]
+    expected = to_grey(-volume.isel(xline=1).transpose("sample", "iline").to_numpy(), knots)
+    np.testing.assert_array_equal(flipped[:, :3], expected)
 
 
 @pytest.mark.parametrize(("shape", "factors"), [((50, 5), (1, 1)), ((280, 260), (1, 1)), ((140, 90), (2, 1.5)),
@@ -125,13 +156,15 @@ def test_real_tgs_images_written_as_segy_with_a_random_gain_come_back_as_the_sam
     (stack, _), = seismic_sections(volume, ImageStack(np.array(ids), images), ["amplitude"],
                                    params["inference"]["seismic"])[0]
     assert stack.data.shape == images.shape
-    difference = stack.data.astype(int) - images
+    difference = stack.data[:].astype(int) - images
     assert np.abs(difference).max() <= 1 and (difference == 0).mean() >= 0.999
 
 
 @pytest.mark.parametrize("direction", ["inline", "crossline", "both"])
 def test_section_shapes_are_those_of_the_sections(direction):
-    from explainable_salt.seismic.sections import section_shapes
+    from explainable_salt.seismic.sections import PreparedSections, cut_dims, section_id, section_shapes
 
     volume = _volume()
-    assert section_shapes(volume, direction, "x") == {i: s.shape for i, s in sections(volume, direction, "x").items()}
+    expected = {section_id(dim, v): PreparedSections(volume, dim, IDENTITY, 1.0, (1.0, 1.0)).section_shape
+                for dim in cut_dims(volume, direction) for v in volume[dim].to_numpy()}
+    assert section_shapes(volume, direction, "x") == expected

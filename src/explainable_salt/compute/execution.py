@@ -25,7 +25,7 @@ import tempfile
 import threading
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +246,31 @@ def map_stack(
     labels = (f"{desc} {stack.ids[s.start]} … {stack.ids[s.stop - 1]}" for s in slices)
     results = map_chunks(function, chunks, execution, shared=shared, labels=labels, total=len(slices), desc=desc)
     yield from zip(slices, results)
+
+
+class StreamedMapping(Mapping):
+    """``{key: value}`` whose values are computed as its :meth:`items` are iterated, one chunk at a
+    time (by ``items_factory``, a generator of ``(key, value)`` in ``keys``' order), and never
+    kept: a node returns it and a dataset that writes item by item (``SectionSetDataset``) saves
+    results larger than memory. Looking one key up recomputes everything before it."""
+
+    def __init__(self, keys: Sequence[str], items_factory: Callable[[], Iterator[tuple[str, Any]]]):
+        self._keys, self._items_factory = list(keys), items_factory
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __getitem__(self, key: str) -> Any:
+        for name, value in self.items():
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+        return self._items_factory()
 
 
 def concatenate_chunks(pieces: Iterable[tuple[slice, np.ndarray]]) -> np.ndarray:

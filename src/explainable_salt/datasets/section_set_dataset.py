@@ -5,7 +5,10 @@ inference pipeline writes each one to a file of its own: masks as 8-bit PNGs (0 
 image viewer opens; probabilities as ``.npy``; explanations as ``.npz`` holding several named
 arrays. A save writes a staging folder that replaces the previous one only when complete
 (:func:`~explainable_salt.storage.atomic.publish`, as every output), so a failed run leaves the
-earlier output intact.
+earlier output intact. A save writes the items one by one as the mapping yields them, so a
+:class:`~explainable_salt.compute.execution.StreamedMapping` is computed and written a chunk at a
+time; with ``lazy: true`` a load returns a mapping that reads each file when looked up (``.npy``
+memory-mapped), so sections larger than memory together are read one at a time.
 """
 
 from __future__ import annotations
@@ -37,24 +40,33 @@ class SectionSetDataset(AbstractDataset[dict[str, Any], Mapping[str, Any]]):
           type: explainable_salt.datasets.SectionSetDataset
           path: data/07_model_output/inference/masks
           format: png
+
+        seismic_section_probabilities:
+          type: explainable_salt.datasets.SectionSetDataset
+          path: data/07_model_output/inference/seismic_sections
+          lazy: true
     """
 
     stages_its_own_writes = True  # AtomicDataCatalog need not stage it again
 
-    def __init__(self, path: str, format: str = "npy", metadata: dict[str, Any] | None = None):
+    def __init__(self, path: str, format: str = "npy", lazy: bool = False, metadata: dict[str, Any] | None = None):
         if format not in FORMATS:
             raise DatasetError(f"SectionSetDataset format must be one of {FORMATS}, not {format!r}")
         self._path = Path(path)
         self._format = format
+        self._lazy = bool(lazy)
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path), "format": self._format}
+        return {"path": str(self._path), "format": self._format, "lazy": self._lazy}
 
     def load(self) -> dict[str, Any]:
         if not self._path.is_dir():
             raise DatasetError(f"{self._path}/ does not exist: run the pipeline that writes it")
-        return {path.stem: self._read(path) for path in sorted(self._path.glob(f"*.{self._format}"))}
+        paths = {path.stem: path for path in sorted(self._path.glob(f"*.{self._format}"))}
+        if self._lazy:
+            return LazySections(paths, self._read)
+        return {section_id: self._read(path) for section_id, path in paths.items()}
 
     def _read(self, path: Path) -> Any:
         if self._format == "png":
@@ -63,7 +75,7 @@ class SectionSetDataset(AbstractDataset[dict[str, Any], Mapping[str, Any]]):
         if self._format == "npz":
             with np.load(path, allow_pickle=False) as archive:
                 return dict(archive)
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if self._lazy else None)
 
     def save(self, data: Mapping[str, Any]) -> None:
         staging = staging_path(self._path)
@@ -87,3 +99,19 @@ class SectionSetDataset(AbstractDataset[dict[str, Any], Mapping[str, Any]]):
 
     def _exists(self) -> bool:
         return self._path.is_dir()
+
+
+class LazySections(Mapping):
+    """``{id: value}`` read from its file when looked up (a lazy :class:`SectionSetDataset`)."""
+
+    def __init__(self, paths: Mapping[str, Path], read):
+        self._paths, self._read = dict(paths), read
+
+    def __getitem__(self, section_id: str) -> Any:
+        return self._read(self._paths[section_id])
+
+    def __iter__(self):
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)

@@ -3,12 +3,12 @@
 dataset.
 
 - ``SegyDataset`` loads a file's traces with their headers
-  (:func:`~explainable_salt.seismic.segy.read_segy`, bounded by ``max_traces``, ``max_samples``
-  and ``max_total_samples``, read from the headers before any trace) and saves values
-  ``(n_traces, n_samples)`` in a ``template`` file's trace order with that file's headers
-  (:func:`~explainable_salt.seismic.segy.write_like`).
-- ``XarrayDataset`` loads a zarr store (``.zarr``) or NetCDF file (``.nc``) as an
-  ``xarray.Dataset`` and saves one as a zarr store.
+  lazily (:func:`~explainable_salt.seismic.segy.read_segy`, bounded by ``max_traces``,
+  ``max_samples`` and ``max_total_samples``, read from the headers before any trace) and saves
+  values ``(n_traces, n_samples)`` (NumPy, or Dask written block by block) in a ``template``
+  file's trace order with that file's headers (:func:`~explainable_salt.seismic.segy.write_like`).
+- ``XarrayDataset`` loads a zarr store (``.zarr``) or NetCDF file (``.nc``) as a lazy
+  ``xarray.Dataset`` and saves one as a zarr store (Dask variables computed chunk by chunk).
 
 Both name their location ``_filepath``, so the catalog writes them to a staging name first and
 moves them into place whole (:class:`~explainable_salt.storage.atomic.AtomicDataCatalog`), and
@@ -30,7 +30,7 @@ from explainable_salt.seismic.segy import read_segy, write_like
 logger = logging.getLogger(__name__)
 
 
-class SegyDataset(AbstractDataset[np.ndarray, xr.Dataset]):
+class SegyDataset(AbstractDataset[Any, xr.Dataset]):
     """A SEG-Y file. Example catalog entries::
 
         seismic_segy_raw:
@@ -61,7 +61,7 @@ class SegyDataset(AbstractDataset[np.ndarray, xr.Dataset]):
         if self._template is None:
             raise DatasetError(f"{self._filepath}: a SEG-Y output needs the template whose headers it copies")
         self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        write_like(self._template, self._filepath, np.asarray(data))
+        write_like(self._template, self._filepath, data if hasattr(data, "dask") else np.asarray(data))
         logger.info("Wrote %s (headers of %s)", self._filepath, self._template)
 
     def _exists(self) -> bool:

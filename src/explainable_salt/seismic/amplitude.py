@@ -15,8 +15,10 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import resize
 
+from explainable_salt.seismic.segy import trace_blocks
+
 PROBABILITIES = np.linspace(0.0, 1.0, 1001)  # the quantiles a distribution is described by
-SAMPLED = 10_000_000  # amplitudes read for the quantiles: a strided sample of larger volumes
+SAMPLED = 10_000_000  # amplitudes the quantiles are computed from: every k-th trace's of larger volumes
 
 
 def grey_quantiles(images: np.ndarray) -> np.ndarray:
@@ -27,9 +29,19 @@ def grey_quantiles(images: np.ndarray) -> np.ndarray:
     return np.searchsorted(cumulative, np.clip(PROBABILITIES, 1e-12, 1 - 1e-12)).astype(np.float64)
 
 
+def sampled_amplitudes(amplitude) -> np.ndarray:
+    """The amplitudes of a whole line ``(trace, sample)`` or volume ``(iline, xline, sample)``
+    (NumPy, Dask or xarray) the scaling is computed from, flat: every sample when there are at most
+    :data:`SAMPLED`, else every k-th trace's, read block by block so the volume is never held whole."""
+    n_traces, n_samples = int(np.prod(amplitude.shape[:-1])), amplitude.shape[-1]
+    every = max(1, -(-n_traces * n_samples // SAMPLED))
+    picked = [block[(-start) % every::every] for start, block in trace_blocks(amplitude)]
+    return np.concatenate(picked).ravel()
+
+
 def amplitude_quantiles(amplitude: np.ndarray) -> np.ndarray:
-    """The amplitude quantiles ``(1001,)`` at :data:`PROBABILITIES` of a whole line or volume (a
-    strided sample of :data:`SAMPLED` values when larger)."""
+    """The amplitude quantiles ``(1001,)`` at :data:`PROBABILITIES` of a whole line or volume
+    (:func:`sampled_amplitudes` of larger ones)."""
     flat = np.asarray(amplitude, dtype=np.float32).ravel()
     step = max(1, flat.size // SAMPLED)
     return np.quantile(flat[::step], PROBABILITIES)

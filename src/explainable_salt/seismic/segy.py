@@ -52,17 +52,37 @@ def _open(path: Path):
         raise RawDataError(f"{path}: not a readable SEG-Y file ({error})") from error
 
 
+TRACE_BLOCK_BYTES = 64 * 2**20  # a lazily read file is read in blocks of traces of about this size
+
+
+def _read_traces(path: str, start: int, stop: int, n_samples: int) -> np.ndarray:
+    with segyio.open(path, ignore_geometry=True) as segy:
+        return np.asarray(segy.trace.raw[start:stop], dtype=np.float32).reshape(stop - start, n_samples)
+
+
+def _read_header(path: str, byte: int) -> np.ndarray:
+    with segyio.open(path, ignore_geometry=True) as segy:
+        return np.asarray(segy.attributes(byte)[:]).ravel()
+
+
 def read_segy(path: str | Path, max_traces: int, max_samples: int, max_total_samples: int) -> xr.Dataset:
     """The traces of a SEG-Y file in file order: ``amplitude (trace, sample) float32``, whatever the
     stored sample format (IBM or IEEE float, integers), with each trace-header field as a
     ``(trace,)`` coordinate (:func:`header_coordinate`) and ``sample`` in ms (or m for depth data)
     from the binary header's interval.
 
+    Lazy: amplitudes and header fields are Dask arrays read from the file when computed, in
+    blocks of traces of about :data:`TRACE_BLOCK_BYTES`, so a file larger than memory can be
+    read section by section. One pass over the file, block by block, checks its samples first.
+
     Refused, naming the file: not SEG-Y, truncated or traces of unequal length, more than
     ``max_traces`` traces, ``max_samples`` samples per trace or ``max_total_samples`` in all (read
     from the headers, before any trace), no samples, NaN or infinite samples, traces that are all
     zero.
     """
+    import dask
+    import dask.array as da
+
     path = Path(path)
     if not path.is_file():
         raise RawDataError(f"{path}: no such file")
@@ -74,30 +94,53 @@ def read_segy(path: str | Path, max_traces: int, max_samples: int, max_total_sam
                 raise RawDataError(f"{path}: {value:,} {what}, more than the {limit:,} allowed")
         if n_traces == 0 or n_samples == 0:
             raise RawDataError(f"{path}: {n_traces} traces of {n_samples} samples: nothing to read")
-        amplitude = np.asarray(segy.trace.raw[:], dtype=np.float32).reshape(n_traces, n_samples)
-        headers = {header_coordinate(byte): ("trace", np.asarray(segy.attributes(byte)[:]).ravel())
-                   for byte in TRACE_FIELDS}
         samples, interval, sample_format = np.asarray(segy.samples, np.float64), segyio.tools.dt(segy), segy.format
-    require_live_samples(amplitude, path)
+        header_dtype = np.asarray(segy.attributes(INLINE_BYTE)[0:1]).dtype
+    per_block = max(1, TRACE_BLOCK_BYTES // (4 * n_samples))
+    blocks = [da.from_delayed(dask.delayed(_read_traces, pure=True)(str(path), a, min(a + per_block, n_traces),
+                                                                    n_samples),
+                              (min(a + per_block, n_traces) - a, n_samples), np.float32)
+              for a in range(0, n_traces, per_block)]
+    amplitude = da.concatenate(blocks)
+    headers = {header_coordinate(byte): ("trace", da.from_delayed(dask.delayed(_read_header, pure=True)(
+        str(path), byte), (n_traces,), header_dtype)) for byte in TRACE_FIELDS}
+    traces = xr.Dataset({"amplitude": (LINE_DIMS, amplitude)}, coords={"sample": samples, **headers},
+                        attrs={"source": str(path), "sample_interval_us": float(interval),
+                               "sample_format": str(sample_format)})
+    require_live_samples(traces["amplitude"], path)
     logger.info("Read %s: %d traces of %d samples (%s, every %g µs)", path, n_traces, n_samples, sample_format,
                 interval)
-    return xr.Dataset({"amplitude": (LINE_DIMS, amplitude)},
-                      coords={"sample": samples, **headers},
-                      attrs={"source": str(path), "sample_interval_us": float(interval),
-                             "sample_format": str(sample_format)})
+    return traces
 
 
-def require_live_samples(amplitude: np.ndarray, path: Path | str) -> None:
-    """Refuse NaN or infinite samples and all-zero traces ``(n_traces, n_samples)``, naming the
-    first traces (0-based, in file order)."""
-    bad = np.flatnonzero(~np.isfinite(amplitude).all(axis=1))
-    if len(bad):
-        raise RawDataError(f"{path}: {len(bad)} trace(s) hold NaN or infinite samples, first {bad[:5].tolist()} "
+def trace_blocks(values: xr.DataArray | np.ndarray, max_bytes: int = TRACE_BLOCK_BYTES):
+    """Yield ``(first trace, block (n, n_samples) float32)`` over a line ``(trace, sample)`` or a
+    volume ``(iline, xline, sample)`` (traces numbered in that order), a few whole lines of
+    about ``max_bytes`` at a time: a lazy (Dask, zarr) array is read block by block."""
+    shape = values.shape
+    per_trace = int(np.prod(shape[1:])) * 4
+    step = max(1, max_bytes // per_trace)
+    traces_per_line = int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
+    for start in range(0, shape[0], step):
+        block = np.asarray(values[start:start + step], dtype=np.float32)
+        yield start * traces_per_line, block.reshape(-1, shape[-1])
+
+
+def require_live_samples(amplitude: xr.DataArray | np.ndarray, path: Path | str) -> None:
+    """Refuse NaN or infinite samples and all-zero traces of a line ``(n_traces, n_samples)`` or a
+    volume ``(iline, xline, sample)``, naming the first traces (0-based, in the order of the
+    array); read block by block (:func:`trace_blocks`)."""
+    bad, dead = [], []
+    for start, block in trace_blocks(amplitude):
+        bad.extend((start + np.flatnonzero(~np.isfinite(block).all(axis=1))).tolist())
+        dead.extend((start + np.flatnonzero(~block.any(axis=1))).tolist())
+    n_traces = int(np.prod(amplitude.shape[:-1]))
+    if bad:
+        raise RawDataError(f"{path}: {len(bad)} trace(s) hold NaN or infinite samples, first {bad[:5]} "
                            "(0-based, file order)")
-    dead = np.flatnonzero(~amplitude.any(axis=1))
-    if len(dead):
-        raise RawDataError(f"{path}: {len(dead)} of {len(amplitude)} trace(s) are all zero, first "
-                           f"{dead[:5].tolist()} (0-based, file order): a dead or missing trace cannot be told from "
+    if dead:
+        raise RawDataError(f"{path}: {len(dead)} of {n_traces} trace(s) are all zero, first "
+                           f"{dead[:5]} (0-based, file order): a dead or missing trace cannot be told from "
                            "salt; fill or remove them before running")
 
 
@@ -117,7 +160,7 @@ def arrange(traces: xr.Dataset, iline_byte: int = INLINE_BYTE, xline_byte: int =
     amplitude = traces["amplitude"]
     attrs = {**traces.attrs, "iline_byte": iline_byte, "xline_byte": xline_byte}
     if len(np.unique(inline)) < 2 or len(np.unique(crossline)) < 2:
-        return xr.DataArray(amplitude.to_numpy(), dims=LINE_DIMS, name="amplitude", attrs=attrs, coords={
+        return xr.DataArray(amplitude.data, dims=LINE_DIMS, name="amplitude", attrs=attrs, coords={
             "trace": np.arange(amplitude.sizes["trace"]), "sample": traces["sample"].to_numpy(),
             "cdp": ("trace", traces[header_coordinate(CDP_BYTE)].to_numpy()),
             "trace_index": ("trace", np.arange(amplitude.sizes["trace"]))})
@@ -138,24 +181,26 @@ def arrange(traces: xr.Dataset, iline_byte: int = INLINE_BYTE, xline_byte: int =
         raise RawDataError(f"{source}: irregular geometry: {len(missing)} of the {trace_index.size} positions of its "
                            f"{len(ilines)} inlines x {len(xlines)} crosslines have no trace, first inline {ilines[a]} "
                            f"crossline {xlines[b]} (header bytes {iline_byte} / {xline_byte})")
-    volume = amplitude.to_numpy()[trace_index]
+    volume = amplitude.data[trace_index.ravel()]
+    if not isinstance(volume, np.ndarray):  # Dask: blocks of whole inlines, so that the reshape needs no shuffle
+        inlines_per_block = max(1, TRACE_BLOCK_BYTES // (4 * volume.shape[1] * len(xlines)))
+        volume = volume.rechunk({0: inlines_per_block * len(xlines), 1: -1})
+    volume = volume.reshape(len(ilines), len(xlines), -1)
     return xr.DataArray(volume, dims=VOLUME_DIMS, name="amplitude", attrs=attrs, coords={
         "iline": ilines, "xline": xlines, "sample": traces["sample"].to_numpy(),
         "trace_index": (("iline", "xline"), trace_index)})
 
 
-def in_file_order(values: xr.DataArray) -> np.ndarray:
+def in_file_order(values: xr.DataArray):
     """``(n_traces, n_samples) float32``: a line's or volume's values back in the order of the file
-    they were read from (its ``trace_index`` coordinate)."""
+    they were read from (its ``trace_index`` coordinate); lazy (Dask) when ``values`` is."""
     trace_index = values["trace_index"].to_numpy().ravel()
-    flat = values.transpose(*values["trace_index"].dims, "sample").to_numpy().reshape(len(trace_index), -1)
-    ordered = np.empty_like(flat, dtype=np.float32)
-    ordered[trace_index] = flat
-    return ordered
+    flat = values.transpose(*values["trace_index"].dims, "sample").data.reshape(len(trace_index), -1)
+    return flat[np.argsort(trace_index)].astype(np.float32)
 
 
-def write_like(template: str | Path, target: str | Path, traces: np.ndarray) -> None:
-    """Write ``traces`` ``(n_traces, n_samples)``, in ``template``'s trace order, to ``target`` as
+def write_like(template: str | Path, target: str | Path, traces) -> None:
+    """Write ``traces`` ``(n_traces, n_samples)`` (NumPy or Dask), in ``template``'s trace order, to ``target`` as
     a SEG-Y file with ``template``'s textual, binary and trace headers, samples as 4-byte IEEE
     floats: it opens wherever the template opens, on the same geometry."""
     with segyio.open(str(template), ignore_geometry=True) as source:
@@ -170,7 +215,12 @@ def write_like(template: str | Path, target: str | Path, traces: np.ndarray) -> 
             out.bin = source.bin
             out.bin.update(format=5)
             out.header = source.header
-            out.trace = np.ascontiguousarray(traces, dtype=np.float32)
+            # block by block, so that lazy (Dask) values are computed a few traces at a time
+            step = max(1, TRACE_BLOCK_BYTES // (4 * traces.shape[1]))
+            for start in range(0, traces.shape[0], step):
+                block = np.asarray(traces[start:start + step], dtype=np.float32)
+                for k, trace in enumerate(block):
+                    out.trace[start + k] = np.ascontiguousarray(trace)
 
 
 def write_volume(path: str | Path, amplitudes: np.ndarray, sample_interval_us: float = 4000.0,
@@ -190,4 +240,4 @@ def write_volume(path: str | Path, amplitudes: np.ndarray, sample_interval_us: f
             out.header[k] = {INLINE_BYTE: i + 1, CROSSLINE_BYTE: j + 1, CDP_BYTE: k + 1,
                              segyio.TraceField.TRACE_SAMPLE_COUNT: n_samples,
                              segyio.TraceField.TRACE_SAMPLE_INTERVAL: int(sample_interval_us)}
-            out.trace[k] = np.asarray(amplitudes[i, j], dtype=np.float32)
+            out.trace[k] = np.ascontiguousarray(amplitudes[i, j], dtype=np.float32)

@@ -2,8 +2,10 @@
 
 Its first nodes depend on what ``inference.sections`` names (:func:`sections_kind`): PNG sections
 (a folder or zip, the default) are checked as they are; a SEG-Y file, zarr store or NetCDF file is
-read as a line or volume, cut into sections and its outputs put back on its grid. Prediction and
-explanation are the same nodes for both.
+read lazily as a line or volume, cut into sections predicted a chunk at a time (streamed to
+``seismic_section_probabilities`` on its grid, so memory does not grow with the volume) and its
+outputs assembled on its grid. Prediction runs the same chunk function for both; explanation is
+the same node.
 """
 
 from pathlib import Path
@@ -19,6 +21,7 @@ from explainable_salt.pipelines.inference.nodes import (
 from explainable_salt.pipelines.inference.seismic_nodes import (
     arrange_segy,
     arrange_xarray,
+    predict_seismic_sections,
     segy_outputs,
     seismic_quicklooks,
     seismic_sections,
@@ -37,7 +40,22 @@ def sections_kind(sections: str | None) -> str:
     return "segy" if suffix in SEGY_SUFFIXES else "xarray" if suffix in XARRAY_SUFFIXES else "png"
 
 
-def _seismic_nodes(kind: str) -> list:
+def _prediction_nodes(kind: str) -> list:
+    """PNG sections: probabilities and masks per section, and a submission; seismic files:
+    probabilities on the input's grid, streamed a chunk of sections at a time."""
+    inputs = ["inference_sections", "salt_model", "salt_model_channels", "channel_normaliser", "decision_rule",
+              "params:feature_engineering", "params:modelling.inference", "params:inference", "params:execution"]
+    if kind != "png":
+        return [node(predict_seismic_sections, inputs, "seismic_section_probabilities",
+                     name="predict_seismic_sections")]
+    return [
+        node(predict_sections, inputs, ["inference_probabilities", "inference_masks"], name="predict_sections"),
+        node(make_section_submission, inputs="inference_masks", outputs="inference_submission",
+             name="make_section_submission"),
+    ]
+
+
+def _seismic_nodes(kind: str) -> tuple[list, list]:
     arranged = [
         node(arrange_segy, ["seismic_segy_raw", "params:inference.seismic"], "seismic_amplitude",
              name="arrange_segy") if kind == "segy" else
@@ -47,7 +65,7 @@ def _seismic_nodes(kind: str) -> list:
              ["inference_sections", "seismic_scaling"], name="seismic_sections"),
     ]
     outputs = [
-        node(seismic_volume, ["inference_probabilities", "inference_explanations", "seismic_amplitude",
+        node(seismic_volume, ["seismic_section_probabilities", "inference_explanations", "seismic_amplitude",
                               "seismic_scaling", "decision_rule", "params:inference.seismic"],
              "seismic_volume", name="seismic_volume"),
         node(seismic_quicklooks, ["seismic_volume", "params:inference.seismic"], "seismic_quicklooks",
@@ -70,18 +88,7 @@ def create_pipeline(kind: str = "png", **kwargs) -> Pipeline:
     return Pipeline(
         [
             *first,
-            node(
-                predict_sections,
-                inputs=[
-                    "inference_sections", "salt_model", "salt_model_channels", "channel_normaliser",
-                    "decision_rule", "params:feature_engineering", "params:modelling.inference",
-                    "params:inference", "params:execution",
-                ],
-                outputs=["inference_probabilities", "inference_masks"],
-                name="predict_sections",
-            ),
-            node(make_section_submission, inputs="inference_masks", outputs="inference_submission",
-                 name="make_section_submission"),
+            *_prediction_nodes(kind),
             node(
                 explain_sections,
                 inputs=[

@@ -6,17 +6,31 @@ zarr store, SEG-Y files with the input's headers, PNG quicklooks)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
+import keras
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from explainable_salt.pipelines.inference.nodes import Sections
+from explainable_salt.compute.execution import StreamedMapping, map_stack
+from explainable_salt.pipelines.inference.nodes import (
+    Sections,
+    model_normaliser,
+    predict_sections_chunk,
+    sections_per_chunk,
+)
 from explainable_salt.segmentation.inference import section_masks
-from explainable_salt.seismic.amplitude import amplitude_quantiles, grey_map, grey_quantiles, to_grey
+from explainable_salt.seismic.amplitude import (
+    amplitude_quantiles,
+    grey_map,
+    grey_quantiles,
+    sampled_amplitudes,
+    to_grey,
+)
 from explainable_salt.seismic.attributes import ATTRIBUTES
-from explainable_salt.seismic.sections import cut_dims, on_grid, prepared, restored, section_shapes, sections
+from explainable_salt.seismic.sections import PreparedSections, cut_dims, restored, section_id, section_shapes
 from explainable_salt.seismic.segy import VOLUME_DIMS, arrange, in_file_order, require_live_samples
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.validation import RawDataError
@@ -38,9 +52,9 @@ def arrange_segy(seismic_segy_raw: xr.Dataset, params: dict) -> xr.DataArray:
 
 def arrange_xarray(seismic_xarray_raw: xr.Dataset, params: dict) -> xr.DataArray:
     """A zarr or NetCDF volume's amplitudes (its data variable ``params["variable"]``, or its only
-    one) as ``(iline, xline, sample)`` or ``(trace, sample)``; its sample axis may be called
-    sample, time, twt, depth or z. Refused, naming the store: several variables and none named,
-    other dimensions, NaN or infinite samples, all-zero traces."""
+    one) as ``(iline, xline, sample)`` or ``(trace, sample)``, still lazy; its sample axis may be
+    called sample, time, twt, depth or z. Refused, naming the store: several variables and none
+    named, other dimensions, NaN or infinite samples, all-zero traces (read block by block)."""
     source = seismic_xarray_raw.encoding.get("source") or "the zarr / NetCDF input"
     names = list(seismic_xarray_raw.data_vars)
     name = params.get("variable") or (names[0] if len(names) == 1 else None)
@@ -52,12 +66,12 @@ def arrange_xarray(seismic_xarray_raw: xr.Dataset, params: dict) -> xr.DataArray
     values = values.rename({samples[0]: "sample"}) if len(samples) == 1 else values
     for dims in (VOLUME_DIMS, ("trace", "sample")):
         if set(values.dims) == set(dims):
-            values = values.transpose(*dims).astype(np.float32).load()
+            values = values.transpose(*dims).astype(np.float32)
             break
     else:
         raise RawDataError(f"{source}: variable {name!r} has dims {values.dims}; expected (iline, xline, one of "
                            f"{SAMPLE_NAMES}) or (trace, one of them)")
-    require_live_samples(values.to_numpy().reshape(-1, values.sizes["sample"]), source)
+    require_live_samples(values, source)
     lines = values.shape[:-1]
     values = values.assign_coords(trace_index=(values.dims[:-1], np.arange(int(np.prod(lines))).reshape(lines)))
     if "trace" in values.dims and "trace" not in values.coords:
@@ -72,45 +86,102 @@ def seismic_sections(
 
     Amplitudes (sign flipped when ``polarity`` is -1) become grey levels distributed like
     ``train_images``' over the whole line or volume (``scaling``:
-    :mod:`~explainable_salt.seismic.amplitude`); each section is resampled by ``resample`` and
-    padded to a tile where shorter (:func:`~explainable_salt.seismic.sections.prepared`). Depths:
-    ``params["depth"]`` for every section when the model's channels need one, else refused.
+    :mod:`~explainable_salt.seismic.amplitude`, from a strided sample of large volumes); each
+    section is resampled by ``resample`` and padded to a tile where shorter. The sections are
+    :class:`~explainable_salt.seismic.sections.PreparedSections`, read from the input when a chunk
+    of them is predicted, never all at once. Depths: ``params["depth"]`` for every section when
+    the model's channels need one, else refused.
     """
-    amplitude = seismic_amplitude * float(params["polarity"])
-    scaling = params["scaling"]
-    reference = grey_quantiles(train_images.data)
-    knots = grey_map(amplitude_quantiles(amplitude.to_numpy()), reference, scaling["method"],
-                     tuple(scaling["matched_quantiles"]))
-    grey = amplitude.copy(data=to_grey(amplitude.to_numpy(), knots))
-    factors = tuple(params["resample"])
-    cut = {i: prepared(s, factors) for i, s in sections(grey, params["direction"], line_name(amplitude)).items()}
+    source, polarity = seismic_amplitude.attrs.get("source"), float(params["polarity"])
     needs_depth = [c for c in salt_model_channels if ATTRIBUTES[c].needs_depth]
     if needs_depth and params.get("depth") is None:
-        raise RawDataError(f"{amplitude.attrs.get('source')}: the model's channel(s) {needs_depth} need a depth per "
+        raise RawDataError(f"{source}: the model's channel(s) {needs_depth} need a depth per "
                            "section and a seismic file gives none: set --params \"inference.seismic.depth=FEET\"")
     depth = np.nan if params.get("depth") is None else float(params["depth"])
-    groups: dict[tuple[int, int], list[str]] = {}
-    for i in sorted(cut):
-        groups.setdefault(cut[i].shape, []).append(i)
-    prepared_sections = [(ImageStack(ids, np.stack([cut[i] for i in ids])), np.full(len(ids), depth, np.float32))
-                         for ids in groups.values()]
-    values = grey.to_numpy()
+    scaling = params["scaling"]
+    reference = grey_quantiles(train_images.data)
+    sampled = polarity * sampled_amplitudes(seismic_amplitude)
+    knots = grey_map(amplitude_quantiles(sampled), reference, scaling["method"], tuple(scaling["matched_quantiles"]))
+    factors = tuple(params["resample"])
+    line = line_name(seismic_amplitude)
+    prepared_sections = []
+    for dim in cut_dims(seismic_amplitude, params["direction"]) or [None]:
+        stack = PreparedSections(seismic_amplitude, dim, knots, polarity, factors)
+        ids = [line] if dim is None else [section_id(dim, v) for v in seismic_amplitude[dim].to_numpy()]
+        prepared_sections.append((ImageStack(ids, stack), np.full(len(ids), depth, np.float32)))
+    grey = to_grey(sampled, knots)
     report = {"method": scaling["method"], "matched_quantiles": list(scaling["matched_quantiles"]),
               "amplitude_at_grey_0": float(knots[0][0]), "amplitude_at_grey_255": float(knots[0][-1]),
-              "saturated_share": float(np.mean((values == 0) | (values == 255))),
+              "saturated_share": float(np.mean((grey == 0) | (grey == 255))),
               "tgs_saturated_share": float(np.mean(np.isin(train_images.data, (0, 255)))),
-              "grey_quantiles_5_50_95": [float(np.percentile(values, q)) for q in (5, 50, 95)],
+              "grey_quantiles_5_50_95": [float(np.percentile(grey, q)) for q in (5, 50, 95)],
               "tgs_grey_quantiles_5_50_95": [float(reference[int(q * 10)]) for q in (5, 50, 95)],
-              "polarity": int(params["polarity"]), "resample": list(factors), "sections": len(cut)}
+              "amplitudes_sampled": int(sampled.size), "polarity": int(params["polarity"]),
+              "resample": list(factors), "sections": sum(len(s) for s, _ in prepared_sections)}
     logger.info("%s: %d section(s); amplitudes %.4g to %.4g → grey 0 to 255 (%s), %.1f %% saturated (TGS %.1f %%)",
-                amplitude.attrs.get("source"), len(cut), report["amplitude_at_grey_0"],
-                report["amplitude_at_grey_255"], scaling["method"], 100 * report["saturated_share"],
-                100 * report["tgs_saturated_share"])
+                source, report["sections"], report["amplitude_at_grey_0"], report["amplitude_at_grey_255"],
+                scaling["method"], 100 * report["saturated_share"], 100 * report["tgs_saturated_share"])
     return prepared_sections, report
 
 
+def predict_seismic_sections(
+    inference_sections: Sections,
+    salt_model: keras.Model,
+    salt_model_channels: list[str],
+    channel_normaliser: dict,
+    decision_rule: dict,
+    feature_params: dict,
+    prediction_params: dict,
+    params: dict,
+    execution: dict | None = None,
+) -> StreamedMapping:
+    """Salt probabilities ``{id: (n_samples, n_traces) float32}`` of every section on the input's
+    grid (padding cropped, resampling undone), streamed: computed a chunk of sections at a time
+    where ``execution`` says, by the prediction the PNG sections get
+    (:func:`~explainable_salt.pipelines.inference.nodes.predict_sections_chunk`), as the catalog
+    writes them, so memory stays bounded by a chunk whatever the volume's size."""
+    settings = {**prediction_params, "tile_overlap": params["tile_overlap"]}
+    normaliser = model_normaliser(channel_normaliser, salt_model_channels)
+
+    def items():
+        for sections, depths in inference_sections:
+            stack: PreparedSections = sections.data
+            for s, (probabilities, _) in map_stack(
+                predict_sections_chunk, sections, execution,
+                chunk_size=sections_per_chunk(prediction_params["chunk_size"], stack.shape),
+                chunk_args=lambda _, s, sections=sections, depths=depths: (sections.ids[s], depths[s]),
+                shared={"models": [salt_model], "names": list(salt_model_channels),
+                        "settings": feature_params.get("attribute_settings"), "normaliser": normaliser,
+                        "params": settings, "rule": decision_rule},
+                desc="seismic sections",
+            ):
+                for section, probability in zip(sections.ids[s], probabilities):
+                    yield section, restored(probability, stack.section_shape, stack.factors)
+
+    return StreamedMapping([i for s, _ in inference_sections for i in s.ids], items)
+
+
+def _volume_slab(probabilities: Mapping[str, np.ndarray], first: str, position: int, first_value,
+                 other_ids: list[str]) -> np.ndarray:
+    """The probability ``(n_other, n_samples)`` of the volume at ``position`` along ``first``: its
+    section there, averaged with column ``position`` of each section across it (``other_ids``,
+    when both directions were predicted)."""
+    slab = np.asarray(probabilities[section_id(first, first_value)], np.float32).T
+    if other_ids:
+        across = np.stack([np.asarray(probabilities[i][:, position], np.float32) for i in other_ids])
+        slab = (slab + across) / 2
+    return slab
+
+
+def _mask_block(probability: np.ndarray, axis: int, rule: dict) -> np.ndarray:
+    """The decision rule on one section of a probability block ``(..., n_samples)`` (one section
+    along ``axis``)."""
+    section = np.moveaxis(probability, axis, 0)[0].T  # (n_samples, n_traces)
+    return np.expand_dims(section_masks(section[None], rule)[0].T, axis)
+
+
 def seismic_volume(
-    inference_probabilities: dict[str, np.ndarray], inference_explanations: dict[str, dict],
+    seismic_section_probabilities: Mapping[str, np.ndarray], inference_explanations: dict[str, dict],
     seismic_amplitude: xr.DataArray, seismic_scaling: dict, decision_rule: dict, params: dict,
 ) -> xr.Dataset:
     """The run's outputs on the input's grid, one ``xarray.Dataset``: ``amplitude``, salt
@@ -120,20 +191,36 @@ def seismic_volume(
     on a volume: ``phi_iline (explained_iline, xline, sample, channel)``); chunked one section per
     chunk along the first direction.
 
-    Resampling back to the input's grid is linear, so ``expected_value + Σ phi`` still equals the
-    explained probability at every sample.
+    Lazy (Dask): each chunk is read from the per-section probabilities when the catalog writes it,
+    so a volume larger than memory is written a section at a time. Resampling back to the input's
+    grid is linear, so ``expected_value + Σ phi`` still equals the explained probability at every
+    sample.
     """
+    import dask
+    import dask.array as da
+
     direction, line = params["direction"], line_name(seismic_amplitude)
     shapes, factors = section_shapes(seismic_amplitude, direction, line), tuple(params["resample"])
-    back = {i: restored(inference_probabilities[i], shapes[i], factors) for i in shapes}
-    probability = on_grid(back, seismic_amplitude, direction, line).astype(np.float32)
     dims = cut_dims(seismic_amplitude, direction)
-    first = {"iline": "inline", "xline": "crossline"}[dims[0]] if dims else direction
-    along = sections(seismic_amplitude.copy(data=probability), first, line)
-    masks = section_masks(np.stack(list(along.values())), decision_rule)
-    mask = on_grid(dict(zip(along, masks)), seismic_amplitude, first, line).astype(np.uint8)
+    if not dims:  # a 2-D line: one section
+        probability = np.asarray(seismic_section_probabilities[line], np.float32)
+        mask = section_masks(probability[None], decision_rule)[0]
+        probability, mask = probability.T, mask.T
+        amplitude = seismic_amplitude.variable
+    else:
+        first = dims[0]
+        other = next(d for d in ("iline", "xline") if d != first)
+        axis = VOLUME_DIMS.index(first)
+        other_ids = [section_id(other, v) for v in seismic_amplitude[other].to_numpy()] if len(dims) == 2 else []
+        n_other, n_samples = seismic_amplitude.sizes[other], seismic_amplitude.sizes["sample"]
+        slab = dask.delayed(_volume_slab, pure=True)
+        probability = da.stack([da.from_delayed(slab(seismic_section_probabilities, first, k, v, other_ids),
+                                                (n_other, n_samples), np.float32)
+                                for k, v in enumerate(seismic_amplitude[first].to_numpy())], axis=axis)
+        mask = probability.map_blocks(_mask_block, axis, decision_rule, dtype=np.uint8)
+        amplitude = seismic_amplitude.chunk({first: 1}).variable
     coords = {k: v for k, v in seismic_amplitude.coords.items()}
-    variables = {"amplitude": seismic_amplitude.variable, "probability": (seismic_amplitude.dims, probability),
+    variables = {"amplitude": amplitude, "probability": (seismic_amplitude.dims, probability),
                  "mask": (seismic_amplitude.dims, mask)}
     channels = None
     for dim in dims or [None]:
@@ -147,8 +234,8 @@ def seismic_volume(
             section_dims, suffix = ("trace", "sample"), ""
             parts = {key: value[0] for key, value in parts.items()}
         else:
-            other = next(d for d in seismic_amplitude.dims if d not in (dim, "sample"))
-            section_dims, suffix = (f"explained_{dim}", other, "sample"), f"_{dim}"
+            across = next(d for d in seismic_amplitude.dims if d not in (dim, "sample"))
+            section_dims, suffix = (f"explained_{dim}", across, "sample"), f"_{dim}"
             coords[f"explained_{dim}"] = [int(i.split("_")[1]) for i in explained]
             parts = {key: np.stack(value) for key, value in parts.items()}
         variables[f"phi{suffix}"] = (section_dims + ("channel",), parts["contributions"].astype(np.float32))
@@ -159,15 +246,15 @@ def seismic_volume(
     attrs = {key: value for key, value in seismic_amplitude.attrs.items() if isinstance(value, (str, int, float))}
     volume = xr.Dataset(variables, coords=coords, attrs={**attrs, "scaling": str(seismic_scaling),
                                                          "direction": direction})
-    logger.info("Salt in %.1f %% of %s's samples", 100 * float(mask.mean()), seismic_amplitude.attrs.get("source"))
     return volume.chunk({dims[0]: 1}) if dims else volume
 
 
-def segy_outputs(seismic_volume: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+def segy_outputs(seismic_volume: xr.Dataset) -> tuple:
     """The salt probability and mask ``(n_traces, n_samples) float32`` in the input SEG-Y file's
-    trace order, for files written with its headers."""
-    return (in_file_order(seismic_volume["probability"].load()),
-            in_file_order(seismic_volume["mask"].load().astype(np.float32)))
+    trace order, for files written with its headers: lazy, read from the written volume as the
+    files are written."""
+    return (in_file_order(seismic_volume["probability"]),
+            in_file_order(seismic_volume["mask"].astype(np.float32)))
 
 
 def seismic_quicklooks(seismic_volume: xr.Dataset, params: dict) -> dict[str, Figure]:
@@ -175,8 +262,10 @@ def seismic_quicklooks(seismic_volume: xr.Dataset, params: dict) -> dict[str, Fi
     order (:func:`~explainable_salt.figures.plotting.section_quicklook`)."""
     from explainable_salt.figures.plotting import section_quicklook
 
-    amplitude = seismic_volume["amplitude"].load()
+    amplitude = seismic_volume["amplitude"]
     line = line_name(amplitude)
+    logger.info("Salt in %.1f %% of %s's samples", 100 * float(seismic_volume["mask"].mean()),
+                amplitude.attrs.get("source"))
     ids = sorted(section_shapes(amplitude, params["direction"], line))[: params["quicklooks"]]
     figures = {}
     for i in ids:
