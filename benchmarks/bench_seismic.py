@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -82,7 +81,14 @@ def run_one(segy: Path, data: Path) -> dict:
     probability, _ = segy_outputs(XarrayDataset(str(out / "seismic.zarr")).load())
     SegyDataset(str(out / "probability.sgy"), template=str(segy)).save(probability)
     return {"seconds": time.perf_counter() - start, "traces": int(traces.sizes["trace"]),
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+            "peak_rss_gb": peak_rss_gb()}
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory since it started (``VmHWM``: unlike ``ru_maxrss``, which
+    a child starts with its parent's peak, it begins afresh at exec)."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 2**20
 
 
 def main() -> None:

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from explainable_salt.attribution.absence import BackgroundAbsence, DrawnBackgroundAbsence
 from explainable_salt.attribution.sections import stitched_shapley
-from explainable_salt.attribution.shapley import channel_shapley
+from explainable_salt.attribution.shapley import channel_shapley, explain_game
 from explainable_salt.segmentation.inference import section_masks
 from explainable_salt.segmentation.tiling import blend, blend_sum, cut, plan_tiles, tile_starts
 from explainable_salt.tgs import synthetic
@@ -66,6 +67,61 @@ def test_stitched_contributions_of_a_pixelwise_linear_model_are_slope_times_valu
     stitched_background = blend(np.broadcast_to(background.mean(axis=0), (len(tiling), 101, 101, 3)), tiling)[0]
     np.testing.assert_allclose(result.contributions, np.asarray(slopes) * (sections - stitched_background), atol=1e-4)
     assert result.contributions.shape == (2, 150, 230, 3) and result.expected_value.shape == (150, 230)
+
+
+def _power_at_tile_period(maps: np.ndarray, tiling, harmonics: int = 10) -> float:
+    """How strongly ``maps`` ``(n, H, W, T)`` repeat with the tiles along the columns: the power of
+    their row-mean profile at the tile period and its first ``harmonics`` harmonics (the largest
+    of the three nearest frequency bins each, as the origins are rounded), over the median power
+    of all frequencies. Noise gives about 2.6; a pattern repeated with every tile, hundreds."""
+    profile = maps.mean(axis=(0, 1))  # (W, T)
+    power = (np.abs(np.fft.rfft(profile - profile.mean(axis=0), axis=0)) ** 2).sum(axis=1)
+    cycles = maps.shape[2] / np.diff(tiling.origins[:, 1]).mean()
+    bins = [round(k * cycles) for k in range(1, harmonics + 1)]
+    peaks = [power[b - 1 : b + 2].max() for b in bins]
+    return float(np.mean(peaks) / np.median(power[1:]))
+
+
+def test_phi_of_a_long_section_has_no_peak_at_the_tile_period_when_each_tile_draws_its_own_background():
+    # A section with no signal of its own: what repeats with the tiles can only come from the game.
+    rng = np.random.default_rng(5)
+    section = np.zeros((1, 101, 2601, 2), np.float32)
+    # What repeats is now the pool's mean pattern, sqrt(8 / 256) of one draw's: about noise level.
+    pool = rng.normal(size=(256, 101, 101, 2)).astype(np.float32)
+    tiling = plan_tiles(section.shape[1:3])
+    assert len(tiling) == 51  # every 50 columns
+
+    def explained(absence):
+        return stitched_shapley(lambda tiles: explain_game(_pixelwise_linear([1.0, -2.0]), tiles, absence,
+                                                           progress=False), section)
+
+    shared, drawn = explained(BackgroundAbsence(pool[:8])), explained(DrawnBackgroundAbsence(pool, 8, seed=3))
+    assert _power_at_tile_period(shared.contributions, tiling) > 100  # one background: the tile grid
+    assert _power_at_tile_period(drawn.contributions, tiling) < 6
+    assert drawn.expected_value.shape == (1, 101, 2601)
+    assert _power_at_tile_period(drawn.expected_value[..., None], tiling) < 6
+    assert drawn.max_additivity_error <= 1e-5
+
+
+def test_a_drawn_background_is_fixed_by_the_image_and_seed_whatever_the_chunking():
+    rng = np.random.default_rng(6)
+    pool, images = rng.normal(size=(30, 101, 101, 2)), rng.normal(size=(5, 101, 101, 2))
+    absence = DrawnBackgroundAbsence(pool, 4, seed=1)
+    draws = absence.draws(images)
+    assert draws.shape == (5, 4) and all(len(set(row)) == 4 for row in draws)  # without replacement
+    assert np.array_equal(np.concatenate([absence.draws(images[:2]), absence.draws(images[2:], rows=[2, 3, 4])]),
+                          draws)
+    assert not np.array_equal(DrawnBackgroundAbsence(pool, 4, seed=2).draws(images), draws)
+    assert len({tuple(row) for row in draws}) == 5  # each image its own draw
+    blank = absence.draws(np.zeros((5, 101, 101, 2)))
+    assert len({tuple(row) for row in blank}) == 5  # identical images too
+    predict = _pixelwise_linear([0.5, 1.5])
+    np.testing.assert_allclose(absence.expected(predict, images), predict(pool)[draws].mean(axis=1))
+    one = explain_game(predict, images, absence, images_per_call=2, progress=False)
+    whole = explain_game(predict, images, absence, images_per_call=5, progress=False)
+    np.testing.assert_array_equal(one.contributions, whole.contributions)
+    with pytest.raises(ValueError, match="pool of 30"):
+        DrawnBackgroundAbsence(pool, 31)
 
 
 def test_stitched_explanations_of_a_300_by_400_section_are_additive_at_every_pixel():

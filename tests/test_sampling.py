@@ -79,7 +79,7 @@ class KthNeighbour:
     k: int
     name: str = "k-th neighbour"
 
-    def references(self, images, present):
+    def references(self, images, present, rows=None):
         return self.conditional.pool[self.conditional.nearest(images, present)[..., self.k : self.k + 1]], np.ones(1)
 
     def expected(self, predict, images):

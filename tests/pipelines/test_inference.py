@@ -24,14 +24,16 @@ from explainable_salt.tgs.rle import rle_decode
 BUILT = ["amplitude", "energy", "sobel", "depth"]     # what feature_engineering built
 FEATURES = {"channels": BUILT, "attribute_settings": {"energy": {"window": 9}}}
 PREDICTION = {"batch_size": 8, "flip_tta": True, "chunk_size": 2}
-EXPLAINABILITY = {"max_exact_channels": 8, "n_permutations": 4, "seed": 11, "images_per_call": 8, "batch_size": 64}
+EXPLAINABILITY = {"max_exact_channels": 8, "n_permutations": 4, "seed": 11, "images_per_call": 8, "batch_size": 64,
+                  "background": {"seed": 7}}
 RULE = {"threshold": 0.5, "min_area": 5, "peak_threshold": 0.0}
 OUTPUTS = {"inference_masks": "png", "inference_probabilities": "npy", "inference_explanations": "npz"}
 
 
-def _params(max_images=None, overlap=50):
+def _params(max_images=None, overlap=50, per_tile=True):
     return {"tile_overlap": overlap, "explanations": {"max_images": max_images, "chunk_size": 2,
-                                                      "additivity_tolerance": 1e-5}}
+                                                      "additivity_tolerance": 1e-5, "background_per_tile": per_tile,
+                                                      "background_pool": 5}}
 
 
 class KeptDataset(MemoryDataset):
@@ -59,6 +61,8 @@ def trained(sections):
     normaliser = fit_normaliser(compute_attributes(grey, BUILT, depths=np.full(len(grey), 500.0)), BUILT)
     channels = ["amplitude", "sobel"]
     background = np.random.default_rng(0).normal(size=(2, 101, 101, 2)).astype(np.float32)
+    built = np.random.default_rng(1).normal(size=(8, 101, 101, len(BUILT))).astype(np.float32)
+    pool_ids = [f"t{k}" for k in range(8)]
     return {
         "salt_model": build_model("unet", 2, depth=1, base_filters=2),
         "salt_model_channels": channels,
@@ -66,6 +70,8 @@ def trained(sections):
         "decision_rule": RULE,
         "shapley_background": ImageStack(["b0", "b1"], background, tuple(channels)),
         "shapley_background_weights": [0.5, 0.5],
+        "model_inputs": ImageStack(pool_ids, built, tuple(BUILT)),
+        "manifest": pd.DataFrame({"id": pool_ids, "split": ["train"] * 6 + ["validation", "internal_test"]}),
     }
 
 
@@ -135,6 +141,27 @@ def test_the_300_by_400_section_is_explained_and_additive_at_every_stitched_pixe
                 - explanation["probability"])
     assert np.abs(residual).max() <= 1e-5
     assert checks["inference.max_additivity_error"] <= 1e-5 and checks["inference.n_explained"] == 4
+
+
+def test_each_tile_of_a_large_section_has_its_own_background_and_one_tile_sections_the_shared_one(
+        tmp_path, run, sections, trained):
+    folder, _, _ = run
+    images, depths, large = sections
+    run_inference(tmp_path, images, depths, trained, _params(per_tile=False))
+    per_tile, shared = _load(folder, "inference_explanations"), _load(tmp_path, "inference_explanations")
+    for section_id, image in images.items():
+        np.testing.assert_array_equal(per_tile[section_id]["probability"], shared[section_id]["probability"])
+        same = np.array_equal(per_tile[section_id]["expected_value"], shared[section_id]["expected_value"])
+        assert same == (image.shape[:2] == (101, 101)), section_id  # only the large section plays other draws
+    # with the shared background, the 300 x 400 section's expected value repeats the tiles' one map
+    from explainable_salt.attribution.shapley import keras_predictor
+    from explainable_salt.segmentation.tiling import blend, plan_tiles
+
+    tiling = plan_tiles((300, 400))
+    one_map = keras_predictor(trained["salt_model"])(trained["shapley_background"].data).astype(np.float64).mean(axis=0)
+    stitched = blend(np.broadcast_to(one_map, (len(tiling), 101, 101)), tiling)[0]
+    np.testing.assert_allclose(shared[large]["expected_value"], stitched, atol=1e-5)
+    assert np.abs(per_tile[large]["expected_value"] - stitched).max() > 1e-3
 
 
 def test_only_the_first_max_images_sections_in_id_order_are_explained(tmp_path, sections, trained):

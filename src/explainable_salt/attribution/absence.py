@@ -11,6 +11,10 @@ An absence definition supplies those references for a set of images and coalitio
 
 - :class:`BackgroundAbsence` (``background``): the interventional game over ``K`` train images
   (random, or weighted k-means centroids); ``v(∅)`` is shared by all images.
+- :class:`DrawnBackgroundAbsence` (``background`` too): each image against its own random draw of
+  ``K`` images from a pool of train images; ``v(∅)`` is per image, its draw's mean output. Tiles
+  of a large section played this way do not share one background, so its pattern does not repeat
+  with every tile of the stitched section.
 - :class:`BaselineAbsence` (``baseline``): each absent channel is its train mean; one reference.
 - :class:`BlurAbsence` (``blur``): each absent channel is a Gaussian-smoothed copy of the
   image's own channel; ``v(∅) = f(blur(x))`` is per image.
@@ -21,6 +25,7 @@ An absence definition supplies those references for a set of images and coalitio
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -42,9 +47,12 @@ class Absence(Protocol):
     n_references: int  # R, the references each coalition value averages
     has_standard_error: bool  # whether those are K ≥ 2 equally weighted stand-ins for a distribution
 
-    def references(self, images: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def references(
+        self, images: np.ndarray, present: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """References broadcastable to ``(N, S, R, H, W, C)`` for ``images`` ``(N, H, W, C)`` and
-        coalitions ``present`` ``(S, C)`` bool, and their weights ``(R,)`` summing to 1."""
+        coalitions ``present`` ``(S, C)`` bool, and their weights ``(R,)`` summing to 1.
+        ``rows`` ``(N,)``: the images' places in the explained stack (default ``0 … N − 1``)."""
 
     def expected(self, predict: Predictor, images: np.ndarray) -> np.ndarray:
         """``v(∅)``: ``(H, W)`` when shared by all images, else ``(N, H, W)``."""
@@ -92,12 +100,54 @@ class BackgroundAbsence:
     def has_standard_error(self) -> bool:
         return self.sampled
 
-    def references(self, images, present):
+    def references(self, images, present, rows=None):
         return self.background[None, None], normalised_weights(self.weights, len(self.background))
 
     def expected(self, predict, images):
         weights = normalised_weights(self.weights, len(self.background))
         return np.tensordot(weights, predict(self.background).astype(np.float64), axes=1)
+
+
+@dataclass(frozen=True, eq=False)
+class DrawnBackgroundAbsence:
+    """Absent channels from ``size`` images of ``pool`` ``(P, H, W, C)`` drawn for each image on
+    its own, uniformly without replacement; ``v(∅)`` ``(N, H, W)`` is the mean output of each
+    image's own draw.
+
+    The draw is seeded by ``seed``, the image's bytes and its place in the explained stack, so an
+    image gets the same references however the engine chunks the stack and wherever it runs, and
+    identical images (tiles of a blank region) get different ones. Each image has its own
+    ``v(∅)``, so the engine's shared-``v(∅)`` standard error does not apply: none is reported."""
+
+    pool: np.ndarray
+    size: int = 8
+    seed: int = 0
+    name: str = "background"
+    has_standard_error = False
+
+    def __post_init__(self):
+        require_stack(self.pool, "pool")
+        if not 1 <= self.size <= len(self.pool):
+            raise ValueError(f"background: draws of {self.size} images from a pool of {len(self.pool)}; "
+                             "explainability.background.size must be from 1 to the pool's size")
+
+    @property
+    def n_references(self) -> int:
+        return self.size
+
+    def draws(self, images: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Pool indices ``(N, size)`` of each image's references; ``rows`` as in :meth:`references`."""
+        rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+        keys = [(zlib.crc32(np.ascontiguousarray(image).tobytes()), int(row)) for image, row in zip(images, rows)]
+        return np.stack([np.random.default_rng([self.seed, *key]).choice(len(self.pool), self.size, replace=False)
+                         for key in keys]).reshape(len(images), self.size)
+
+    def references(self, images, present, rows=None):
+        return self.pool[self.draws(images, rows)][:, None], normalised_weights(None, self.size)
+
+    def expected(self, predict, images):
+        outputs = predict(self.pool).astype(np.float64)  # P passes, once per call: each draw's mean is read from them
+        return outputs[self.draws(images)].mean(axis=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,7 +162,7 @@ class BaselineAbsence:
     def __post_init__(self):
         require_count(np.size(self.means), 1, "means", "channel means")
 
-    def references(self, images, present):
+    def references(self, images, present, rows=None):
         return np.asarray(self.means, dtype=images.dtype).reshape(1, 1, 1, 1, 1, -1), np.ones(1)
 
     def expected(self, predict, images):
@@ -134,7 +184,7 @@ class BlurAbsence:
         """``images`` ``(N, H, W, C)`` smoothed within each image and channel."""
         return gaussian_filter(images, sigma=(0, self.sigma, self.sigma, 0), mode="reflect")
 
-    def references(self, images, present):
+    def references(self, images, present, rows=None):
         return self.smoothed(images)[:, None, None], np.ones(1)
 
     def expected(self, predict, images):
@@ -201,7 +251,7 @@ class ConditionalAbsence:
     def has_standard_error(self) -> bool:
         return self.neighbours >= 2  # one neighbour: no spread to estimate it from
 
-    def references(self, images, present):
+    def references(self, images, present, rows=None):
         return self.pool[self.nearest(images, present)], np.full(self.neighbours, 1.0 / self.neighbours)
 
     def expected(self, predict, images):

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from explainable_salt.attribution.inputs import require_count
+from explainable_salt.stacks import ImageStack
 
 METHODS = ("random", "kmeans")
 
@@ -35,3 +36,11 @@ def choose_background(
     counts = np.bincount(kmeans.labels_, minlength=size).astype(np.float64)
     centroids = kmeans.cluster_centers_.reshape(size, *candidates.shape[1:]).astype(np.float32)
     return centroids, counts / counts.sum(), np.full(size, -1)
+
+
+def train_pool(model_inputs: ImageStack, train_ids: np.ndarray, channels: list[str], size: int, seed: int) -> np.ndarray:
+    """A seeded draw of ``size`` train images (all of them when fewer), in id order, with the
+    model's ``channels``: ``(P, H, W, C)``."""
+    require_count(len(train_ids), 1, "train_ids", "train images", "the train split")
+    pool = np.sort(np.random.default_rng(seed).choice(train_ids, size=min(size, len(train_ids)), replace=False))
+    return model_inputs.select(pool).select_channels(channels).data

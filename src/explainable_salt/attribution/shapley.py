@@ -94,12 +94,13 @@ def batched(predict: Predictor, batch_size: int) -> Predictor:
 
 
 def reference_outputs(
-    predict: Predictor, images: np.ndarray, absence: Absence, present: np.ndarray
+    predict: Predictor, images: np.ndarray, absence: Absence, present: np.ndarray, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The model's outputs ``(N, S, R, H, W)`` float64 on every composite input of ``images``
-    ``(N, H, W, C)``, coalitions ``present`` ``(S, C)`` bool and the absence's ``R`` references,
-    and the references' weights ``(R,)``. One call to ``predict`` with ``N × S × R`` inputs."""
-    references, weights = absence.references(images, present)
+    ``(N, H, W, C)`` (at ``rows`` of the explained stack), coalitions ``present`` ``(S, C)`` bool
+    and the absence's ``R`` references, and the references' weights ``(R,)``. One call to
+    ``predict`` with ``N × S × R`` inputs."""
+    references, weights = absence.references(images, present, rows)
     composite = splice(images, present, references)
     outputs = predict(composite.reshape(-1, *images.shape[1:])).astype(np.float64)
     return outputs.reshape(*composite.shape[:3], *images.shape[1:3]), weights
@@ -194,7 +195,7 @@ def explain_game(
     for start in tqdm(range(0, n, images_per_call), desc="channel Shapley", unit="chunk", disable=not progress):
         x = images[start : start + images_per_call]
         chunk = slice(start, start + len(x))
-        outputs, reference_weights = reference_outputs(predict, x, absence, partial)
+        outputs, reference_weights = reference_outputs(predict, x, absence, partial, np.arange(chunk.start, chunk.stop))
         values = np.empty((len(x), len(members), *x.shape[1:3]))
         values[:, 0] = expected if expected.ndim == 2 else expected[chunk]
         values[:, 1:-1] = np.einsum("k,nskhw->nshw", reference_weights, outputs)

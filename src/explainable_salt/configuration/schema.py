@@ -266,6 +266,8 @@ class InferenceExplanations(Strict):
     max_images: PositiveInt | None = None
     chunk_size: PositiveInt
     additivity_tolerance: PositiveFloat
+    background_per_tile: bool
+    background_pool: PositiveInt
 
 
 class SeismicScaling(Strict):

@@ -19,7 +19,7 @@ from explainable_salt.attribution.absence import (
     BlurAbsence,
     ConditionalAbsence,
 )
-from explainable_salt.attribution.background import choose_background
+from explainable_salt.attribution.background import choose_background, train_pool
 from explainable_salt.attribution.chunks import explain_stack, is_exact
 from explainable_salt.attribution.inputs import require_count
 from explainable_salt.attribution.pixel_attribution import salt_location_maps
@@ -95,12 +95,8 @@ def build_absence(
     if definition == "blur":
         return BlurAbsence(float(params["blur"]["sigma"]))
     settings = params["conditional"]
-    rng = np.random.default_rng(settings["seed"])
-    pool = np.sort(rng.choice(train_ids, size=min(settings["pool"], len(train_ids)), replace=False))
-    return ConditionalAbsence(
-        model_inputs.select(pool).select_channels(channels).data,
-        min(settings["neighbours"], len(pool)), settings["descriptor_size"],
-    )
+    pool = train_pool(model_inputs, train_ids, channels, settings["pool"], settings["seed"])
+    return ConditionalAbsence(pool, min(settings["neighbours"], len(pool)), settings["descriptor_size"])
 
 
 def _stacked(ids: np.ndarray, result: ChannelShapley, name: str, names: tuple[str, ...]) -> ImageStack:

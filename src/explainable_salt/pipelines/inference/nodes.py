@@ -10,17 +10,20 @@ import keras
 import numpy as np
 import pandas as pd
 
-from explainable_salt.attribution.absence import BackgroundAbsence
+from explainable_salt.attribution.absence import BackgroundAbsence, DrawnBackgroundAbsence
 from explainable_salt.attribution.additivity import require_additive
-from explainable_salt.attribution.chunks import explain_game_chunk
+from explainable_salt.attribution.background import train_pool
+from explainable_salt.attribution.chunks import explain_game_chunk, is_exact
 from explainable_salt.attribution.sections import stitched_shapley
 from explainable_salt.attribution.shapley import ChannelShapley
 from explainable_salt.compute.execution import map_stack
 from explainable_salt.segmentation.inference import section_masks, section_probabilities
+from explainable_salt.segmentation.tiling import plan_tiles
 from explainable_salt.seismic.attributes import ATTRIBUTES
 from explainable_salt.seismic.normalisation import normalised_channels
 from explainable_salt.stacks import IMAGE_SIZE, ImageStack, first_ids
 from explainable_salt.tgs.rle import rle_encode
+from explainable_salt.tgs.splits import split_ids
 from explainable_salt.tgs.validation import RawDataError, depth_by_id, grey_image, require_finite_depths
 
 logger = logging.getLogger(__name__)
@@ -144,15 +147,20 @@ def make_section_submission(inference_masks: dict[str, np.ndarray]) -> pd.DataFr
 def explain_sections_chunk(
     grey: np.ndarray, ids: np.ndarray, depths: np.ndarray, seed: int, model, names: list[str],
     settings: dict | None, normaliser: dict, background: np.ndarray, background_weights: np.ndarray,
-    params: dict,
+    params: dict, pool: np.ndarray | None = None,
 ) -> ChannelShapley:
     """Stitched channel Shapley values of a chunk of grey sections of one size: a task that runs
-    in process or on a Dask worker alike."""
+    in process or on a Dask worker alike.
+
+    Sections of more than one tile, given a ``pool`` of train images and exact values, play each
+    tile against its own draw of ``len(background)`` pool images (no tile grid); otherwise every
+    tile plays against ``background``."""
     inputs = normalised_channels(grey, ids, depths, names, settings, normaliser)
-    return stitched_shapley(
-        lambda tiles: explain_game_chunk(tiles, seed, model, BackgroundAbsence(background, background_weights), params),
-        inputs, params["tile_overlap"],
-    )
+    absence = BackgroundAbsence(background, background_weights)
+    if pool is not None and len(plan_tiles(grey.shape[1:3], params["tile_overlap"])) > 1 and is_exact(len(names), params):
+        absence = DrawnBackgroundAbsence(pool, min(len(background), len(pool)), params["background"]["seed"])
+    return stitched_shapley(lambda tiles: explain_game_chunk(tiles, seed, model, absence, params),
+                            inputs, params["tile_overlap"])
 
 
 def explain_sections(
@@ -162,6 +170,8 @@ def explain_sections(
     channel_normaliser: dict,
     shapley_background: ImageStack,
     shapley_background_weights: list[float],
+    model_inputs: ImageStack,
+    manifest: pd.DataFrame,
     feature_params: dict,
     explainability_params: dict,
     params: dict,
@@ -171,6 +181,12 @@ def explain_sections(
     order (all when ``null``): ``{id: {"contributions": (H, W, C), "channels": (C,),
     "expected_value": (H, W), "probability": (H, W)}}`` float32, stitched from 101 × 101 tiles,
     and the checks.
+
+    A section of one tile plays against ``shapley_background``, as the explainability pipeline's
+    images do. With ``explanations.background_per_tile``, each tile of a larger section plays
+    against its own draw of as many images from a seeded pool of ``explanations.background_pool``
+    train images (of ``model_inputs``), so that the stitched expected value and φ carry no tile
+    grid; without it, every tile plays against ``shapley_background``.
 
     The engine's settings (exact up to ``max_exact_channels``, batches, seed) are the
     explainability pipeline's; raises
@@ -183,6 +199,10 @@ def explain_sections(
     chosen = set(first_ids(sorted(i for s, _ in inference_sections for i in s.ids), wanted["max_images"],
                            "inference.explanations.max_images"))
     normaliser = model_normaliser(channel_normaliser, salt_model_channels)
+    pool = None
+    if wanted["background_per_tile"]:
+        pool = train_pool(model_inputs, split_ids(manifest, "train"), list(salt_model_channels),
+                          wanted["background_pool"], explainability_params["background"]["seed"])
     explanations, worst = {}, 0.0
     for sections, depths in inference_sections:
         keep = np.flatnonzero(np.isin(sections.ids, list(chosen)))
@@ -196,14 +216,17 @@ def explain_sections(
             shared={"model": salt_model, "names": list(salt_model_channels),
                     "settings": _attribute_settings(feature_params), "normaliser": normaliser,
                     "background": shapley_background.select_channels(salt_model_channels).data,
-                    "background_weights": np.asarray(shapley_background_weights), "params": engine},
+                    "background_weights": np.asarray(shapley_background_weights), "params": engine,
+                    "pool": pool},
             desc="section explanations",
         ):
             worst = max(worst, result.max_additivity_error)
-            for section_id, contributions, probability in zip(subset.ids[s], result.contributions, result.predictions):
+            expected = np.broadcast_to(result.expected_value, result.predictions.shape)  # shared or per section
+            for section_id, contributions, expected_value, probability in zip(
+                    subset.ids[s], result.contributions, expected, result.predictions):
                 explanations[section_id] = {
                     "contributions": contributions, "channels": np.asarray(salt_model_channels),
-                    "expected_value": result.expected_value, "probability": probability,
+                    "expected_value": expected_value, "probability": probability,
                 }
     logger.info("Explained %d sections; worst additivity error |E + Σφ − f(x)|: %.3g", len(explanations), worst)
     require_additive(worst, wanted["additivity_tolerance"], "stitched sections")

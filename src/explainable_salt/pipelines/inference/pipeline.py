@@ -93,7 +93,8 @@ def create_pipeline(kind: str = "png", **kwargs) -> Pipeline:
                 explain_sections,
                 inputs=[
                     "inference_sections", "salt_model", "salt_model_channels", "channel_normaliser",
-                    "shapley_background", "shapley_background_weights", "params:feature_engineering",
+                    "shapley_background", "shapley_background_weights", "model_inputs", "manifest",
+                    "params:feature_engineering",
                     "params:explainability", "params:inference", "params:execution",
                 ],
                 outputs=["inference_explanations", "inference_explanation_checks"],
