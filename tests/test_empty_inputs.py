@@ -276,6 +276,7 @@ REFUSED_OPTIONS = {
     "seismic_scaling": [["--seismic", "/nonexistent"]],
     "bench_seismic": [["--inlines", "0"], ["--crosslines", "0"], ["--samples", "0"]],  # no count: a missing section is refused the same way
     "planted_cue": [["--images", "1"], ["--minutes", "0"], ["--strength", "0"]],
+    "tile_grid": [["--resample", "0"]],
 }
 
 

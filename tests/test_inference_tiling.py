@@ -7,7 +7,7 @@ from explainable_salt.attribution.absence import BackgroundAbsence, DrawnBackgro
 from explainable_salt.attribution.sections import stitched_shapley
 from explainable_salt.attribution.shapley import channel_shapley, explain_game
 from explainable_salt.segmentation.inference import section_masks
-from explainable_salt.segmentation.tiling import blend, blend_sum, cut, plan_tiles, tile_starts
+from explainable_salt.segmentation.tiling import blend, blend_sum, cut, plan_tiles, tile_period_power, tile_starts
 from explainable_salt.tgs import synthetic
 from explainable_salt.tgs.metrics import apply_decision_rule
 
@@ -69,19 +69,6 @@ def test_stitched_contributions_of_a_pixelwise_linear_model_are_slope_times_valu
     assert result.contributions.shape == (2, 150, 230, 3) and result.expected_value.shape == (150, 230)
 
 
-def _power_at_tile_period(maps: np.ndarray, tiling, harmonics: int = 10) -> float:
-    """How strongly ``maps`` ``(n, H, W, T)`` repeat with the tiles along the columns: the power of
-    their row-mean profile at the tile period and its first ``harmonics`` harmonics (the largest
-    of the three nearest frequency bins each, as the origins are rounded), over the median power
-    of all frequencies. Noise gives about 2.6; a pattern repeated with every tile, hundreds."""
-    profile = maps.mean(axis=(0, 1))  # (W, T)
-    power = (np.abs(np.fft.rfft(profile - profile.mean(axis=0), axis=0)) ** 2).sum(axis=1)
-    cycles = maps.shape[2] / np.diff(tiling.origins[:, 1]).mean()
-    bins = [round(k * cycles) for k in range(1, harmonics + 1)]
-    peaks = [power[b - 1 : b + 2].max() for b in bins]
-    return float(np.mean(peaks) / np.median(power[1:]))
-
-
 def test_phi_of_a_long_section_has_no_peak_at_the_tile_period_when_each_tile_draws_its_own_background():
     # A section with no signal of its own: what repeats with the tiles can only come from the game.
     rng = np.random.default_rng(5)
@@ -96,11 +83,13 @@ def test_phi_of_a_long_section_has_no_peak_at_the_tile_period_when_each_tile_dra
                                                            progress=False), section)
 
     shared, drawn = explained(BackgroundAbsence(pool[:8])), explained(DrawnBackgroundAbsence(pool, 8, seed=3))
-    assert _power_at_tile_period(shared.contributions, tiling) > 100  # one background: the tile grid
-    assert _power_at_tile_period(drawn.contributions, tiling) < 6
+    assert tile_period_power(shared.contributions, tiling) > 100  # one background: the tile grid
+    assert tile_period_power(drawn.contributions, tiling) < 6
     assert drawn.expected_value.shape == (1, 101, 2601)
-    assert _power_at_tile_period(drawn.expected_value[..., None], tiling) < 6
+    assert tile_period_power(drawn.expected_value[..., None], tiling) < 6
     assert drawn.max_additivity_error <= 1e-5
+    with pytest.raises(ValueError, match="one tile along axis 1"):
+        tile_period_power(drawn.contributions, tiling, axis=1)
 
 
 def test_a_drawn_background_is_fixed_by_the_image_and_seed_whatever_the_chunking():

@@ -168,3 +168,19 @@ def test_section_shapes_are_those_of_the_sections(direction):
     expected = {section_id(dim, v): PreparedSections(volume, dim, IDENTITY, 1.0, (1.0, 1.0)).section_shape
                 for dim in cut_dims(volume, direction) for v in volume[dim].to_numpy()}
     assert section_shapes(volume, direction, "x") == expected
+
+
+def test_a_model_that_needs_depths_is_refused_without_a_depth_and_given_the_stated_one():
+    from explainable_salt.pipelines.inference.seismic_nodes import seismic_sections
+    from explainable_salt.stacks import ImageStack
+    from explainable_salt.tgs.validation import RawDataError
+
+    volume = _grey_volume().assign_attrs(source="/surveys/north.sgy")
+    train = ImageStack(["a", "b"], np.random.default_rng(1).integers(0, 256, (2, 101, 101)).astype(np.uint8))
+    params = {**PARAMS, "polarity": 1, "scaling": {"method": "linear", "matched_quantiles": [0.05, 0.95]}}
+    with pytest.raises(RawDataError, match=r"north\.sgy.*depth.*inference\.seismic\.depth"):
+        seismic_sections(volume, train, ["amplitude", "depth"], {**params, "depth": None})
+    [(sections, depths)], _ = seismic_sections(volume, train, ["amplitude", "depth"], {**params, "depth": 1500.0})
+    assert len(sections.ids) == 3 and np.array_equal(depths, [1500.0] * 3)
+    [(_, depths)], _ = seismic_sections(volume, train, ["amplitude"], {**params, "depth": None})
+    assert np.isnan(depths).all()  # a model without depth needs none

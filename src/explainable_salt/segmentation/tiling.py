@@ -102,3 +102,21 @@ def blend(tiles: np.ndarray, tiling: Tiling) -> np.ndarray:
     for t, (r, c) in enumerate(tiling.origins):  # in blend_sum's order: the same sums, bit for bit
         out[:, r : r + IMAGE_SIZE, c : c + IMAGE_SIZE] += weights[t] * per_section[:, t]
     return out
+
+
+def tile_period_power(maps: np.ndarray, tiling: Tiling, axis: int = 2, harmonics: int = 10) -> float:
+    """How strongly stitched ``maps`` ``(n, H, W)`` or ``(n, H, W, T)`` repeat with the tiles
+    along ``axis`` (1: rows, 2: columns): the power of their mean profile along that axis at the
+    tile period and its harmonics below the Nyquist frequency (each the largest of the three
+    nearest frequency bins, as tile origins are rounded), over the median power of all
+    frequencies. Noise gives about 2.6; a pattern repeated with every tile, far more. A section
+    of one tile along ``axis`` has no tile period: ``ValueError``."""
+    starts = np.unique(tiling.origins[:, axis - 1])
+    if len(starts) < 2:
+        raise ValueError(f"one tile along axis {axis}: no tile period")
+    values = maps if maps.ndim == 4 else maps[..., None]
+    profile = values.mean(axis=(0, 3 - axis))  # (length, T)
+    power = (np.abs(np.fft.rfft(profile - profile.mean(axis=0), axis=0)) ** 2).sum(axis=1)
+    cycles = values.shape[axis] / np.diff(starts).mean()
+    bins = [round(k * cycles) for k in range(1, harmonics + 1) if round(k * cycles) + 1 < len(power)]
+    return float(np.mean([power[b - 1 : b + 2].max() for b in bins]) / np.median(power[1:]))
