@@ -10,7 +10,7 @@ through the inference pipeline's seismic nodes with the project's defaults (resa
 section, both ways. Prints, along the samples (rows) and the traces (columns), the power of the
 expected value, of φ and of the explained probability at the tile period and its harmonics over the median power
 (:func:`explainable_salt.segmentation.tiling.tile_period_power`: noise about 2.6), and the worst
-additivity error. Needs a project run on the competition data (trained model, background,
+additivity error, then each channel's φ along the traces. Needs a project run on the competition data (trained model, background,
 ``model_inputs`` and the manifest under ``--data``).
 """
 
@@ -79,6 +79,7 @@ def main() -> None:
     print("| background | E, rows | E, columns | φ, rows | φ, columns | probability, rows | probability, columns "
           "| additivity error |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    per_channel = {}
     for name, per_tile_pool in (("one, shared by every tile", None), ("a draw per tile", pool)):
         result = explain_sections_chunk(grey, sections.ids, depths, engine["seed"], model, list(channels),
                                         attribute_settings, normaliser, background, np.asarray(weights), engine, per_tile_pool)
@@ -86,6 +87,12 @@ def main() -> None:
         powers = [tile_period_power(maps, tiling, axis)
                   for maps in (expected, result.contributions, result.predictions) for axis in (1, 2)]
         print(f"| {name} | " + " | ".join(f"{p:.1f}" for p in powers) + f" | {result.max_additivity_error:.1e} |")
+        per_channel[name] = [tile_period_power(result.contributions[..., c], tiling, 2) for c in range(len(channels))]
+    print("\nφ of each channel along the columns (traces):")
+    print("| background | " + " | ".join(channels) + " |")
+    print("| --- |" + " ---: |" * len(channels))
+    for name, powers in per_channel.items():
+        print(f"| {name} | " + " | ".join(f"{p:.1f}" for p in powers) + " |")
 
 
 if __name__ == "__main__":
