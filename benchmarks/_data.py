@@ -19,6 +19,8 @@ from explainable_salt.seismic.normalisation import normalised_channels
 from explainable_salt.stacks import ImageStack
 from explainable_salt.tgs.validation import depth_by_id
 
+REPO = Path(__file__).resolve().parents[1]
+
 # The real competition files, found as the tests find them: $TGS_DATA_DIR, else ../shared/tgs.
 DEFAULT_TGS = Path(os.environ.get("TGS_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "tgs"))
 
@@ -54,3 +56,10 @@ def labelled_channels(tgs: Path, params: dict) -> tuple[ImageStack, ImageStack, 
     depth = depth_by_id(depths).reindex(images.ids).to_numpy(np.float32)
     channels = normalised_channels(images.data, images.ids, depth, names, features["attribute_settings"], normaliser)
     return ImageStack(images.ids, channels, tuple(names)), masks, manifest
+
+
+def base_parameters(name: str, project: Path = REPO) -> dict:
+    """The ``name`` block of ``project``'s ``conf/base/parameters_<name>.yml``."""
+    import yaml
+
+    return yaml.safe_load((project / f"conf/base/parameters_{name}.yml").read_text())[name]

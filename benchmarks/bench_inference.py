@@ -25,8 +25,8 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import yaml
-from _options import count  # benchmarks/ is on the path when run as a script
+from _data import base_parameters  # benchmarks/ is on the path when run as a script
+from _options import count
 
 import explainable_salt  # noqa: F401  before keras: sets TensorFlow's CPU options
 from explainable_salt.pipelines.inference.nodes import explain_sections_chunk, model_normaliser, predict_sections_chunk
@@ -37,10 +37,6 @@ from explainable_salt.seismic.normalisation import fit_normaliser
 from explainable_salt.tgs import synthetic
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _parameters(name: str) -> dict:
-    return yaml.safe_load((REPO / f"conf/base/parameters_{name}.yml").read_text())[name]
 
 
 def artifacts(data: Path, channels: list[str], sections: np.ndarray) -> tuple:
@@ -59,7 +55,7 @@ def artifacts(data: Path, channels: list[str], sections: np.ndarray) -> tuple:
         stored = list(np.load(data / "06_models/shapley_background/channels.npy"))
         background = background[..., [stored.index(c) for c in channels]]
     else:
-        params = _parameters("modelling")
+        params = base_parameters("modelling")
         described = f"default architecture, {len(channels)} channels, untrained"
         model = build_configured_model(params, len(channels))
         normaliser = fit_normaliser(compute_attributes(sections[:, :101, :101], channels), channels)
@@ -77,11 +73,11 @@ def main() -> None:
     parser.add_argument("--large", type=count(1), default=1, help="sections timed at each larger size")
     args = parser.parse_args()
 
-    features, prediction = _parameters("feature_engineering"), _parameters("modelling")["inference"]
-    inference, engine = _parameters("inference"), _parameters("explainability")
+    features, prediction = base_parameters("feature_engineering"), base_parameters("modelling")["inference"]
+    inference, engine = base_parameters("inference"), base_parameters("explainability")
     warm = synthetic.generate(2, seed=0, shape_probabilities={"dome": 1.0}).images
     described, model, channels, normaliser, rule, background, weights = artifacts(
-        args.data, _parameters("modelling")["channels"], warm)
+        args.data, base_parameters("modelling")["channels"], warm)
     settings = {**prediction, "tile_overlap": inference["tile_overlap"]}
     common = {"names": channels, "settings": features.get("attribute_settings"), "normaliser": normaliser}
     engine = {**engine, "tile_overlap": inference["tile_overlap"]}

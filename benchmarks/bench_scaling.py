@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
-from _options import count  # benchmarks/ is on the path when run as a script
+from _data import base_parameters  # benchmarks/ is on the path when run as a script
+from _options import count
 from distributed import Client, LocalCluster
 
 from explainable_salt.attribution.absence import BackgroundAbsence
@@ -30,10 +30,6 @@ from explainable_salt.segmentation.inference import predict_masks_chunk
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _params(name: str) -> dict:
-    return yaml.safe_load((REPO / f"conf/base/parameters_{name}.yml").read_text())[name]
-
-
 def _model(path: Path, channels: int):
     import keras
 
@@ -41,13 +37,13 @@ def _model(path: Path, channels: int):
 
     if path.is_file():
         return keras.models.load_model(path, compile=False), f"trained model {path}"
-    modelling = _params("modelling")
+    modelling = base_parameters("modelling")
     return build_configured_model(modelling, channels), "default architecture, untrained"
 
 
 def _stages(model, explain_x, predict_x, background):
-    explain = _params("explainability")
-    inference = _params("modelling")["inference"]
+    explain = base_parameters("explainability")
+    inference = base_parameters("modelling")["inference"]
     weights = np.full(len(background), 1.0 / len(background))
     explain_chunks = [(explain_x[s], explain["seed"] + k)
                       for k, s in enumerate(chunk_slices(len(explain_x), explain["chunk_size"]))]
@@ -76,12 +72,12 @@ def main() -> None:
     parser.add_argument("--predict-images", type=count(1), default=4000)
     parser.add_argument("--workers", type=count(1), nargs="+", default=[1, 2])
     args = parser.parse_args()
-    channels = len(_params("modelling")["channels"])
+    channels = len(base_parameters("modelling")["channels"])
     model, description = _model(args.model, channels)
     rng = np.random.default_rng(0)
     explain_x = rng.normal(size=(args.explain_images, 101, 101, channels)).astype(np.float32)
     predict_x = rng.normal(size=(args.predict_images, 101, 101, channels)).astype(np.float32)
-    background = rng.normal(size=(_params("explainability")["background"]["size"], 101, 101, channels)).astype(np.float32)
+    background = rng.normal(size=(base_parameters("explainability")["background"]["size"], 101, 101, channels)).astype(np.float32)
     stages = _stages(model, explain_x, predict_x, background)
     warm_up = _stages(model, explain_x[:8], predict_x[:64], background)
     print(f"{description}; {channels} channels; {args.explain_images} images explained, "

@@ -45,7 +45,7 @@ def run_one(segy: Path, data: Path) -> dict:
     """The seismic nodes on ``segy``, in this process, with the catalog's datasets between them as
     a run has (per-section probabilities streamed to files, the volume to zarr, the probability to
     SEG-Y): seconds, traces and peak RSS."""
-    import yaml
+    from _data import base_parameters
     from bench_inference import artifacts
 
     from explainable_salt.datasets import SectionSetDataset
@@ -60,10 +60,7 @@ def run_one(segy: Path, data: Path) -> dict:
     from explainable_salt.stacks import ImageStack
     from explainable_salt.tgs import synthetic
 
-    def parameters(name):
-        return yaml.safe_load((REPO / f"conf/base/parameters_{name}.yml").read_text())[name]
-
-    inference, modelling = parameters("inference"), parameters("modelling")
+    inference, modelling = base_parameters("inference"), base_parameters("modelling")
     seismic = inference["seismic"]
     train = synthetic.generate(16, seed=1, shape_probabilities={"dome": 1.0}).images
     _, model, channels, normaliser, rule, _, _ = artifacts(data, modelling["channels"], train)
@@ -74,7 +71,7 @@ def run_one(segy: Path, data: Path) -> dict:
     sections, scaling = seismic_sections(volume, ImageStack(np.arange(len(train)).astype(str), train), channels,
                                          seismic)
     SectionSetDataset(str(out / "sections"), "npy").save(predict_seismic_sections(
-        sections, model, channels, normaliser, rule, parameters("feature_engineering"), modelling["inference"],
+        sections, model, channels, normaliser, rule, base_parameters("feature_engineering"), modelling["inference"],
         inference))
     probabilities = SectionSetDataset(str(out / "sections"), "npy", lazy=True).load()
     XarrayDataset(str(out / "seismic.zarr")).save(seismic_volume(probabilities, {}, volume, scaling, rule, seismic))

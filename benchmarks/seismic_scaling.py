@@ -129,7 +129,7 @@ def outline_mask() -> np.ndarray:
 def predicted_masks(project: Path, segy: Path, tgs: np.ndarray) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
     """``{(method, quantiles, polarity, resample): (probability, mask)}`` ``(SAMPLES, TRACES)``: the
     project's trained model on the section through the seismic nodes, for each setting."""
-    import yaml
+    from _data import base_parameters
     from bench_inference import artifacts
 
     from explainable_salt.pipelines.inference.seismic_nodes import (
@@ -141,8 +141,8 @@ def predicted_masks(project: Path, segy: Path, tgs: np.ndarray) -> dict[tuple, t
     from explainable_salt.seismic.segy import read_segy
     from explainable_salt.stacks import ImageStack
 
-    def parameters(name):
-        return yaml.safe_load((project / f"conf/base/parameters_{name}.yml").read_text())[name]
+    def parameters(name):  # the project's own settings
+        return base_parameters(name, project)
 
     inference, modelling = parameters("inference"), parameters("modelling")
     described, model, channels, normaliser, rule, _, _ = artifacts(project / "data", modelling["channels"], tgs)

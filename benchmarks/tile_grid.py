@@ -22,14 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+from _data import base_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SEISMIC = REPO.parent / "shared" / "seismic"
-
-
-def _parameters(name: str) -> dict:
-    return yaml.safe_load((REPO / f"conf/base/parameters_{name}.yml").read_text())[name]
 
 
 def main() -> None:
@@ -57,11 +53,11 @@ def main() -> None:
     from explainable_salt.seismic.segy import read_segy
     from explainable_salt.tgs.splits import split_ids
 
-    inference, explainability = _parameters("inference"), _parameters("explainability")
+    inference, explainability = base_parameters("inference"), base_parameters("explainability")
     model_inputs = ImageStackDataset(str(options.data / "05_model_input/model_inputs"), mmap=True).load()
     manifest = pd.read_parquet(options.data / "03_primary/manifest.parquet")
     _, model, channels, normaliser, _, background, weights = artifacts(
-        options.data, _parameters("modelling")["channels"], np.zeros((1, 101, 101), np.uint8))
+        options.data, base_parameters("modelling")["channels"], np.zeros((1, 101, 101), np.uint8))
     seismic = {**inference["seismic"], "resample": [options.resample, options.resample]}
     with tempfile.TemporaryDirectory() as scratch:
         segy = Path(scratch) / "cgg_salt_section.sgy"
@@ -72,7 +68,7 @@ def main() -> None:
         grey = np.asarray(sections.data[:])
     pool = train_pool(model_inputs, split_ids(manifest, "train"), list(channels),
                       inference["explanations"]["background_pool"], explainability["background"]["seed"])
-    attribute_settings = _parameters("feature_engineering").get("attribute_settings")
+    attribute_settings = base_parameters("feature_engineering").get("attribute_settings")
     engine = {**explainability, "tile_overlap": inference["tile_overlap"]}
     tiling = plan_tiles(grey.shape[1:3], inference["tile_overlap"])
     print(f"section {grey.shape[1]} x {grey.shape[2]} pixels (resampled {options.resample:g}), {len(tiling)} tiles")

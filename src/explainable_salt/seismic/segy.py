@@ -215,10 +215,7 @@ def write_like(template: str | Path, target: str | Path, traces) -> None:
             out.bin = source.bin
             out.bin.update(format=5)
             out.header = source.header
-            # block by block, so that lazy (Dask) values are computed a few traces at a time
-            step = max(1, TRACE_BLOCK_BYTES // (4 * traces.shape[1]))
-            for start in range(0, traces.shape[0], step):
-                block = np.asarray(traces[start:start + step], dtype=np.float32)
+            for start, block in trace_blocks(traces):  # lazy (Dask) values computed a block at a time
                 for k, trace in enumerate(block):
                     out.trace[start + k] = np.ascontiguousarray(trace)
 

@@ -4,7 +4,7 @@ submission and stitched channel explanations."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import keras
 import numpy as np
@@ -18,7 +18,6 @@ from explainable_salt.attribution.sections import stitched_shapley
 from explainable_salt.attribution.shapley import ChannelShapley
 from explainable_salt.compute.execution import map_stack
 from explainable_salt.segmentation.inference import section_masks, section_probabilities
-from explainable_salt.segmentation.tiling import plan_tiles
 from explainable_salt.seismic.attributes import ATTRIBUTES
 from explainable_salt.seismic.normalisation import normalised_channels
 from explainable_salt.stacks import IMAGE_SIZE, ImageStack, first_ids
@@ -98,6 +97,30 @@ def _attribute_settings(feature_params: dict) -> dict | None:
     return feature_params.get("attribute_settings")
 
 
+def predicted_chunks(
+    inference_sections: Sections, salt_model: keras.Model, salt_model_channels: list[str], channel_normaliser: dict,
+    decision_rule: dict, feature_params: dict, prediction_params: dict, params: dict, execution: dict | None,
+    desc: str,
+) -> Iterator[tuple[np.ndarray, ImageStack, np.ndarray, np.ndarray]]:
+    """Yield, chunk by chunk of sections, their ids, their stack, and the probabilities
+    ``(n, H, W) float32`` and masks ``(n, H, W) uint8`` (0 / 1) of
+    :func:`predict_sections_chunk`, each chunk as many pixels as ``chunk_size`` 101 × 101 images
+    (:func:`sections_per_chunk`), run where ``execution`` says."""
+    settings = {**prediction_params, "tile_overlap": params["tile_overlap"]}
+    shared = {"models": [salt_model], "names": list(salt_model_channels),
+              "settings": _attribute_settings(feature_params),
+              "normaliser": model_normaliser(channel_normaliser, salt_model_channels),
+              "params": settings, "rule": decision_rule}
+    for sections, depths in inference_sections:
+        for s, (probabilities, masks) in map_stack(
+            predict_sections_chunk, sections, execution,
+            chunk_size=sections_per_chunk(prediction_params["chunk_size"], sections.data.shape),
+            chunk_args=lambda _, s, sections=sections, depths=depths: (sections.ids[s], depths[s]),
+            shared=shared, desc=desc,
+        ):
+            yield sections.ids[s], sections, probabilities, masks
+
+
 def predict_sections(
     inference_sections: Sections,
     salt_model: keras.Model,
@@ -117,22 +140,13 @@ def predict_sections(
     (``inference``: the tile overlap); chunks of as many pixels as ``chunk_size`` 101 × 101
     images (:func:`sections_per_chunk`) run where ``execution`` says.
     """
-    settings = {**prediction_params, "tile_overlap": params["tile_overlap"]}
-    normaliser = model_normaliser(channel_normaliser, salt_model_channels)
     probabilities, masks = {}, {}
-    for sections, depths in inference_sections:
-        for s, (p, m) in map_stack(
-            predict_sections_chunk, sections, execution,
-            chunk_size=sections_per_chunk(prediction_params["chunk_size"], sections.data.shape),
-            chunk_args=lambda _, s, sections=sections, depths=depths: (sections.ids[s], depths[s]),
-            shared={"models": [salt_model], "names": list(salt_model_channels),
-                    "settings": _attribute_settings(feature_params), "normaliser": normaliser,
-                    "params": settings, "rule": decision_rule},
-            desc="section masks",
-        ):
-            for section_id, probability, mask in zip(sections.ids[s], p, m):
-                probabilities[section_id] = probability
-                masks[section_id] = mask * np.uint8(255)
+    for ids, _, p, m in predicted_chunks(
+            inference_sections, salt_model, salt_model_channels, channel_normaliser, decision_rule, feature_params,
+            prediction_params, params, execution, "section masks"):
+        for section_id, probability, mask in zip(ids, p, m):
+            probabilities[section_id] = probability
+            masks[section_id] = mask * np.uint8(255)
     n_salt = sum(bool(m.any()) for m in masks.values())
     logger.info("Predicted %d sections (%.1f %% with salt)", len(masks), 100 * n_salt / max(1, len(masks)))
     return dict(sorted(probabilities.items())), dict(sorted(masks.items()))
@@ -157,7 +171,7 @@ def explain_sections_chunk(
     tile plays against ``background``."""
     inputs = normalised_channels(grey, ids, depths, names, settings, normaliser)
     absence = BackgroundAbsence(background, background_weights)
-    if pool is not None and len(plan_tiles(grey.shape[1:3], params["tile_overlap"])) > 1 and is_exact(len(names), params):
+    if pool is not None and grey.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE) and is_exact(len(names), params):
         absence = DrawnBackgroundAbsence(pool, min(len(background), len(pool)), params["background"]["seed"])
     return stitched_shapley(lambda tiles: explain_game_chunk(tiles, seed, model, absence, params),
                             inputs, params["tile_overlap"])

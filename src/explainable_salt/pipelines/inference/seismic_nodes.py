@@ -14,13 +14,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from explainable_salt.compute.execution import StreamedMapping, map_stack
-from explainable_salt.pipelines.inference.nodes import (
-    Sections,
-    model_normaliser,
-    predict_sections_chunk,
-    sections_per_chunk,
-)
+from explainable_salt.compute.execution import StreamedMapping
+from explainable_salt.pipelines.inference.nodes import Sections, predicted_chunks
 from explainable_salt.segmentation.inference import section_masks
 from explainable_salt.seismic.amplitude import (
     amplitude_quantiles,
@@ -140,23 +135,13 @@ def predict_seismic_sections(
     where ``execution`` says, by the prediction the PNG sections get
     (:func:`~explainable_salt.pipelines.inference.nodes.predict_sections_chunk`), as the catalog
     writes them, so memory stays bounded by a chunk whatever the volume's size."""
-    settings = {**prediction_params, "tile_overlap": params["tile_overlap"]}
-    normaliser = model_normaliser(channel_normaliser, salt_model_channels)
-
     def items():
-        for sections, depths in inference_sections:
+        for ids, sections, probabilities, _ in predicted_chunks(
+                inference_sections, salt_model, salt_model_channels, channel_normaliser, decision_rule,
+                feature_params, prediction_params, params, execution, "seismic sections"):
             stack: PreparedSections = sections.data
-            for s, (probabilities, _) in map_stack(
-                predict_sections_chunk, sections, execution,
-                chunk_size=sections_per_chunk(prediction_params["chunk_size"], stack.shape),
-                chunk_args=lambda _, s, sections=sections, depths=depths: (sections.ids[s], depths[s]),
-                shared={"models": [salt_model], "names": list(salt_model_channels),
-                        "settings": feature_params.get("attribute_settings"), "normaliser": normaliser,
-                        "params": settings, "rule": decision_rule},
-                desc="seismic sections",
-            ):
-                for section, probability in zip(sections.ids[s], probabilities):
-                    yield section, restored(probability, stack.section_shape, stack.factors)
+            for section, probability in zip(ids, probabilities):
+                yield section, restored(probability, stack.section_shape, stack.factors)
 
     return StreamedMapping([i for s, _ in inference_sections for i in s.ids], items)
 
