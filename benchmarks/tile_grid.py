@@ -3,12 +3,15 @@ channel Shapley values of the CGG salt section, every tile against one shared ba
 each tile against its own draw from the train pool (``inference.explanations.background_per_tile``).
 
     .venv/bin/python benchmarks/tile_grid.py [--seismic ../shared/seismic] [--data data] [--resample 2]
+        [--overlaps 50 67 75]
 
 The section (``cgg_salt_section.f32be``, 260 traces x 280 samples; Wu, Fomel & Hudec 2018) goes
 through the inference pipeline's seismic nodes with the project's defaults (resampled by
 ``--resample`` so that it spans more tiles), then is explained as ``explain_sections`` explains a
-section, both ways. Prints, along the samples (rows) and the traces (columns), the power of the
-expected value, of φ and of the explained probability at the tile period and its harmonics over the median power
+section, both ways, and with a draw per tile at each of ``--overlaps`` (pixels shared by
+neighbouring tiles: the more, the more tiles cover each pixel). Prints per overlap the tiles and
+tiles/s, along the samples (rows) and the traces (columns) the power of the expected value, of φ
+and of the explained probability at the tile period and its harmonics over the median power
 (:func:`explainable_salt.segmentation.tiling.tile_period_power`: noise about 2.6), and the worst
 additivity error, then each channel's φ along the traces. Needs a project run on the competition data (trained model, background,
 ``model_inputs`` and the manifest under ``--data``).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +37,14 @@ def main() -> None:
     parser.add_argument("--seismic", type=Path, default=DEFAULT_SEISMIC)
     parser.add_argument("--data", type=Path, default=REPO / "data")
     parser.add_argument("--resample", type=float, default=2.0, help="factor on both axes before the model")
+    parser.add_argument("--overlaps", type=int, nargs="+", default=None,
+                        help="tile overlaps (pixels) to compare, each with a draw per tile, the first one with one shared "
+                             "background too (default: inference.tile_overlap alone)")
     options = parser.parse_args()
+    if options.overlaps is None:
+        options.overlaps = [base_parameters("inference")["tile_overlap"]]
+    if not all(0 <= overlap < 101 for overlap in options.overlaps):
+        parser.error(f"argument --overlaps: each from 0 to 100 pixels, not {options.overlaps}")
     if options.resample <= 0:
         parser.error(f"argument --resample: must be positive, not {options.resample:g}")
     raw = options.seismic / "cgg_salt_section.f32be"
@@ -69,27 +80,33 @@ def main() -> None:
     pool = train_pool(model_inputs, split_ids(manifest, "train"), list(channels),
                       inference["explanations"]["background_pool"], explainability["background"]["seed"])
     attribute_settings = base_parameters("feature_engineering").get("attribute_settings")
-    engine = {**explainability, "tile_overlap": inference["tile_overlap"]}
-    tiling = plan_tiles(grey.shape[1:3], inference["tile_overlap"])
-    print(f"section {grey.shape[1]} x {grey.shape[2]} pixels (resampled {options.resample:g}), {len(tiling)} tiles")
-    print("| background | E, rows | E, columns | φ, rows | φ, columns | probability, rows | probability, columns "
-          "| additivity error |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"section {grey.shape[1]} x {grey.shape[2]} pixels (resampled {options.resample:g}); noise is about 2.6")
+    print("| tile overlap | background | tiles | tiles/s | E, rows | E, columns | φ, rows | φ, columns "
+          "| probability, rows | probability, columns | additivity error |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     per_channel = {}
-    for name, per_tile_pool in (("one, shared by every tile", None), ("a draw per tile", pool)):
-        result = explain_sections_chunk(grey, sections.ids, depths, engine["seed"], model, list(channels),
-                                        attribute_settings, normaliser, background, np.asarray(weights), engine, per_tile_pool)
-        expected = np.broadcast_to(result.expected_value, result.predictions.shape)
-        powers = [tile_period_power(maps, tiling, axis)
-                  for maps in (expected, result.contributions, result.predictions) for axis in (1, 2)]
-        print(f"| {name} | " + " | ".join(f"{p:.1f}" for p in powers) + f" | {result.max_additivity_error:.1e} |")
-        per_channel[name] = [tile_period_power(result.contributions[..., c], tiling, 2) for c in range(len(channels))]
+    for overlap in options.overlaps:
+        engine = {**explainability, "tile_overlap": overlap}
+        tiling = plan_tiles(grey.shape[1:3], overlap)
+        draws = (("one, shared by every tile", None),) if overlap == options.overlaps[0] else ()
+        for name, per_tile_pool in (*draws, ("a draw per tile", pool)):
+            start = time.perf_counter()
+            result = explain_sections_chunk(grey, sections.ids, depths, engine["seed"], model, list(channels),
+                                            attribute_settings, normaliser, background, np.asarray(weights), engine,
+                                            per_tile_pool)
+            rate = len(tiling) / (time.perf_counter() - start)
+            expected = np.broadcast_to(result.expected_value, result.predictions.shape)
+            powers = [tile_period_power(maps, tiling, axis)
+                      for maps in (expected, result.contributions, result.predictions) for axis in (1, 2)]
+            print(f"| {overlap} | {name} | {len(tiling)} | {rate:.2f} | " + " | ".join(f"{p:,.0f}" for p in powers)
+                  + f" | {result.max_additivity_error:.1e} |", flush=True)
+            per_channel[overlap, name] = [tile_period_power(result.contributions[..., c], tiling, 2)
+                                          for c in range(len(channels))]
     print("\nφ of each channel along the columns (traces):")
-    print("| background | " + " | ".join(channels) + " |")
-    print("| --- |" + " ---: |" * len(channels))
-    for name, powers in per_channel.items():
-        print(f"| {name} | " + " | ".join(f"{p:.1f}" for p in powers) + " |")
-
+    print("| tile overlap | background | " + " | ".join(channels) + " |")
+    print("| ---: | --- |" + " ---: |" * len(channels))
+    for (overlap, name), powers in per_channel.items():
+        print(f"| {overlap} | {name} | " + " | ".join(f"{p:,.0f}" for p in powers) + " |")
 
 if __name__ == "__main__":
     main()

@@ -30,6 +30,7 @@ from explainable_salt.attribution import (
 from explainable_salt.attribution.additivity import max_additivity_error
 from explainable_salt.attribution.background import choose_background
 from explainable_salt.attribution.chunks import explain_game_chunk, explain_stack
+from explainable_salt.segmentation.forward import batched, forward_pass
 from explainable_salt.stacks import ImageStack
 
 C, SIDE = 3, 101
@@ -96,8 +97,8 @@ EMPTY_RESULTS = {
     "BackgroundAbsence.expected": (lambda: GAMES["background"].expected(toy, NONE).shape, (SIDE, SIDE)),
     "coalitions of no channel": (lambda: shapley.coalitions(0).shape, (1, 0)),
     "shapley_weight_matrix of no channel": (lambda: shapley.shapley_weight_matrix(0).shape, (0, 1)),
-    "batched": (lambda: _shape_and_type(shapley.batched(toy, 4)(NONE)), ((0, SIDE, SIDE), np.float32)),
-    "keras_predictor": (lambda: shapley.keras_predictor(MODEL, 4)(NONE).shape, (0, SIDE, SIDE)),
+    "batched": (lambda: _shape_and_type(batched(toy, 4)(NONE)), ((0, SIDE, SIDE), np.float32)),
+    "forward_pass": (lambda: forward_pass(MODEL, 4)(NONE).shape, (0, SIDE, SIDE)),
     "reference_outputs": (lambda: shapley.reference_outputs(toy, NONE, GAMES["background"], ONE_COALITION)[0].shape,
                           (0, 1, 2, SIDE, SIDE)),
     "game_values": (lambda: shapley.game_values(toy, NONE, GAMES["blur"], ONE_COALITION).shape, (0, 1, SIDE, SIDE)),
@@ -189,8 +190,8 @@ REFUSED = {
         lambda method=method: choose_background(IMAGES, 0, method),
         r"size: 0 background images; at least 1 needed \(explainability\.background\.size\)")
        for method in ("random", "kmeans")},
-    "batched by 0": (lambda: shapley.batched(toy, 0), r"batch_size: 0 .*\(explainability\.batch_size\)"),
-    "keras_predictor by 0": (lambda: shapley.keras_predictor(MODEL, 0), r"batch_size: 0 .*\(explainability\.batch_size\)"),
+    "batched by 0": (lambda: batched(toy, 0), r"batch_size: 0 .*\(explainability\.batch_size\)"),
+    "forward_pass by 0": (lambda: forward_pass(MODEL, 0), r"batch_size: 0 .*\(explainability\.batch_size\)"),
     "coalition_values of no background image": (lambda: shapley.coalition_values(toy, IMAGES, NONE, ONE_COALITION),
                                                 BACKGROUND_SIZE),
     "channel_shapley of no background image": (lambda: shapley.channel_shapley(toy, IMAGES, NONE, progress=False),
@@ -276,7 +277,10 @@ REFUSED_OPTIONS = {
     "seismic_scaling": [["--seismic", "/nonexistent"]],
     "bench_seismic": [["--inlines", "0"], ["--crosslines", "0"], ["--samples", "0"]],  # no count: a missing section is refused the same way
     "planted_cue": [["--images", "1"], ["--minutes", "0"], ["--strength", "0"]],
-    "tile_grid": [["--resample", "0"]],
+    "tile_grid": [["--resample", "0"], ["--overlaps", "101"], ["--overlaps", "-1"], ["--overlaps"]],
+    "bench_amortized": [["--pool", "1"], ["--k", "0"], ["--label-images", "0"], ["--validation-images", "0"],
+                        ["--test-images", "0"], ["--draws", "1"], ["--epochs", "0"], ["--depth", "0"],
+                        ["--filters", "0"]],
 }
 
 

@@ -7,7 +7,15 @@ from explainable_salt.attribution.absence import BackgroundAbsence, DrawnBackgro
 from explainable_salt.attribution.sections import stitched_shapley
 from explainable_salt.attribution.shapley import channel_shapley, explain_game
 from explainable_salt.segmentation.inference import section_masks
-from explainable_salt.segmentation.tiling import blend, blend_sum, cut, plan_tiles, tile_period_power, tile_starts
+from explainable_salt.segmentation.tiling import (
+    DEFAULT_OVERLAP,
+    blend,
+    blend_sum,
+    cut,
+    plan_tiles,
+    tile_period_power,
+    tile_starts,
+)
 from explainable_salt.tgs import synthetic
 from explainable_salt.tgs.metrics import apply_decision_rule
 
@@ -76,7 +84,7 @@ def test_phi_of_a_long_section_has_no_peak_at_the_tile_period_when_each_tile_dra
     # What repeats is now the pool's mean pattern, sqrt(8 / 256) of one draw's: about noise level.
     pool = rng.normal(size=(256, 101, 101, 2)).astype(np.float32)
     tiling = plan_tiles(section.shape[1:3])
-    assert len(tiling) == 51  # every 50 columns
+    assert len(tiling) == 75  # every 34 or 35 columns
 
     def explained(absence):
         return stitched_shapley(lambda tiles: explain_game(_pixelwise_linear([1.0, -2.0]), tiles, absence,
@@ -90,6 +98,22 @@ def test_phi_of_a_long_section_has_no_peak_at_the_tile_period_when_each_tile_dra
     assert drawn.max_additivity_error <= 1e-5
     with pytest.raises(ValueError, match="one tile along axis 1"):
         tile_period_power(drawn.contributions, tiling, axis=1)
+
+
+def test_the_default_overlap_averages_away_what_a_model_does_near_its_tiles_edges():
+    """A model that answers differently within 10 pixels of its input's edges (less context, as a
+    real one): stitched from half-overlapping tiles its maps repeat with the tiles; the default
+    overlap (two thirds) averages that out to less than half the power, at noise level here."""
+    u = np.arange(101)
+    edge_bias = 0.1 * (np.minimum(u, 100 - u) < 10)[None, :]  # (1, 101): along the columns
+    noise = np.random.default_rng(7)
+    powers = {}
+    for overlap in (50, DEFAULT_OVERLAP):
+        tiling = plan_tiles((560, 520), overlap)
+        tiles = np.broadcast_to(edge_bias, (len(tiling), 101, 101)) + noise.normal(0, 0.02, (len(tiling), 101, 101))
+        powers[overlap] = tile_period_power(blend(tiles, tiling), tiling)
+    assert DEFAULT_OVERLAP == 67
+    assert powers[50] > 50 and powers[DEFAULT_OVERLAP] < 0.5 * powers[50], powers
 
 
 def test_a_drawn_background_is_fixed_by_the_image_and_seed_whatever_the_chunking():
@@ -114,14 +138,14 @@ def test_a_drawn_background_is_fixed_by_the_image_and_seed_whatever_the_chunking
 
 
 def test_stitched_explanations_of_a_300_by_400_section_are_additive_at_every_pixel():
-    from explainable_salt.attribution.shapley import keras_predictor
+    from explainable_salt.segmentation.forward import forward_pass
     from explainable_salt.segmentation.models import build_model
 
     model = build_model("unet", 2, depth=1, base_filters=2)
     rng = np.random.default_rng(3)
     sections = rng.normal(size=(1, 300, 400, 2)).astype(np.float32)
     background = rng.normal(size=(2, 101, 101, 2)).astype(np.float32)
-    result = stitched_shapley(lambda tiles: channel_shapley(keras_predictor(model), tiles, background,
+    result = stitched_shapley(lambda tiles: channel_shapley(forward_pass(model), tiles, background,
                                                             progress=False), sections)
     residual = result.expected_value + result.contributions.astype(np.float64).sum(axis=-1) - result.predictions
     assert result.max_additivity_error == pytest.approx(np.abs(residual).max()) and result.max_additivity_error <= 1e-5

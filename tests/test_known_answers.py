@@ -1,5 +1,5 @@
 """Explanations against known answers, for every definition of an absent channel, on tiny Keras
-networks run through the engine exactly as the pipeline runs the U-Net (``keras_predictor``).
+networks run through the engine exactly as the pipeline runs the U-Net (``forward_pass``).
 
 - dummy: a network that never sees channel j (replaced by a constant before it) gives φ_j = 0;
   ``conditional`` cannot promise it (the neighbours depend on which channels are present, j
@@ -29,7 +29,8 @@ from explainable_salt.attribution.absence import (
     BlurAbsence,
     ConditionalAbsence,
 )
-from explainable_salt.attribution.shapley import explain_game, keras_predictor
+from explainable_salt.attribution.shapley import explain_game
+from explainable_salt.segmentation.forward import forward_pass
 from explainable_salt.segmentation.models import build_model
 
 SIZE, CHANNELS = 33, 4
@@ -59,7 +60,7 @@ def network(inputs_to_unet, seed: int = 0) -> keras.Model:
 
 
 def explain(model: keras.Model, definition: str, images: np.ndarray = IMAGES, pool: np.ndarray = POOL):
-    return explain_game(keras_predictor(model), images, absences(pool)[definition], images_per_call=2, progress=False)
+    return explain_game(forward_pass(model), images, absences(pool)[definition], images_per_call=2, progress=False)
 
 
 def without_channel(j: int):

@@ -5,7 +5,8 @@ import numpy as np
 from toy_models import interacting_model
 
 from explainable_salt.attribution.shap_exact import ChannelMasker, shap_exact_channel_shapley
-from explainable_salt.attribution.shapley import channel_shapley, keras_predictor
+from explainable_salt.attribution.shapley import channel_shapley
+from explainable_salt.segmentation.forward import forward_pass
 
 RNG = np.random.default_rng(1)
 IMAGES = RNG.normal(size=(4, 8, 8, 3)).astype(np.float32)
@@ -40,7 +41,7 @@ def test_shap_exact_equals_the_engine_for_a_numpy_model():
 
 
 def test_shap_exact_equals_the_engine_for_a_keras_model():
-    predict = keras_predictor(tiny_keras_model())
+    predict = forward_pass(tiny_keras_model())
     theirs, expected = shap_exact_channel_shapley(predict, IMAGES, BACKGROUND)
     ours = channel_shapley(predict, IMAGES, BACKGROUND, progress=False)
     np.testing.assert_allclose(theirs, ours.contributions, atol=1e-5)

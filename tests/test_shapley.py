@@ -7,12 +7,12 @@ import pytest
 from toy_models import interacting_model
 
 from explainable_salt.attribution.shapley import (
-    batched,
     channel_shapley,
     channel_shapley_sampled,
     coalitions,
     shapley_weight_matrix,
 )
+from explainable_salt.segmentation.forward import batched
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.normal(size=(5, 6, 7, 3)).astype(np.float32)

@@ -11,7 +11,7 @@ from kedro.runner import SequentialRunner
 from explainable_salt.attribution.absence import BackgroundAbsence, BaselineAbsence
 from explainable_salt.attribution.chunks import explain_game_chunk
 from explainable_salt.attribution.faithfulness import explanation_rank_correlation
-from explainable_salt.attribution.shapley import explain_game, keras_predictor
+from explainable_salt.attribution.shapley import explain_game
 from explainable_salt.pipelines.explainability import create_pipeline
 from explainable_salt.pipelines.explainability.nodes import (
     absence_definitions,
@@ -19,6 +19,7 @@ from explainable_salt.pipelines.explainability.nodes import (
     explain_channels,
 )
 from explainable_salt.pipelines.explainability.pipeline import EXPLANATION_OUTPUTS
+from explainable_salt.segmentation.forward import forward_pass
 from explainable_salt.segmentation.models import build_model
 from explainable_salt.stacks import ImageStack
 
@@ -164,7 +165,7 @@ def test_the_randomisation_check_plays_the_primary_definitions_game(model, input
     reported = catalog.load("randomisation_metrics")["sanity.randomised_model_spearman"]
 
     keras.utils.set_random_seed(RANDOMISATION["seed"])  # the same random weights as the check's
-    random_predict = keras_predictor(keras.models.clone_model(model), 64)
+    random_predict = forward_pass(keras.models.clone_model(model), 64)
     ids = contributions.ids[:2]
     games = {"baseline": build_absence("baseline", inputs, list(CHANNELS), manifest, background, weights, params),
              "background": BackgroundAbsence(background.data, np.asarray(weights))}

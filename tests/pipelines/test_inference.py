@@ -154,11 +154,11 @@ def test_each_tile_of_a_large_section_has_its_own_background_and_one_tile_sectio
         same = np.array_equal(per_tile[section_id]["expected_value"], shared[section_id]["expected_value"])
         assert same == (image.shape[:2] == (101, 101)), section_id  # only the large section plays other draws
     # with the shared background, the 300 x 400 section's expected value repeats the tiles' one map
-    from explainable_salt.attribution.shapley import keras_predictor
+    from explainable_salt.segmentation.forward import forward_pass
     from explainable_salt.segmentation.tiling import blend, plan_tiles
 
-    tiling = plan_tiles((300, 400))
-    one_map = keras_predictor(trained["salt_model"])(trained["shapley_background"].data).astype(np.float64).mean(axis=0)
+    tiling = plan_tiles((300, 400), _params()["tile_overlap"])
+    one_map = forward_pass(trained["salt_model"])(trained["shapley_background"].data).astype(np.float64).mean(axis=0)
     stitched = blend(np.broadcast_to(one_map, (len(tiling), 101, 101)), tiling)[0]
     np.testing.assert_allclose(shared[large]["expected_value"], stitched, atol=1e-5)
     assert np.abs(per_tile[large]["expected_value"] - stitched).max() > 1e-3

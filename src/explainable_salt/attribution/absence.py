@@ -116,13 +116,15 @@ class DrawnBackgroundAbsence:
 
     The draw is seeded by ``seed``, the image's bytes and its place in the explained stack, so an
     image gets the same references however the engine chunks the stack and wherever it runs, and
-    identical images (tiles of a blank region) get different ones. Each image has its own
+    identical images (tiles of a blank region) get different ones; ``first_row`` is the place of
+    the first image when a chunk of a larger stack is explained. Each image has its own
     ``v(∅)``, so the engine's shared-``v(∅)`` standard error does not apply: none is reported."""
 
     pool: np.ndarray
     size: int = 8
     seed: int = 0
     name: str = "background"
+    first_row: int = 0
     has_standard_error = False
 
     def __post_init__(self):
@@ -137,7 +139,7 @@ class DrawnBackgroundAbsence:
 
     def draws(self, images: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Pool indices ``(N, size)`` of each image's references; ``rows`` as in :meth:`references`."""
-        rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+        rows = self.first_row + (np.arange(len(images)) if rows is None else np.asarray(rows))
         keys = [(zlib.crc32(np.ascontiguousarray(image).tobytes()), int(row)) for image, row in zip(images, rows)]
         return np.stack([np.random.default_rng([self.seed, *key]).choice(len(self.pool), self.size, replace=False)
                          for key in keys]).reshape(len(images), self.size)

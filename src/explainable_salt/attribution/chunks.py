@@ -16,9 +16,9 @@ from explainable_salt.attribution.shapley import (
     channel_shapley_sampled,
     concatenate,
     explain_game,
-    keras_predictor,
 )
 from explainable_salt.compute.execution import as_model, map_stack
+from explainable_salt.segmentation.forward import execution_backend, forward_pass
 from explainable_salt.stacks import ImageStack
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,10 @@ def explain_game_chunk(
     above ``max_exact_channels`` channels, the ``background`` game is sampled with ``seed`` (and
     there are no interactions). A background drawn at random also gets its standard errors and
     ``sampling_error.n_resamples`` bootstrap redraws, seeded alike in every chunk so that chunks
-    share them. Runs in process or on a Dask worker alike."""
-    predict = keras_predictor(as_model(model), params["batch_size"])
+    share them. The model runs on ``params["backend"]`` (:func:`~explainable_salt.segmentation.forward.forward_pass`;
+    TensorFlow when unset).
+    Runs in process or on a Dask worker alike."""
+    predict = forward_pass(as_model(model), params["batch_size"], params.get("backend", "tensorflow"))
     n_channels = images.shape[-1]
     if is_exact(n_channels, params):
         readouts = {"interactions": interactions.interaction_index_matrix(n_channels),
@@ -62,7 +64,7 @@ def explain_stack(
 ) -> tuple[ChannelShapley, dict[str, float]]:
     """Channel Shapley values of ``images`` ``(N, H, W, C)`` in the game ``absence``, in chunks
     of ``chunk_size`` images run where ``execution`` says (:mod:`explainable_salt.compute.execution`;
-    chunk ``k`` seeded ``seed + k``), joined; no image gives a result of ``N = 0``.
+    chunk ``k`` seeded ``seed + k``; forward passes on ``execution.backend``), joined; no image gives a result of ``N = 0``.
 
     Returns the result and its checks: ``max_additivity_error`` and ``max_taylor_error`` (0 without
     Shapley–Taylor terms), ``n_images``, ``exact`` (1 or 0), ``n_references`` (the ``K`` references
@@ -72,6 +74,7 @@ def explain_stack(
     :class:`~explainable_salt.attribution.additivity.AdditivityError` if either decomposition
     misses a prediction by more than ``additivity_tolerance``.
     """
+    params = {**params, "backend": execution_backend(execution)}
     chunks = [chunk for _, chunk in map_stack(
         explain_game_chunk, images, execution, chunk_size=params["chunk_size"],
         chunk_args=lambda k, _: (params["seed"] + k,),

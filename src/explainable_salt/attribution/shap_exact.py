@@ -27,7 +27,7 @@ import shap
 
 from explainable_salt.attribution.absence import splice
 from explainable_salt.attribution.inputs import require_count, require_stack
-from explainable_salt.attribution.shapley import Predictor
+from explainable_salt.segmentation.forward import Predictor
 
 
 class ChannelMasker(shap.maskers.Masker):
@@ -75,7 +75,7 @@ def shap_exact_channel_shapley(
     Returns the contributions ``(N, H, W, C)`` and the expected-value map ``(H, W)`` (shap's
     ``base_values``, the same for every image), both float64. shap calls ``predict`` once per image
     with all ``2^C K`` composite inputs (``batch_size`` = ``2^C`` coalitions); wrap ``predict`` with
-    :func:`explainable_salt.attribution.shapley.batched` to bound the model's batch. No image
+    :func:`explainable_salt.segmentation.forward.batched` to bound the model's batch. No image
     raises ``ValueError``: shap's expected value comes with an explained image.
     """
     require_stack(images, "images")

@@ -20,7 +20,6 @@ same forward passes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import factorial
 
@@ -31,10 +30,9 @@ from explainable_salt.attribution import sampling
 from explainable_salt.attribution.absence import Absence, BackgroundAbsence, normalised_weights, splice
 from explainable_salt.attribution.additivity import max_additivity_error
 from explainable_salt.attribution.inputs import require_count, require_stack
+from explainable_salt.segmentation.forward import Predictor
 
 logger = logging.getLogger(__name__)
-
-Predictor = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -76,21 +74,6 @@ def shapley_weight_matrix(n_channels: int) -> np.ndarray:
         weights[c, without | (1 << c)] += w
         weights[c, without] -= w
     return weights
-
-
-def batched(predict: Predictor, batch_size: int) -> Predictor:
-    """Wrap ``predict`` so it is called on at most ``batch_size`` inputs at a time; no input gives
-    ``(0, H, W)`` float32 without a call."""
-    require_count(batch_size, 1, "batch_size", "inputs per call", "explainability.batch_size")
-
-    def run(inputs: np.ndarray) -> np.ndarray:
-        if not len(inputs):  # a model need not take an empty batch
-            return np.zeros((0, *inputs.shape[1:3]), dtype=np.float32)
-        return np.concatenate(
-            [predict(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
-        )
-
-    return run
 
 
 def reference_outputs(
@@ -140,7 +123,7 @@ def channel_shapley(
     images weighted by ``background_weights`` (uniform by default; k-means summaries carry their
     cluster sizes). Images are processed ``images_per_call`` at a time, so one call sees
     ``images_per_call × (2^C − 2) × K`` composite inputs (wrap ``predict`` with
-    :func:`batched` to bound the model's batch).
+    :func:`~explainable_salt.segmentation.forward.batched` to bound the model's batch).
     """
     absence = BackgroundAbsence(background, background_weights)
     return explain_game(predict, images, absence, images_per_call, progress=progress)
@@ -293,12 +276,3 @@ def channel_shapley_sampled(
             totals[..., c] += after - before
             before = after
     return _result((totals / len(orders)).astype(np.float32), expected, predictions)
-
-
-def keras_predictor(model, batch_size: int = 256) -> Predictor:
-    """A :data:`Predictor` for a zoo model: ``(B, H, W, C)`` → salt probability ``(B, H, W)``."""
-
-    def predict(inputs: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict_on_batch(inputs))[..., 0]
-
-    return batched(predict, batch_size)

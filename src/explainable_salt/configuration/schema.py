@@ -39,6 +39,7 @@ class Execution(Strict):
     address: str | None = None
     retries: NonNegativeInt
     max_chunks_in_flight: PositiveInt | None = None
+    backend: Literal["tensorflow", "openvino"] = "tensorflow"
 
 
 # parameters_data_engineering.yml

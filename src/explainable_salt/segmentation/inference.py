@@ -12,10 +12,9 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from explainable_salt.compute.execution import as_model, concatenate_chunks, map_stack
-from explainable_salt.compute.hardware import without_autotuning
+from explainable_salt.segmentation.forward import execution_backend, forward_pass
 from explainable_salt.segmentation.tiling import DEFAULT_OVERLAP, blend, cut, plan_tiles
 from explainable_salt.stacks import IMAGE_SIZE, ImageStack
 from explainable_salt.tgs.metrics import apply_decision_rule
@@ -23,33 +22,28 @@ from explainable_salt.tgs.metrics import apply_decision_rule
 logger = logging.getLogger(__name__)
 
 
-def _batches(inputs: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    """The images in order, in batches, one batch prefetched, without autotuning."""
-    data = tf.data.Dataset.from_tensor_slices(np.ascontiguousarray(inputs, dtype=np.float32))
-    return without_autotuning(data.batch(batch_size).prefetch(1))
-
-
 def predict_probabilities(
-    model: keras.Model, inputs: np.ndarray, batch_size: int = 64, flip_tta: bool = False
+    model: keras.Model, inputs: np.ndarray, batch_size: int = 64, flip_tta: bool = False,
+    backend: str = "tensorflow",
 ) -> np.ndarray:
-    """Salt probabilities ``(N, 101, 101) float32`` for inputs ``(N, 101, 101, C)``.
+    """Salt probabilities ``(N, 101, 101) float32`` for inputs ``(N, 101, 101, C)``, by the
+    forward pass on ``backend`` (:func:`~explainable_salt.segmentation.forward.forward_pass`).
 
-    With ``flip_tta``, averages the prediction of each image and of its left-right mirror. The
-    images go through a ``tf.data`` pipeline without autotuning, in their order.
+    With ``flip_tta``, averages the prediction of each image and of its left-right mirror.
     """
-    verbose = 0 if len(inputs) <= 4 * batch_size else 2
-    probabilities = model.predict(_batches(inputs, batch_size), verbose=verbose)[..., 0]
+    predict = forward_pass(model, batch_size, backend)
+    probabilities = predict(inputs)
     if flip_tta:
-        mirrored = model.predict(_batches(inputs[:, :, ::-1], batch_size), verbose=verbose)
-        probabilities = 0.5 * (probabilities + mirrored[:, :, ::-1, 0])
+        probabilities = 0.5 * (probabilities + predict(inputs[:, :, ::-1])[:, :, ::-1])
     return probabilities.astype(np.float32)
 
 
 def ensemble_probabilities(
-    models: Sequence[keras.Model], inputs: np.ndarray, batch_size: int = 64, flip_tta: bool = False
+    models: Sequence[keras.Model], inputs: np.ndarray, batch_size: int = 64, flip_tta: bool = False,
+    backend: str = "tensorflow",
 ) -> np.ndarray:
     """The mean of :func:`predict_probabilities` over ``models`` ``(N, 101, 101) float32``."""
-    return np.mean([predict_probabilities(m, inputs, batch_size, flip_tta) for m in models], axis=0)
+    return np.mean([predict_probabilities(m, inputs, batch_size, flip_tta, backend) for m in models], axis=0)
 
 
 def section_probabilities(
@@ -58,10 +52,11 @@ def section_probabilities(
     """Salt probabilities ``(n, H, W) float32`` of sections ``(n, H, W, C)`` of one size, any
     size from 101 × 101 up: the mean of ``models`` (``.keras`` bytes allowed) on overlapping
     101 × 101 tiles (``params["tile_overlap"]`` pixels, default
-    :data:`~explainable_salt.segmentation.tiling.DEFAULT_OVERLAP`), blended back."""
+    :data:`~explainable_salt.segmentation.tiling.DEFAULT_OVERLAP`), blended back; forward passes
+    on ``params["backend"]`` (TensorFlow when unset)."""
     tiling = plan_tiles(sections.shape[1:3], params.get("tile_overlap", DEFAULT_OVERLAP))
     tiles = ensemble_probabilities([as_model(m) for m in models], cut(sections, tiling), params["batch_size"],
-                                   params["flip_tta"])
+                                   params["flip_tta"], params.get("backend", "tensorflow"))
     return blend(tiles, tiling).astype(np.float32)
 
 
@@ -98,11 +93,13 @@ def predict_masks(
     probability of ``models`` (one model, or a fold ensemble) on ``channels``.
 
     Reads the (memory-mapped) inputs ``params["chunk_size"]`` images at a time, so memory stays
-    bounded; the chunks run where ``execution`` says (:mod:`explainable_salt.compute.execution`).
+    bounded; the chunks run where ``execution`` says (:mod:`explainable_salt.compute.execution`),
+    their forward passes on ``execution.backend``.
     """
     masks = concatenate_chunks(map_stack(
         predict_masks_chunk, inputs, execution, chunk_size=params["chunk_size"], channels=list(channels),
-        shared={"models": list(models), "params": params, "rule": rule}, desc="test masks",
+        shared={"models": list(models), "params": {**params, "backend": execution_backend(execution)}, "rule": rule},
+        desc="test masks",
     ))
     logger.info("Predicted %d masks with %d model(s) (%.1f %% with salt)", len(masks), len(models),
                 100 * masks.any(axis=(1, 2)).mean())

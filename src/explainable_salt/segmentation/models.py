@@ -94,9 +94,11 @@ def _probability_head(x, pad: tuple[int, int]):
     return layers.Cropping2D((pad, pad), dtype="float32", name="crop")(x)
 
 
-def _unet(input_channels, depth, base_filters, dropout, image_size, padding, block, name):
-    inputs = keras.Input((image_size, image_size, input_channels), name="channels")
-    pad = _padding(image_size, depth)
+def unet_features(inputs, depth: int, base_filters: int, dropout: float, padding: str, block):
+    """The U-Net's decoder features of ``inputs`` ``(N, S, S, C)`` at the padded size, and the
+    ``(before, after)`` padding to crop: the body shared by the zoo's U-Nets and the amortized
+    explainer (:mod:`explainable_salt.attribution.amortized`)."""
+    pad = _padding(inputs.shape[1], depth)
     x = Padding2D(pad, padding, name="pad")(inputs)
     skips = []
     for level in range(depth):
@@ -110,6 +112,12 @@ def _unet(input_channels, depth, base_filters, dropout, image_size, padding, blo
         x = layers.Conv2DTranspose(base_filters * 2**level, 2, strides=2, name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = block(x, base_filters * 2**level, f"dec{level}")
+    return x, pad
+
+
+def _unet(input_channels, depth, base_filters, dropout, image_size, padding, block, name):
+    inputs = keras.Input((image_size, image_size, input_channels), name="channels")
+    x, pad = unet_features(inputs, depth, base_filters, dropout, padding, block)
     return keras.Model(inputs, _probability_head(x, pad), name=name)
 
 

@@ -23,7 +23,8 @@ from explainable_salt.attribution.background import choose_background, train_poo
 from explainable_salt.attribution.chunks import explain_stack, is_exact
 from explainable_salt.attribution.inputs import require_count
 from explainable_salt.attribution.pixel_attribution import salt_location_maps
-from explainable_salt.attribution.shapley import ChannelShapley, keras_predictor
+from explainable_salt.attribution.shapley import ChannelShapley
+from explainable_salt.segmentation.forward import forward_pass
 from explainable_salt.stacks import ImageStack, first_ids
 from explainable_salt.tgs.metrics import apply_decision_rule
 from explainable_salt.tgs.splits import split_ids, spread_over_coverage
@@ -343,7 +344,7 @@ def compute_deletion_curves(
     channels = channel_contributions.channels
     overall = global_importance[global_importance["group"] == "all"].set_index("channel")
     curves = faithfulness.deletion_curves(
-        keras_predictor(salt_model, params["batch_size"]),
+        forward_pass(salt_model, params["batch_size"]),
         model_inputs.select(ids).select_channels(channels).data,
         train_masks.select(ids).data,
         background.data, np.asarray(background_weights),
@@ -383,7 +384,7 @@ def randomisation_check(
     keras.utils.set_random_seed(settings["seed"])
     random_model = keras.models.clone_model(salt_model)  # fresh initial weights
     rho = faithfulness.randomised_model_correlation(
-        keras_predictor(random_model, settings["batch_size"]), model_inputs.select(ids).select_channels(channels).data,
+        forward_pass(random_model, settings["batch_size"]), model_inputs.select(ids).select_channels(channels).data,
         absence, channel_contributions.select(ids).data, params["images_per_call"],
     )
     logger.info("Model randomisation (%s): Spearman ρ of explanations = %.3f (trained vs random weights)",

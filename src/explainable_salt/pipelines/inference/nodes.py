@@ -17,6 +17,7 @@ from explainable_salt.attribution.chunks import explain_game_chunk, is_exact
 from explainable_salt.attribution.sections import stitched_shapley
 from explainable_salt.attribution.shapley import ChannelShapley
 from explainable_salt.compute.execution import map_stack
+from explainable_salt.segmentation.forward import execution_backend
 from explainable_salt.segmentation.inference import section_masks, section_probabilities
 from explainable_salt.seismic.attributes import ATTRIBUTES
 from explainable_salt.seismic.normalisation import normalised_channels
@@ -106,7 +107,7 @@ def predicted_chunks(
     ``(n, H, W) float32`` and masks ``(n, H, W) uint8`` (0 / 1) of
     :func:`predict_sections_chunk`, each chunk as many pixels as ``chunk_size`` 101 × 101 images
     (:func:`sections_per_chunk`), run where ``execution`` says."""
-    settings = {**prediction_params, "tile_overlap": params["tile_overlap"]}
+    settings = {**prediction_params, "tile_overlap": params["tile_overlap"], "backend": execution_backend(execution)}
     shared = {"models": [salt_model], "names": list(salt_model_channels),
               "settings": _attribute_settings(feature_params),
               "normaliser": model_normaliser(channel_normaliser, salt_model_channels),
@@ -208,7 +209,7 @@ def explain_sections(
     the explained probability by more than ``additivity_tolerance`` at any stitched pixel.
     The explained probability is the model's own, without the flip test-time augmentation.
     """
-    engine = {**explainability_params, "tile_overlap": params["tile_overlap"]}
+    engine = {**explainability_params, "tile_overlap": params["tile_overlap"], "backend": execution_backend(execution)}
     wanted = params["explanations"]
     chosen = set(first_ids(sorted(i for s, _ in inference_sections for i in s.ids), wanted["max_images"],
                            "inference.explanations.max_images"))

@@ -1,0 +1,153 @@
+"""An amortized explainer: one forward pass of a small network instead of ``(2^C − 2) K + 1`` of
+the model, for the ``background`` game (FastSHAP, Jethani et al. 2022; stochastic amortization,
+Covert et al. 2024).
+
+The network reads an image's channels ``(101, 101, C)`` and the model's probability
+``(101, 101)`` and outputs the ``C`` channel maps of φ. It is trained on noisy but unbiased labels:
+exact K-image Shapley values of train images, **each image against its own independent draw** of
+K images from a pool (:class:`~explainable_salt.attribution.absence.DrawnBackgroundAbsence`). A
+draw's φ is an unbiased estimate of φ against the whole pool, so a network fitted to many of them
+by squared error learns that mean, and its error can fall below the noise of its labels; with one
+shared draw it would learn that draw's game, noise included.
+
+Its expected value ``v(∅)`` ``(101, 101)`` is the whole pool's mean output, and its last layer
+(:class:`AdditiveProjection`) shifts the ``C`` outputs equally so that ``v(∅) + Σ φ`` is the
+model's probability at every pixel: exactly additive, whatever the network learnt.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from explainable_salt.attribution.absence import DrawnBackgroundAbsence
+from explainable_salt.attribution.additivity import max_additivity_error
+from explainable_salt.attribution.inputs import require_stack
+from explainable_salt.attribution.shapley import ChannelShapley, explain_game
+from explainable_salt.segmentation.forward import Predictor
+from explainable_salt.segmentation.models import conv_block, unet_features
+from explainable_salt.stacks import IMAGE_SIZE
+
+logger = logging.getLogger(__name__)
+
+
+@keras.saving.register_keras_serializable(package="explainable_salt")
+class AdditiveProjection(layers.Layer):
+    """``raw`` maps ``(N, H, W, C)`` shifted by the same amount per pixel so that
+    ``expected_value + Σ φ = probability`` ``(N, H, W, 1)``; the expected value ``(H, W)`` is a
+    fixed weight, saved with the explainer."""
+
+    def __init__(self, size: int = IMAGE_SIZE, **kwargs):
+        super().__init__(dtype="float32", **{k: v for k, v in kwargs.items() if k != "dtype"})
+        self.size = size
+        self.expected_value = self.add_weight(shape=(size, size), initializer="zeros", trainable=False,
+                                              name="expected_value")
+
+    def call(self, raw, probability):
+        gap = probability[..., 0] - self.expected_value - ops.sum(raw, axis=-1)
+        return raw + gap[..., None] / raw.shape[-1]
+
+    def compute_output_shape(self, raw_shape, probability_shape):
+        return raw_shape
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+def build_explainer(
+    n_channels: int, expected_value: np.ndarray, depth: int = 3, base_filters: int = 16, seed: int | None = None
+) -> keras.Model:
+    """The explainer: inputs ``channels`` ``(N, 101, 101, C)`` and ``probability``
+    ``(N, 101, 101, 1)`` → φ ``(N, 101, 101, C)`` float32, exactly additive around
+    ``expected_value`` ``(101, 101)``; a U-Net body of ``depth`` levels, float32 throughout."""
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    channels = keras.Input((IMAGE_SIZE, IMAGE_SIZE, n_channels), name="channels", dtype="float32")
+    probability = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="probability", dtype="float32")
+    joined = layers.Concatenate(dtype="float32", name="with_probability")([channels, probability])
+
+    def block(x, filters, name):
+        return conv_block(x, filters, 3, True, name)
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")  # φ are small differences: no bfloat16 here
+    try:
+        features, pad = unet_features(joined, depth, base_filters, 0.0, "reflect", block)
+        raw = layers.Conv2D(n_channels, 1, name="raw_contributions")(features)
+        raw = layers.Cropping2D((pad, pad), name="crop")(raw)
+        projection = AdditiveProjection(IMAGE_SIZE, name="additive_projection")
+        phi = projection(raw, probability)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    projection.expected_value.assign(np.asarray(expected_value, np.float32))
+    return keras.Model([channels, probability], phi, name=f"amortized_explainer_d{depth}_f{base_filters}")
+
+
+def explainer_expected_value(explainer: keras.Model) -> np.ndarray:
+    """The explainer's ``v(∅)`` ``(101, 101)`` float32."""
+    return np.asarray(explainer.get_layer("additive_projection").expected_value, np.float32)
+
+
+def pool_expected_value(predict: Predictor, pool: np.ndarray) -> np.ndarray:
+    """The whole pool's mean output ``(H, W)`` float32: ``v(∅)`` of the game against the pool."""
+    return predict(pool).astype(np.float64).mean(axis=0).astype(np.float32)
+
+
+def independent_draw_labels(
+    predict: Predictor, images: np.ndarray, pool: np.ndarray, size: int, seed: int, images_per_call: int = 4,
+    first_row: int = 0,
+) -> ChannelShapley:
+    """Exact Shapley values of ``images`` ``(N, H, W, C)``, each against its own draw of ``size``
+    images of ``pool`` ``(P, H, W, C)``, seeded by ``seed``, the image's bytes and its row in the
+    whole stack (``first_row`` + its place here): different images get independent draws, and an
+    image the same draw in whichever chunk it is labelled."""
+    absence = DrawnBackgroundAbsence(pool, size, seed, first_row=first_row)
+    return explain_game(predict, images, absence, images_per_call, progress=False)
+
+
+def fit_explainer(
+    explainer: keras.Model, channels: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, epochs: int = 20,
+    batch_size: int = 16, learning_rate: float = 1e-3, seed: int = 0, verbose: int = 2,
+) -> dict[str, list[float]]:
+    """Fit ``explainer`` by squared error to ``labels`` ``(N, 101, 101, C)`` of images
+    ``channels`` ``(N, 101, 101, C)`` with the model's ``probabilities`` ``(N, 101, 101)``;
+    cosine-decayed Adam, the best validation epoch kept. Returns the loss history."""
+    require_stack(channels, "channels")
+    keras.utils.set_random_seed(seed)
+    steps = epochs * int(np.ceil(len(channels) / batch_size))
+    explainer.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
+                      loss="mse")
+    callbacks = []
+    data = None
+    if validation is not None:
+        x_val, p_val, y_val = validation
+        data = ((x_val, p_val[..., None]), y_val)
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs,
+                                                       restore_best_weights=True))
+    history = explainer.fit((channels, probabilities[..., None]), labels, batch_size=batch_size, epochs=epochs,
+                            validation_data=data, callbacks=callbacks, shuffle=True, verbose=verbose)
+    return {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def amortized_shapley(
+    explainer: keras.Model, predict: Predictor, images: np.ndarray, batch_size: int = 64
+) -> ChannelShapley:
+    """φ of ``images`` ``(N, 101, 101, C)`` from one forward pass of the model (``predict``) and
+    one of ``explainer``; the expected value is the explainer's, shared by every image."""
+    require_stack(images, "images")
+    predictions = predict(images)
+
+    def explain(inputs: np.ndarray) -> np.ndarray:
+        return np.asarray(explainer.predict_on_batch([inputs[..., :-1], inputs[..., -1:]]), np.float32)
+
+    joined = np.concatenate([images.astype(np.float32), predictions[..., None]], axis=-1)
+    contributions = (np.concatenate([explain(joined[i : i + batch_size]) for i in range(0, len(joined), batch_size)])
+                     if len(joined) else np.zeros(images.shape, np.float32))
+    expected = explainer_expected_value(explainer)
+    return ChannelShapley(contributions=contributions, expected_value=expected, predictions=predictions,
+                          max_additivity_error=max_additivity_error(expected, contributions, predictions))
+
