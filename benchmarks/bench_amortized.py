@@ -37,11 +37,10 @@ from pathlib import Path
 import keras
 import numpy as np
 from _options import count
-from _sampling_frontier import load_run
+from _sampling_frontier import load_run, per_reference_values
 from tqdm.auto import tqdm
 
 import explainable_salt  # noqa: F401  before keras: sets TensorFlow's CPU options
-from explainable_salt.attribution.absence import BackgroundAbsence
 from explainable_salt.attribution.amortized import (
     amortized_shapley,
     build_explainer,
@@ -49,7 +48,7 @@ from explainable_salt.attribution.amortized import (
     independent_draw_labels,
 )
 from explainable_salt.attribution.sensitivity import kendall_tau_per_image
-from explainable_salt.attribution.shapley import coalitions, reference_outputs, shapley_weight_matrix
+from explainable_salt.attribution.shapley import shapley_weight_matrix
 from explainable_salt.segmentation.forward import BACKENDS, forward_pass
 from explainable_salt.tgs.splits import split_ids
 
@@ -78,10 +77,8 @@ def cached_labels(predict, images, pool, k, seed, cache: Path, chunk: int = 64) 
 def reference_values(predict, image, pool, pool_outputs, draws, rng) -> dict[str, np.ndarray]:
     """The exact values of ``image`` against the whole pool, the per-pixel variance of its
     per-reference values, and Monte Carlo estimates from ``draws`` random K-subsets."""
-    n_channels = image.shape[-1]
-    weights = shapley_weight_matrix(n_channels)
-    outputs, _ = reference_outputs(predict, image[None], BackgroundAbsence(pool), coalitions(n_channels)[1:-1])
-    partial = np.einsum("cs,skhw->khwc", weights[:, 1:-1], outputs[0], optimize=True)  # (K, H, W, C)
+    weights = shapley_weight_matrix(image.shape[-1])
+    partial = per_reference_values(predict, image[None], pool)[0]  # (K, H, W, C), without v(∅) and v(C)
     prediction = predict(image[None])[0].astype(np.float64)
     per_reference = partial + np.einsum("c,khw->khwc", weights[:, 0], pool_outputs) + np.einsum(
         "c,hw->hwc", weights[:, -1], prediction)[None]
