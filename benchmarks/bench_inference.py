@@ -9,7 +9,9 @@ timed, each as the pipeline runs it in process (one chunk task per size):
   (``inference.tile_overlap``), the model with flip TTA (``modelling.inference``), blending and
   the decision rule;
 - **prediction + explanations**: that, plus exact channel Shapley values of every tile, stitched
-  (``explainability``'s engine settings).
+  (``explainability``'s engine settings); with ``--estimators amortized``, the amortized
+  explainer's values instead (``data/06_models/amortized_explainer.keras``, trained by
+  ``kedro run --pipeline explainability --params explainability.estimator=amortized``).
 
 Uses the trained model, normaliser, decision rule and background under ``data/`` when they exist,
 else the default architecture freshly initialised, a normaliser fitted on the sections and a
@@ -71,7 +73,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=count(101), nargs="+", default=[101, 1000], help="section sides (pixels)")
     parser.add_argument("--small", type=count(1), default=32, help="sections timed at 101 x 101")
     parser.add_argument("--large", type=count(1), default=1, help="sections timed at each larger size")
+    parser.add_argument("--estimators", nargs="+", choices=["exact", "amortized"], default=["exact"],
+                        help="how the explanations are made (amortized: the trained explainer under --data)")
     args = parser.parse_args()
+    explainers = {"exact": None}
+    if "amortized" in args.estimators:
+        path = args.data / "06_models/amortized_explainer.keras"
+        if not path.is_file():
+            parser.error(f"{path} does not exist: train it with kedro run --pipeline explainability "
+                         "--params explainability.estimator=amortized")
+        import explainable_salt.attribution.amortized  # noqa: F401  registers its projection layer
+
+        explainers["amortized"] = keras.models.load_model(path, compile=False)
 
     features, prediction = base_parameters("feature_engineering"), base_parameters("modelling")["inference"]
     inference, engine = base_parameters("inference"), base_parameters("explainability")
@@ -89,12 +102,14 @@ def main() -> None:
         ids, depths = np.array([f"s{i}" for i in range(len(grey))]), np.full(len(grey), 500.0, np.float32)
         return predict_sections_chunk(grey, ids, depths, [model], **common, params=settings, rule=rule)
 
-    def explain(grey):
+    def explain(grey, estimator):
         ids, depths = np.array([f"s{i}" for i in range(len(grey))]), np.full(len(grey), 500.0, np.float32)
         return explain_sections_chunk(grey, ids, depths, 0, model, **common, background=background,
-                                      background_weights=weights, params=engine)
+                                      background_weights=weights, params=engine, explainer=explainers[estimator])
 
-    predict(warm), explain(warm[:1])  # warm-up: tracing
+    predict(warm)  # warm-up: tracing
+    for estimator in args.estimators:
+        explain(warm[:1], estimator)
     rows = []
     for size in args.sizes:
         n = args.small if size == 101 else args.large
@@ -103,12 +118,15 @@ def main() -> None:
         start = time.perf_counter()
         predict(grey)
         predicted = time.perf_counter() - start
-        result = explain(grey)
-        explained = time.perf_counter() - start
         tiles = len(plan_tiles((size, size), inference["tile_overlap"]))
-        for stage, seconds in (("prediction", predicted), ("prediction + explanations", explained)):
-            rows.append((f"{size} x {size}", tiles, n, stage, seconds, n / seconds, n * size * size / seconds))
-        rows[-1] += (result.max_additivity_error,)
+        rows.append((f"{size} x {size}", tiles, n, "prediction", predicted, n / predicted, n * size * size / predicted))
+        for estimator in args.estimators:
+            start = time.perf_counter()
+            result = explain(grey, estimator)
+            seconds = predicted + time.perf_counter() - start
+            stage = "prediction + explanations" + (" (amortized)" if estimator == "amortized" else "")
+            rows.append((f"{size} x {size}", tiles, n, stage, seconds, n / seconds, n * size * size / seconds,
+                         result.max_additivity_error))
 
     print("\n| section | tiles | sections | stage | seconds | sections/s | pixels/s | additivity error |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")

@@ -11,6 +11,7 @@ from explainable_salt.attribution.absence import BackgroundAbsence, DrawnBackgro
 from explainable_salt.attribution.amortized import (
     amortized_shapley,
     build_explainer,
+    explainer_error,
     explainer_expected_value,
     fit_explainer,
     independent_draw_labels,
@@ -95,3 +96,51 @@ def test_the_explainer_refuses_images_that_are_not_a_stack():
     explainer = build_explainer(C, np.zeros((SIDE, SIDE)), depth=2, base_filters=4)
     with pytest.raises(ValueError, match="images"):
         amortized_shapley(explainer, linear_model, IMAGES[0])
+
+
+def test_values_stay_additive_to_float32_rounding_where_they_are_large():
+    """The network's projection runs in float32; with |φ| up to ~50 its own sum misses by more than
+    1e-5, and the float64 projection after it brings every pixel back to float32 rounding."""
+    loud = IMAGES * 30
+    explainer = build_explainer(C, pool_expected_value(linear_model, POOL), depth=2, base_filters=4, seed=0)
+    raw = np.asarray(explainer.predict_on_batch([loud, linear_model(loud)[..., None]]), np.float64)
+    network_gap = np.abs(explainer_expected_value(explainer) + raw.sum(axis=-1) - linear_model(loud)).max()
+    result = amortized_shapley(explainer, linear_model, loud)
+    assert np.abs(result.contributions).mean() > 5
+    assert network_gap > 1e-5  # the float32 projection alone would fail the tolerance
+    recomputed = result.expected_value + result.contributions.astype(np.float64).sum(axis=-1) - result.predictions
+    assert np.abs(recomputed).max() <= 1e-5 and result.max_additivity_error <= 1e-5
+
+
+def test_the_error_from_two_draws_estimates_the_error_against_the_mean_without_a_reference():
+    rng = np.random.default_rng(11)
+    truth = rng.normal(size=(40, 21, 21, C))
+    estimates = truth + rng.normal(scale=[0.1, 0.2, 0.4], size=truth.shape)  # known error per channel
+    first, second = (truth + rng.normal(scale=1.0, size=truth.shape) for _ in range(2))  # noisy, unbiased labels
+    error = explainer_error(estimates, first, second)
+    np.testing.assert_allclose(error["rmse"], [0.1, 0.2, 0.4], rtol=0.15)
+    np.testing.assert_allclose(error["label_rmse"], 1.0, rtol=0.03)
+    np.testing.assert_allclose(error["mean_abs"], np.abs(estimates).mean(axis=(0, 1, 2)))
+    # against one draw alone, the label noise would swamp it: the naive RMSE is ≈ 1
+    assert np.sqrt(((estimates - first) ** 2).mean(axis=(0, 1, 2))).min() > 0.9
+    assert explainer_error(first, first, second)["rmse"].max() < 0.1 + error["label_rmse"].max()
+
+
+def test_chunked_labels_on_workers_are_the_whole_stack_labels():
+    from explainable_salt.attribution.amortized import label_stack
+    from explainable_salt.stacks import ImageStack
+
+    model = _linear_keras()
+    stack = ImageStack([f"i{k}" for k in range(len(IMAGES))], IMAGES, ("a", "b", "c"))
+    params = {"chunk_size": 4, "batch_size": 16, "images_per_call": 2}
+    whole = independent_draw_labels(linear_model, IMAGES, POOL, size=4, seed=3).contributions
+    np.testing.assert_allclose(label_stack(stack, model, POOL, 4, 3, params), whole, atol=1e-5)  # chunks of 4 + 2
+    assert label_stack(stack.select([]), model, POOL, 4, 3, params).shape == (0, SIDE, SIDE, C)
+
+
+def _linear_keras() -> keras.Model:
+    inputs = keras.Input((SIDE, SIDE, C))
+    layer = keras.layers.Conv2D(1, 1, use_bias=False, dtype="float32")
+    model = keras.Model(inputs, layer(inputs))  # (N, H, W, 1), as the U-Net's mask
+    layer.set_weights([WEIGHTS.reshape(1, 1, C, 1).astype(np.float32)])
+    return model

@@ -50,6 +50,25 @@ def test_an_environment_holds_only_what_differs_from_base(env):
             assert value != base[key], f"{path}: {'.'.join(key)} repeats the base value {value!r}"
 
 
+def test_the_amortized_estimator_needs_the_background_game_first_and_a_pool_for_its_draws():
+    params = _parameters("base")
+    explainability = params["explainability"]
+    explainability["absence"] = ["baseline", "background"]
+    check_parameters(params)  # exact: any primary but blur
+    explainability["estimator"] = "amortized"
+    with pytest.raises(ParameterError, match="background first"):
+        check_parameters(params)
+    explainability["absence"] = ["background"]
+    explainability["background"]["size"] = explainability["amortized"]["pool"] + 1
+    with pytest.raises(ParameterError, match="amortized.pool"):
+        check_parameters(params)
+    explainability["background"]["size"] = 8
+    assert check_parameters(params).explainability.estimator == "amortized"
+    explainability["estimator"] = "fast"
+    with pytest.raises(ParameterError, match="estimator"):
+        check_parameters(params)
+
+
 def _context(project: Path, env: str | None = None, params: dict | None = None):
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:

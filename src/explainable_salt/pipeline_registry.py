@@ -47,14 +47,17 @@ def _parameters(conf_source: Path | None = None, env: str | None = None) -> dict
     return loader["parameters"]
 
 
-def pipeline_shape(params: dict) -> tuple[tuple[str, ...], int, str]:
+def pipeline_shape(params: dict) -> tuple[tuple[str, ...], int, str, str]:
     """What the pipelines' nodes depend on: the definitions of absence (one explanation node each),
-    the number of folds (one training pipeline each) and the kind of sections the inference
-    pipeline reads (PNG, SEG-Y or zarr / NetCDF: its first and last nodes)."""
+    the number of folds (one training pipeline each), the kind of sections the inference
+    pipeline reads (PNG, SEG-Y or zarr / NetCDF: its first and last nodes) and the estimator of
+    the primary explanations (``exact``, or ``amortized``: the explainer's nodes)."""
     from explainable_salt.pipelines.explainability.nodes import absence_definitions
 
-    return (tuple(absence_definitions(params.get("explainability", {}))), int(params["data_engineering"]["n_folds"]),
-            inference.sections_kind((params.get("inference") or {}).get("sections")))
+    explainability_params = params.get("explainability", {})
+    return (tuple(absence_definitions(explainability_params)), int(params["data_engineering"]["n_folds"]),
+            inference.sections_kind((params.get("inference") or {}).get("sections")),
+            explainability_params.get("estimator", "exact"))
 
 
 def use_run_parameters(conf_source: Path, params: dict) -> bool:
@@ -90,6 +93,12 @@ def configured_sections_kind(conf_source: Path | None = None, env: str | None = 
     return pipeline_shape(_parameters(conf_source, env))[2]
 
 
+def configured_estimator(conf_source: Path | None = None, env: str | None = None) -> str:
+    """``explainability.estimator`` of the run's configuration: ``exact``, or ``amortized`` (the
+    explainer is trained in the explainability pipeline and explains the inference pipeline's sections)."""
+    return pipeline_shape(_parameters(conf_source, env))[3]
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     """The five stages, ``__default__`` (all five in order), ``synthetic_data``,
     ``cross_validation`` and ``inference``.
@@ -102,10 +111,12 @@ def register_pipelines() -> dict[str, Pipeline]:
     sections or a seismic file as ``inference.sections`` says.
     """
     pipelines = {name: module.create_pipeline() for name, module in STAGES.items()}
-    pipelines["explainability"] = explainability.create_pipeline(absence=configured_absence())
+    pipelines["explainability"] = explainability.create_pipeline(absence=configured_absence(),
+                                                                 estimator=configured_estimator())
     pipelines["reporting"] = reporting.create_pipeline(absence=configured_absence())
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     pipelines["synthetic_data"] = synthetic_data.create_pipeline()
     pipelines["cross_validation"] = cross_validation.create_pipeline(n_folds=configured_n_folds())
-    pipelines["inference"] = inference.create_pipeline(kind=configured_sections_kind())
+    pipelines["inference"] = inference.create_pipeline(kind=configured_sections_kind(),
+                                                       estimator=configured_estimator())
     return pipelines

@@ -260,11 +260,14 @@ def test_the_significance_node_reads_every_definitions_contributions_errors_and_
     assert node.outputs == ["explanation_significance", "significance_metrics"]
 
 
-def test_a_conditional_primary_has_standard_errors_but_no_background_to_redraw():
+def test_a_conditional_primary_has_standard_errors_but_no_background_to_redraw(tmp_path):
+    from explainable_salt.attribution.sampling import SAMPLING_COLUMNS
     from explainable_salt.pipelines.explainability.nodes import analyse_sampling_error
 
     phi = ImageStack(IDS[:2], np.ones((2, 101, 101, 3), np.float32), CHANNELS)
     no_redraws = pd.DataFrame({"resample": [], "id": [], "channel": [], "mean_abs": []})
     table, sentence, metrics = analyse_sampling_error(phi, phi, no_redraws, [0.5, 0.5], PARAMS["sampling_error"])
     assert table.empty and metrics == {}
-    assert "no background images to redraw" in sentence and "explanation_significance" in sentence
+    assert "no random draw of train images to redraw" in sentence and "explanation_significance" in sentence
+    table.to_csv(tmp_path / "table.csv", index=False)  # as the catalog saves it: the reporting run reads it back
+    assert list(pd.read_csv(tmp_path / "table.csv").columns) == SAMPLING_COLUMNS

@@ -18,18 +18,20 @@ model's probability at every pixel: exactly additive, whatever the network learn
 from __future__ import annotations
 
 import logging
+import time
 
 import keras
 import numpy as np
 from keras import layers, ops
 
 from explainable_salt.attribution.absence import DrawnBackgroundAbsence
-from explainable_salt.attribution.additivity import max_additivity_error
+from explainable_salt.attribution.additivity import max_additivity_error, require_additive
 from explainable_salt.attribution.inputs import require_stack
-from explainable_salt.attribution.shapley import ChannelShapley, explain_game
-from explainable_salt.segmentation.forward import Predictor
+from explainable_salt.attribution.shapley import ChannelShapley, concatenate, explain_game
+from explainable_salt.compute.execution import as_model, map_stack
+from explainable_salt.segmentation.forward import Predictor, execution_backend, forward_pass
 from explainable_salt.segmentation.models import conv_block, unet_features
-from explainable_salt.stacks import IMAGE_SIZE
+from explainable_salt.stacks import IMAGE_SIZE, ImageStack
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +62,14 @@ class AdditiveProjection(layers.Layer):
 def build_explainer(
     n_channels: int, expected_value: np.ndarray, depth: int = 3, base_filters: int = 16, seed: int | None = None
 ) -> keras.Model:
-    """The explainer: inputs ``channels`` ``(N, 101, 101, C)`` and ``probability``
-    ``(N, 101, 101, 1)`` → φ ``(N, 101, 101, C)`` float32, exactly additive around
-    ``expected_value`` ``(101, 101)``; a U-Net body of ``depth`` levels, float32 throughout."""
+    """The explainer: inputs ``channels`` ``(N, S, S, C)`` and ``probability`` ``(N, S, S, 1)`` →
+    φ ``(N, S, S, C)`` float32, exactly additive around ``expected_value`` ``(S, S)`` (S = 101 for
+    the model's images); a U-Net body of ``depth`` levels, float32 throughout."""
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    channels = keras.Input((IMAGE_SIZE, IMAGE_SIZE, n_channels), name="channels", dtype="float32")
-    probability = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="probability", dtype="float32")
+    size = int(np.shape(expected_value)[0])
+    channels = keras.Input((size, size, n_channels), name="channels", dtype="float32")
+    probability = keras.Input((size, size, 1), name="probability", dtype="float32")
     joined = layers.Concatenate(dtype="float32", name="with_probability")([channels, probability])
 
     def block(x, filters, name):
@@ -76,9 +79,9 @@ def build_explainer(
     keras.config.set_dtype_policy("float32")  # φ are small differences: no bfloat16 here
     try:
         features, pad = unet_features(joined, depth, base_filters, 0.0, "reflect", block)
-        raw = layers.Conv2D(n_channels, 1, name="raw_contributions")(features)
+        raw = layers.Conv2D(n_channels, 1, kernel_initializer="zeros", name="raw_contributions")(features)
         raw = layers.Cropping2D((pad, pad), name="crop")(raw)
-        projection = AdditiveProjection(IMAGE_SIZE, name="additive_projection")
+        projection = AdditiveProjection(size, name="additive_projection")
         phi = projection(raw, probability)
     finally:
         keras.config.set_dtype_policy(previous)
@@ -87,7 +90,7 @@ def build_explainer(
 
 
 def explainer_expected_value(explainer: keras.Model) -> np.ndarray:
-    """The explainer's ``v(∅)`` ``(101, 101)`` float32."""
+    """The explainer's ``v(∅)`` ``(S, S)`` float32."""
     return np.asarray(explainer.get_layer("additive_projection").expected_value, np.float32)
 
 
@@ -106,6 +109,32 @@ def independent_draw_labels(
     image the same draw in whichever chunk it is labelled."""
     absence = DrawnBackgroundAbsence(pool, size, seed, first_row=first_row)
     return explain_game(predict, images, absence, images_per_call, progress=False)
+
+
+def label_chunk(
+    images: np.ndarray, first_row: int, seed: int, model: keras.Model | bytes, pool: np.ndarray, size: int,
+    params: dict,
+) -> np.ndarray:
+    """:func:`independent_draw_labels` of one chunk ``(n, H, W, C)`` whose first image is row
+    ``first_row`` of the labelled stack, the model run on ``params["backend"]``: a task that runs
+    in process or on a Dask worker alike. Returns φ ``(n, H, W, C)`` float32."""
+    predict = forward_pass(as_model(model), params["batch_size"], params.get("backend", "tensorflow"))
+    return independent_draw_labels(predict, images, pool, size, seed, params["images_per_call"],
+                                   first_row).contributions
+
+
+def label_stack(
+    images: ImageStack, model: keras.Model, pool: np.ndarray, size: int, seed: int, params: dict,
+    execution: dict | None = None, desc: str = "amortized labels",
+) -> np.ndarray:
+    """:func:`independent_draw_labels` of ``images`` ``(N, H, W, C)`` in chunks of ``chunk_size``
+    run where ``execution`` says (the same draws however it chunks): φ ``(N, H, W, C)`` float32."""
+    params = {**params, "backend": execution_backend(execution)}
+    chunks = [labels for _, labels in map_stack(
+        label_chunk, images, execution, chunk_size=params["chunk_size"], chunk_args=lambda k, s: (s.start, seed),
+        shared={"model": model, "pool": pool, "size": size, "params": params}, desc=desc,
+    )]
+    return np.concatenate(chunks) if chunks else np.zeros(images.data.shape, np.float32)
 
 
 def fit_explainer(
@@ -133,10 +162,19 @@ def fit_explainer(
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
 
+def additive(contributions: np.ndarray, expected_value: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """``contributions`` ``(N, H, W, C)`` shifted equally per pixel, in float64, so that
+    ``expected_value + Σ φ = predictions`` holds to float32 rounding once cast back (the network's
+    own projection runs in float32 and misses by up to ~1e-5 where |φ| is large)."""
+    phi = contributions.astype(np.float64)
+    gap = predictions.astype(np.float64) - expected_value.astype(np.float64) - phi.sum(axis=-1)
+    return (phi + gap[..., None] / phi.shape[-1]).astype(np.float32)
+
+
 def amortized_shapley(
     explainer: keras.Model, predict: Predictor, images: np.ndarray, batch_size: int = 64
 ) -> ChannelShapley:
-    """φ of ``images`` ``(N, 101, 101, C)`` from one forward pass of the model (``predict``) and
+    """φ of ``images`` ``(N, S, S, C)`` from one forward pass of the model (``predict``) and
     one of ``explainer``; the expected value is the explainer's, shared by every image."""
     require_stack(images, "images")
     predictions = predict(images)
@@ -145,9 +183,54 @@ def amortized_shapley(
         return np.asarray(explainer.predict_on_batch([inputs[..., :-1], inputs[..., -1:]]), np.float32)
 
     joined = np.concatenate([images.astype(np.float32), predictions[..., None]], axis=-1)
-    contributions = (np.concatenate([explain(joined[i : i + batch_size]) for i in range(0, len(joined), batch_size)])
-                     if len(joined) else np.zeros(images.shape, np.float32))
     expected = explainer_expected_value(explainer)
+    contributions = (additive(np.concatenate([explain(joined[i : i + batch_size])
+                                              for i in range(0, len(joined), batch_size)]), expected, predictions)
+                     if len(joined) else np.zeros(images.shape, np.float32))
     return ChannelShapley(contributions=contributions, expected_value=expected, predictions=predictions,
                           max_additivity_error=max_additivity_error(expected, contributions, predictions))
 
+
+def explainer_error(estimates: np.ndarray, first_draw: np.ndarray, second_draw: np.ndarray) -> dict[str, np.ndarray]:
+    """The explainer's error per channel against the whole pool's φ, from two labels of the same
+    images made with independent draws (each ``(N, H, W, C)``, unbiased for that φ): the noise of
+    each draw is independent of the other and of ``estimates``, so ``mean (φ̂ − y₁)(φ̂ − y₂)`` is
+    an unbiased estimate of the mean squared error ``mean (φ̂ − φ)²``, with no reference needed.
+
+    Returns ``(C,)`` arrays: ``rmse`` (its square root, 0 where the estimate is negative),
+    ``label_rmse`` (one draw's own error, ``√(mean (y₁ − y₂)² / 2)``) and ``mean_abs`` (mean |φ̂|)."""
+    axes = tuple(range(estimates.ndim - 1))
+    phi = estimates.astype(np.float64)
+    mse = ((phi - first_draw) * (phi - second_draw)).mean(axis=axes)
+    label_mse = ((first_draw.astype(np.float64) - second_draw) ** 2).mean(axis=axes) / 2
+    return {"rmse": np.sqrt(np.clip(mse, 0, None)), "label_rmse": np.sqrt(label_mse),
+            "mean_abs": np.abs(phi).mean(axis=axes)}
+
+
+def amortized_chunk(images: np.ndarray, model: keras.Model | bytes, explainer: keras.Model | bytes,
+                    params: dict) -> ChannelShapley:
+    """:func:`amortized_shapley` of one chunk ``(n, S, S, C)``, the model run on
+    ``params["backend"]``: a task that runs in process or on a Dask worker alike."""
+    predict = forward_pass(as_model(model), params["batch_size"], params.get("backend", "tensorflow"))
+    return amortized_shapley(as_model(explainer), predict, images)
+
+
+def amortized_stack(
+    images: ImageStack, model: keras.Model, explainer: keras.Model, params: dict, execution: dict | None = None
+) -> ChannelShapley:
+    """:func:`amortized_shapley` of ``images`` ``(N, S, S, C)`` in chunks of ``chunk_size``, run
+    where ``execution`` says, joined; raises
+    :class:`~explainable_salt.attribution.additivity.AdditivityError` beyond ``additivity_tolerance``."""
+    params = {**params, "backend": execution_backend(execution)}
+    start = time.perf_counter()
+    chunks = [chunk for _, chunk in map_stack(
+        amortized_chunk, images, execution, chunk_size=params["chunk_size"],
+        shared={"model": model, "explainer": explainer, "params": params}, desc="amortized φ",
+    )]
+    result = concatenate(chunks or [amortized_chunk(np.asarray(images.data[:0]), model, explainer, params)])
+    seconds = time.perf_counter() - start
+    logger.info("Amortized φ of %d images in %.1f s (%.1f images/s, model and explainer); worst additivity error "
+                "|E + Σφ − f(x)|: %.3g", len(images), seconds, len(images) / max(seconds, 1e-9),
+                result.max_additivity_error)
+    require_additive(result.max_additivity_error, params["additivity_tolerance"], "amortized")
+    return result

@@ -80,15 +80,23 @@ def error_note(definition: str, k: int, has_error: bool, exact: bool = True) -> 
     return NO_ERROR
 
 
+def amortized_note(k: int, relative_error: float, n_validation: int) -> str:
+    """What a page says of values made by the amortized explainer: its measured error."""
+    return (f"amortized explainer: per-channel root-mean-square error {100 * relative_error:.0f} % of mean |φ|, "
+            f"measured on {n_validation} validation images against two independent draws of K = {k} "
+            f"(shown as the standard error; t = {t_quantile(k):.2f})")
+
+
 def significance_table(
     definition: str, contributions: np.ndarray, standard_errors: np.ndarray | None, k: int, salt: np.ndarray,
-    channels: tuple[str, ...], note: str = NO_ERROR,
+    channels: tuple[str, ...], note: str | None = None,
 ) -> pd.DataFrame:
     """One row per channel of one game: the ``share`` of salt pixels (``salt`` ``(N, H, W)`` bool)
     whose ``φ`` (``contributions`` ``(N, H, W, C)``) is distinguishable from 0 (:func:`significant`
     with ``standard_errors`` ``(N, H, W, C)`` from ``k`` references), ``n_salt_pixels``,
-    ``n_references``, ``t_quantile`` and ``sampling_error``, the game's :func:`error_note`. A game
-    without standard errors (``None``) gets no share (NaN) and ``note``, as does no salt pixel."""
+    ``n_references``, ``t_quantile`` and ``sampling_error``: ``note``, by default the game's
+    :func:`error_note`. A game without standard errors (``None``) gets no share (NaN), as does no
+    salt pixel."""
     salt = np.asarray(salt, dtype=bool)
     n_salt = int(salt.sum())
     share = np.full(len(channels), np.nan)
@@ -97,7 +105,8 @@ def significance_table(
         t = t_quantile(k)
         if n_salt:
             share = significant(contributions[salt], standard_errors[salt], k).mean(axis=0)
-        note = error_note(definition, k, True)
+    if note is None:
+        note = error_note(definition, k, standard_errors is not None)
     return pd.DataFrame({"definition": definition, "channel": list(channels), "share": share,
                          "n_salt_pixels": n_salt, "n_references": k, "t_quantile": t, "sampling_error": note})
 
@@ -152,6 +161,17 @@ def sampling_table(
         "ranking_unchanged": same_order.mean(), "first_unchanged": (order[:, 0] == np.argmax(share)).mean(),
         "kendall_tau": tau.mean(), "kendall_tau_low": np.percentile(tau, 2.5), "kendall_tau_high": np.percentile(tau, 97.5),
     })
+
+
+SAMPLING_COLUMNS = ["channel", "share_of_abs", "share_low", "share_high", "mean_abs", "mean_standard_error",
+                    "relative_standard_error", "n_redraws", "ranking_unchanged", "first_unchanged", "kendall_tau",
+                    "kendall_tau_low", "kendall_tau_high"]
+
+
+def no_sampling_table() -> pd.DataFrame:
+    """:func:`sampling_table`'s columns and no row: a game with no background redraws (a CSV of
+    it reads back, where a frame of no columns would not)."""
+    return pd.DataFrame({c: pd.Series(dtype=object if c == "channel" else float) for c in SAMPLING_COLUMNS})
 
 
 def sampling_sentence(table: pd.DataFrame, n_background: int, min_unchanged: float = 0.95) -> str:

@@ -232,8 +232,22 @@ class SamplingError(Strict):
     min_ranking_unchanged: Fraction
 
 
+class Amortized(Strict):
+    pool: Annotated[int, Field(ge=2)]
+    label_images: PositiveInt
+    validation_images: PositiveInt
+    depth: PositiveInt
+    base_filters: PositiveInt
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat
+    seed: int
+
+
 class Explainability(Strict):
     absence: Annotated[list[Definition], Field(min_length=1)]
+    estimator: Literal["exact", "amortized"] = "exact"
+    amortized: Amortized
     blur: Blur
     conditional: Conditional
     background: Background
@@ -260,6 +274,16 @@ class Explainability(Strict):
         if names[0] == "blur":
             raise ValueError("blur cannot be primary: its expected value differs per image")
         return names
+
+    @model_validator(mode="after")
+    def _amortized_explains_the_background_game(self):
+        if self.estimator == "amortized" and self.absence[0] != "background":
+            raise ValueError(f"estimator amortized is trained on the background game: list background first in "
+                             f"absence, not {self.absence}")
+        if self.estimator == "amortized" and self.background.size > self.amortized.pool:
+            raise ValueError(f"estimator amortized draws background.size = {self.background.size} images per label "
+                             f"from amortized.pool = {self.amortized.pool}: the pool must be at least as large")
+        return self
 
 
 # parameters_inference.yml

@@ -135,7 +135,8 @@ def sampling_summary(table: pd.DataFrame) -> pd.DataFrame:
     """One row per channel: its share of mean |φ| with the 95 % range over background redraws, and
     the mean per-pixel standard error (absolute, and relative to the mean |φ|)."""
     if table.empty:
-        return pd.DataFrame({"note": ["the primary game's references are no random draw of train images: no sampling error"]})
+        return pd.DataFrame({"note": [("the primary values carry no random draw of train images to redraw (an exact "
+                                       "game, k-means centroids or the amortized explainer)")]})
     return pd.DataFrame({
         "channel": table["channel"],
         "share of mean |φ|": [f"{100 * r.share_of_abs:.1f} % [{100 * r.share_low:.1f}, {100 * r.share_high:.1f}]"

@@ -4,6 +4,7 @@ global analysis and faithfulness checks."""
 from __future__ import annotations
 
 import logging
+import time
 from itertools import pairwise
 
 import keras
@@ -19,12 +20,20 @@ from explainable_salt.attribution.absence import (
     BlurAbsence,
     ConditionalAbsence,
 )
+from explainable_salt.attribution.amortized import (
+    amortized_stack,
+    build_explainer,
+    explainer_error,
+    fit_explainer,
+    label_stack,
+    pool_expected_value,
+)
 from explainable_salt.attribution.background import choose_background, train_pool
 from explainable_salt.attribution.chunks import explain_stack, is_exact
 from explainable_salt.attribution.inputs import require_count
 from explainable_salt.attribution.pixel_attribution import salt_location_maps
 from explainable_salt.attribution.shapley import ChannelShapley
-from explainable_salt.segmentation.forward import forward_pass
+from explainable_salt.segmentation.forward import execution_backend, forward_pass
 from explainable_salt.stacks import ImageStack, first_ids
 from explainable_salt.tgs.metrics import apply_decision_rule
 from explainable_salt.tgs.splits import split_ids, spread_over_coverage
@@ -158,6 +167,129 @@ def explain_channels(
     )
 
 
+def _seeded_subset(ids: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` of ``ids`` drawn by ``rng`` (all of them when fewer), in id order."""
+    return np.sort(rng.choice(np.asarray(ids, dtype=str), size=min(n, len(ids)), replace=False))
+
+
+def _amortized_sets(model_inputs: ImageStack, channels: list[str], manifest: pd.DataFrame, params: dict):
+    """The amortized explainer's pool ``(P, H, W, C)``, label ids (train) and validation ids, seeded."""
+    settings = params["amortized"]
+    train_ids = split_ids(manifest, "train")
+    pool = train_pool(model_inputs, train_ids, channels, settings["pool"], settings["seed"])
+    rng = np.random.default_rng(settings["seed"])
+    label_ids = _seeded_subset(train_ids, settings["label_images"], rng)
+    validation_ids = _seeded_subset(split_ids(manifest, "validation"), settings["validation_images"], rng)
+    require_count(len(validation_ids), 1, "validation images", "images", "data_engineering.split_ratios.validation")
+    return pool, label_ids, validation_ids
+
+
+def label_amortized_explainer(
+    salt_model: keras.Model, salt_model_channels: list[str], model_inputs: ImageStack, manifest: pd.DataFrame,
+    params: dict, execution: dict | None = None,
+) -> tuple[ImageStack, ImageStack]:
+    """The amortized explainer's labels: exact φ in the ``background`` game of
+    ``amortized.label_images`` train images, each against its own draw of ``background.size``
+    images of a seeded pool of ``amortized.pool`` train images, ``(N, 101, 101, C)``; and of
+    ``amortized.validation_images`` validation images labelled twice with independent draws,
+    ``(M, 101, 101, 2C)`` (channels ``<c>@1`` then ``<c>@2``). Saved before training, so a failed
+    fit resumes from them (``kedro run --from-nodes fit_amortized_explainer``)."""
+    channels = list(salt_model_channels)
+    pool, label_ids, validation_ids = _amortized_sets(model_inputs, channels, manifest, params)
+    size, seed = params["background"]["size"], params["amortized"]["seed"]
+    logger.info("Labelling %d train and 2 × %d validation images for the amortized explainer (K = %d of %d)",
+                len(label_ids), len(validation_ids), size, len(pool))
+
+    def labels(ids: np.ndarray, draw_seed: int, desc: str) -> np.ndarray:
+        return label_stack(model_inputs.select(ids).select_channels(channels), salt_model, pool, size, draw_seed,
+                           params, execution, desc)
+
+    start = time.perf_counter()
+    validation = [labels(validation_ids, seed + draw, f"validation labels, draw {draw}") for draw in (1, 2)]
+    train = labels(label_ids, seed, "train labels")
+    minutes = (time.perf_counter() - start) / 60
+    logger.info("Labelled %d images in %.1f min (%.2f images/s)", len(label_ids) + 2 * len(validation_ids), minutes,
+                (len(label_ids) + 2 * len(validation_ids)) / max(60 * minutes, 1e-9))
+    return (ImageStack(label_ids, train, tuple(channels)),
+            ImageStack(validation_ids, np.concatenate(validation, axis=-1),
+                       tuple(f"{c}@{draw}" for draw in (1, 2) for c in channels)))
+
+
+def fit_amortized_explainer(
+    salt_model: keras.Model, salt_model_channels: list[str], model_inputs: ImageStack, manifest: pd.DataFrame,
+    amortized_explainer_labels: ImageStack, amortized_explainer_validation_labels: ImageStack, params: dict,
+    execution: dict | None = None,
+) -> tuple[keras.Model, dict]:
+    """The amortized explainer fitted to ``amortized_explainer_labels`` (the best epoch on the
+    validation labels' first draw), its ``v(∅)`` the pool's mean output; and its metrics
+    ``amortized.*``: per channel the root-mean-square error against the whole pool's φ, estimated
+    from the two validation draws without a reference (:func:`~explainable_salt.attribution.amortized.explainer_error`),
+    and one label's own error beside it."""
+    settings, channels = params["amortized"], list(salt_model_channels)
+    pool, label_ids, validation_ids = _amortized_sets(model_inputs, channels, manifest, params)
+    if list(amortized_explainer_labels.ids) != list(label_ids) or \
+            list(amortized_explainer_validation_labels.ids) != list(validation_ids):
+        raise ValueError("amortized_explainer_labels were made for other images than explainability.amortized "
+                         "now chooses: run label_amortized_explainer again")
+    predict = forward_pass(salt_model, params["batch_size"], execution_backend(execution))
+    images = model_inputs.select(label_ids).select_channels(channels).data
+    held_out = model_inputs.select(validation_ids).select_channels(channels).data
+    first, second = np.split(amortized_explainer_validation_labels.data, 2, axis=-1)
+    start = time.perf_counter()
+    explainer = build_explainer(len(channels), pool_expected_value(predict, pool), settings["depth"],
+                                settings["base_filters"], settings["seed"])
+    history = fit_explainer(explainer, images, predict(images), amortized_explainer_labels.data,
+                            (held_out, predict(held_out), first), settings["epochs"], settings["batch_size"],
+                            settings["learning_rate"], settings["seed"])
+    training_minutes = (time.perf_counter() - start) / 60
+    estimates = amortized_stack(ImageStack(validation_ids, held_out, tuple(channels)), salt_model, explainer,
+                                params, execution).contributions
+    error = explainer_error(estimates, first, second)
+    metrics = {"amortized.relative_error": float(error["rmse"].mean() / error["mean_abs"].mean()),
+               "amortized.label_relative_error": float(error["label_rmse"].mean() / error["mean_abs"].mean()),
+               "amortized.n_labels": float(len(label_ids)), "amortized.n_validation": float(len(validation_ids)),
+               "amortized.n_references": float(params["background"]["size"]),
+               "amortized.best_validation_loss": float(min(history.get("val_loss", [np.nan]))),
+               "amortized.training_minutes": training_minutes}
+    for c, channel in enumerate(channels):
+        metrics |= {f"amortized.{channel}.rmse": float(error["rmse"][c]),
+                    f"amortized.{channel}.label_rmse": float(error["label_rmse"][c])}
+    logger.info("Amortized explainer: error %.0f %% of mean |φ| on %d validation images (one K = %d label: %.0f %%)",
+                100 * metrics["amortized.relative_error"], len(validation_ids), params["background"]["size"],
+                100 * metrics["amortized.label_relative_error"])
+    return explainer, metrics
+
+
+def explain_channels_amortized(
+    salt_model: keras.Model, salt_model_channels: list[str], model_inputs: ImageStack, manifest: pd.DataFrame,
+    amortized_explainer: keras.Model, amortized_explainer_metrics: dict, params: dict, execution: dict | None = None,
+) -> tuple[ImageStack, ImageStack, ImageStack, dict, ImageStack, ImageStack, ImageStack, pd.DataFrame]:
+    """:func:`explain_channels`' outputs from the amortized explainer (``estimator: amortized``):
+    φ from one forward pass each, additive within ``additivity_tolerance``; its error per pixel is
+    the measured root-mean-square error of each channel (``amortized_explainer_metrics``), the same
+    at every pixel, in place of a standard error; no interactions, Shapley–Taylor terms or redraws."""
+    ids = _explained_ids(manifest, params)
+    images = model_inputs.select(ids).select_channels(salt_model_channels)
+    logger.info("Explaining %d internal-test images with the amortized explainer", len(ids))
+    result = amortized_stack(images, salt_model, amortized_explainer, params, execution)
+    rmse = np.array([amortized_explainer_metrics[f"amortized.{c}.rmse"] for c in images.channels], np.float32)
+    checks = {"max_additivity_error": result.max_additivity_error, "max_taylor_error": 0.0,
+              "n_images": float(len(ids)), "exact": 0.0, "amortized": 1.0,
+              "n_references": amortized_explainer_metrics["amortized.n_references"],
+              "n_validation": amortized_explainer_metrics["amortized.n_validation"],
+              "relative_error": amortized_explainer_metrics["amortized.relative_error"]}
+    return (
+        ImageStack(ids, result.contributions, images.channels),
+        _expected_value_map(ids, result),
+        ImageStack(ids, result.predictions),
+        {f"shapley.{name}": value for name, value in checks.items()},
+        _stacked(ids, result, "interactions", ()),
+        _stacked(ids, result, "taylor", ()),
+        ImageStack(ids, np.ascontiguousarray(np.broadcast_to(rmse, result.contributions.shape)), images.channels),
+        _redraws(ids, result, images.channels),
+    )
+
+
 def _expected_value_map(ids: np.ndarray, result: ChannelShapley) -> ImageStack:
     if result.expected_value.ndim == 2:  # shared by every image
         return ImageStack(["expected_value"], result.expected_value[None])
@@ -188,13 +320,14 @@ def analyse_sampling_error(
     :func:`explainable_salt.attribution.sampling.sampling_table`, its sentence and metrics
     ``sampling.*``. A game whose references are no random draw gets an empty table and says so."""
     if background_redraws.empty:
-        sentence = ("The primary game's references are no random draw of train images (baseline, blur, "
-                    "conditional neighbours or k-means centroids): there are no background images to redraw.")
+        sentence = ("The primary values carry no random draw of train images to redraw (baseline, blur, "
+                    "conditional neighbours, k-means centroids, or the amortized explainer).")
         if contribution_standard_error.channels:
-            sentence += (" Its per-pixel standard error, the spread over the conditional neighbours, marks which "
-                         "contributions are distinguishable from 0 (explanation_significance).")
+            sentence += (" Their per-pixel error (the spread over the conditional neighbours, or the amortized "
+                         "explainer's measured error) marks which contributions are distinguishable from 0 "
+                         "(explanation_significance).")
         logger.info(sentence)
-        return pd.DataFrame(), sentence, {}
+        return sampling.no_sampling_table(), sentence, {}
     channels, ids = channel_contributions.channels, channel_contributions.ids
     position = background_redraws.assign(  # (resample, image, channel) order of the explained stack
         image=background_redraws["id"].map({i: k for k, i in enumerate(ids)}),
@@ -215,6 +348,8 @@ def _error_note(definition: str, checks: dict, prefix: str, standard_errors: Ima
     """The ``K`` references of a game's checks (``<prefix>.n_references``) and what to say of its
     sampling error."""
     k = int(checks[f"{prefix}.n_references"])
+    if checks.get(f"{prefix}.amortized"):
+        return k, sampling.amortized_note(k, checks[f"{prefix}.relative_error"], int(checks[f"{prefix}.n_validation"]))
     return k, sampling.error_note(definition, k, bool(standard_errors.channels), bool(checks[f"{prefix}.exact"]))
 
 

@@ -13,6 +13,9 @@ from explainable_salt.pipelines.explainability.nodes import (
     compare_absence_definitions,
     compute_deletion_curves,
     explain_channels,
+    explain_channels_amortized,
+    fit_amortized_explainer,
+    label_amortized_explainer,
     map_salt_locations,
     randomisation_check,
     sample_background,
@@ -44,24 +47,51 @@ def _explain_in_game(definition: str) -> Pipeline:
                     parameters={"params:explainability", "params:execution"})
 
 
-def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), **kwargs) -> Pipeline:
+AMORTIZED_INPUTS = ["salt_model", "salt_model_channels", "model_inputs", "manifest"]
+
+
+def amortized_explainer_pipeline() -> Pipeline:
+    """Labels, then the amortized explainer fitted to them (``estimator: amortized``), its
+    measured error tracked; the inference pipeline reads the explainer it saves."""
+    return Pipeline([
+        node(label_amortized_explainer, inputs=[*AMORTIZED_INPUTS, "params:explainability", "params:execution"],
+             outputs=["amortized_explainer_labels", "amortized_explainer_validation_labels"],
+             name="label_amortized_explainer"),
+        node(fit_amortized_explainer,
+             inputs=[*AMORTIZED_INPUTS, "amortized_explainer_labels", "amortized_explainer_validation_labels",
+                     "params:explainability", "params:execution"],
+             outputs=["amortized_explainer", "amortized_explainer_metrics"], name="fit_amortized_explainer"),
+        tracking_node("amortized_explainer_metrics"),
+    ])
+
+
+def _primary_explanations(estimator: str) -> Pipeline:
+    """The primary definition's explanations: by the exact engine, or by the amortized explainer
+    (trained here); the node is ``explain_channels`` either way."""
+    if estimator == "exact":
+        return Pipeline([node(explain_channels, inputs=[*EXPLANATION_INPUTS, "params:explainability", "params:execution"],
+                              outputs=EXPLANATION_OUTPUTS, name="explain_channels")])
+    return amortized_explainer_pipeline() + Pipeline([node(
+        explain_channels_amortized,
+        inputs=[*AMORTIZED_INPUTS, "amortized_explainer", "amortized_explainer_metrics", "params:explainability",
+                "params:execution"],
+        outputs=EXPLANATION_OUTPUTS, name="explain_channels")])
+
+
+def create_pipeline(absence: list[str] | tuple[str, ...] = ("background",), estimator: str = "exact",
+                    **kwargs) -> Pipeline:
     """The explainability pipeline for the definitions of absence ``absence``
     (``explainability.absence``, see :func:`explainable_salt.pipeline_registry.configured_absence`):
-    the first one's explanations feed the analysis and the report, each other one writes its own."""
+    the first one's explanations feed the analysis and the report, each other one writes its own.
+    With ``estimator="amortized"`` the first one's values come from the amortized explainer."""
     other_definitions = sum((_explain_in_game(d) for d in absence[1:]), Pipeline([]))
-    return Pipeline([other_definitions, Pipeline(
+    return Pipeline([other_definitions, _primary_explanations(estimator), Pipeline(
         [
             node(
                 sample_background,
                 inputs=["model_inputs", "salt_model_channels", "manifest", "params:explainability.background"],
                 outputs=["shapley_background", "shapley_background_weights"],
                 name="sample_background",
-            ),
-            node(
-                explain_channels,
-                inputs=[*EXPLANATION_INPUTS, "params:explainability", "params:execution"],
-                outputs=EXPLANATION_OUTPUTS,
-                name="explain_channels",
             ),
             node(
                 update_wrapper(partial(compare_absence_definitions, definitions=list(absence)),

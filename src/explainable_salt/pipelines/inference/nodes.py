@@ -12,6 +12,7 @@ import pandas as pd
 
 from explainable_salt.attribution.absence import BackgroundAbsence, DrawnBackgroundAbsence
 from explainable_salt.attribution.additivity import require_additive
+from explainable_salt.attribution.amortized import amortized_chunk
 from explainable_salt.attribution.background import train_pool
 from explainable_salt.attribution.chunks import explain_game_chunk, is_exact
 from explainable_salt.attribution.sections import stitched_shapley
@@ -162,15 +163,19 @@ def make_section_submission(inference_masks: dict[str, np.ndarray]) -> pd.DataFr
 def explain_sections_chunk(
     grey: np.ndarray, ids: np.ndarray, depths: np.ndarray, seed: int, model, names: list[str],
     settings: dict | None, normaliser: dict, background: np.ndarray, background_weights: np.ndarray,
-    params: dict, pool: np.ndarray | None = None,
+    params: dict, pool: np.ndarray | None = None, explainer: keras.Model | bytes | None = None,
 ) -> ChannelShapley:
     """Stitched channel Shapley values of a chunk of grey sections of one size: a task that runs
     in process or on a Dask worker alike.
 
-    Sections of more than one tile, given a ``pool`` of train images and exact values, play each
+    Given an amortized ``explainer``, each tile's values are its (one forward pass each). Else
+    sections of more than one tile, given a ``pool`` of train images and exact values, play each
     tile against its own draw of ``len(background)`` pool images (no tile grid); otherwise every
     tile plays against ``background``."""
     inputs = normalised_channels(grey, ids, depths, names, settings, normaliser)
+    if explainer is not None:
+        return stitched_shapley(lambda tiles: amortized_chunk(tiles, model, explainer, params), inputs,
+                                params["tile_overlap"])
     absence = BackgroundAbsence(background, background_weights)
     if pool is not None and grey.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE) and is_exact(len(names), params):
         absence = DrawnBackgroundAbsence(pool, min(len(background), len(pool)), params["background"]["seed"])
@@ -191,11 +196,15 @@ def explain_sections(
     explainability_params: dict,
     params: dict,
     execution: dict | None = None,
+    amortized_explainer: keras.Model | None = None,
 ) -> tuple[dict[str, dict], dict]:
     """Channel Shapley explanations of the first ``explanations.max_images`` sections in id
     order (all when ``null``): ``{id: {"contributions": (H, W, C), "channels": (C,),
     "expected_value": (H, W), "probability": (H, W)}}`` float32, stitched from 101 × 101 tiles,
     and the checks.
+
+    With ``amortized_explainer`` (``explainability.estimator: amortized``) every tile is explained
+    by it, one forward pass each, its ``v(∅)`` shared by every tile: no background is drawn.
 
     A section of one tile plays against ``shapley_background``, as the explainability pipeline's
     images do. With ``explanations.background_per_tile``, each tile of a larger section plays
@@ -215,7 +224,7 @@ def explain_sections(
                            "inference.explanations.max_images"))
     normaliser = model_normaliser(channel_normaliser, salt_model_channels)
     pool = None
-    if wanted["background_per_tile"]:
+    if wanted["background_per_tile"] and amortized_explainer is None:
         pool = train_pool(model_inputs, split_ids(manifest, "train"), list(salt_model_channels),
                           wanted["background_pool"], explainability_params["background"]["seed"])
     explanations, worst = {}, 0.0
@@ -232,8 +241,8 @@ def explain_sections(
                     "settings": _attribute_settings(feature_params), "normaliser": normaliser,
                     "background": shapley_background.select_channels(salt_model_channels).data,
                     "background_weights": np.asarray(shapley_background_weights), "params": engine,
-                    "pool": pool},
-            desc="section explanations",
+                    "pool": pool, "explainer": amortized_explainer},
+            desc="section explanations" if amortized_explainer is None else "amortized section explanations",
         ):
             worst = max(worst, result.max_additivity_error)
             expected = np.broadcast_to(result.expected_value, result.predictions.shape)  # shared or per section
@@ -245,5 +254,6 @@ def explain_sections(
                 }
     logger.info("Explained %d sections; worst additivity error |E + Σφ − f(x)|: %.3g", len(explanations), worst)
     require_additive(worst, wanted["additivity_tolerance"], "stitched sections")
-    checks = {"inference.max_additivity_error": worst, "inference.n_explained": float(len(explanations))}
+    checks = {"inference.max_additivity_error": worst, "inference.n_explained": float(len(explanations)),
+              "inference.amortized": float(amortized_explainer is not None)}
     return dict(sorted(explanations.items())), checks

@@ -77,8 +77,10 @@ def _seismic_nodes(kind: str) -> tuple[list, list]:
     return arranged, outputs
 
 
-def create_pipeline(kind: str = "png", **kwargs) -> Pipeline:
-    """The inference pipeline for sections of ``kind`` (:func:`sections_kind`)."""
+def create_pipeline(kind: str = "png", estimator: str = "exact", **kwargs) -> Pipeline:
+    """The inference pipeline for sections of ``kind`` (:func:`sections_kind`), explained by the
+    exact engine or, with ``estimator="amortized"``, by the explainability pipeline's amortized
+    explainer (``data/06_models/amortized_explainer.keras``)."""
     if kind == "png":
         first = [node(prepare_sections, inputs=["inference_images_raw", "inference_depths", "salt_model_channels"],
                       outputs="inference_sections", name="prepare_sections")]
@@ -96,6 +98,7 @@ def create_pipeline(kind: str = "png", **kwargs) -> Pipeline:
                     "shapley_background", "shapley_background_weights", "model_inputs", "manifest",
                     "params:feature_engineering",
                     "params:explainability", "params:inference", "params:execution",
+                    *(["amortized_explainer"] if estimator == "amortized" else []),
                 ],
                 outputs=["inference_explanations", "inference_explanation_checks"],
                 name="explain_sections",
