@@ -55,7 +55,9 @@ def test_the_explainer_is_trained_on_independent_draw_labels_and_saved(amortized
     assert metrics["amortized.n_labels"] == 8 and metrics["amortized.n_validation"] == 4
     assert metrics["amortized.n_references"] == 2  # conf/quick: background.size
     assert metrics["amortized.relative_error"] > 0 and metrics["amortized.label_relative_error"] > 0
-    assert {f"amortized.{c}.rmse" for c in channels} <= set(metrics)
+    assert {f"amortized.{c}.{name}" for c in channels for name in ("rmse", "rmse_high", "label_rmse")} <= set(metrics)
+    for c in channels:
+        assert metrics[f"amortized.{c}.rmse_high"] >= metrics[f"amortized.{c}.rmse"]
 
 
 def test_the_primary_values_are_the_explainers_additive_and_carry_its_measured_error(amortized_run):
@@ -68,11 +70,12 @@ def test_the_primary_values_are_the_explainers_additive_and_carry_its_measured_e
     assert np.abs(expected + phi.data.sum(axis=-1) - probabilities).max() <= 1e-5
     checks = json.loads((reporting / "explanation_checks.json").read_text())
     assert checks["shapley.amortized"] == 1 and checks["shapley.exact"] == 0
+    assert checks["shapley.n_references"] == 4  # the error's sample: the validation images
     metrics = json.loads((reporting / "amortized_explainer_metrics.json").read_text())
     error = ImageStackDataset(str(output / "contribution_standard_error")).load()
     assert error.data.shape == phi.data.shape
-    for c, channel in enumerate(phi.channels):  # the measured error of each channel, at every pixel
-        np.testing.assert_allclose(error.data[..., c], metrics[f"amortized.{channel}.rmse"], rtol=1e-6)
+    for c, channel in enumerate(phi.channels):  # each channel's measured error (its interval's top), at every pixel
+        np.testing.assert_allclose(error.data[..., c], metrics[f"amortized.{channel}.rmse_high"], rtol=1e-6)
     assert _stack(amortized_run, "07_model_output/channel_interactions").channels == ()
     # the other definitions of conf/quick stay exact
     baseline = json.loads((reporting / "baseline/explanation_checks.json").read_text())
@@ -84,13 +87,14 @@ def test_the_report_and_explorer_label_the_values_amortized_with_their_error(amo
     significance = pd.read_csv(reporting / "explanation_significance.csv")
     primary = significance[significance["definition"] == "background"]
     assert primary["sampling_error"].str.startswith("amortized explainer").all()
+    assert (primary["t_quantile"].round(2) == 3.18).all()  # 4 validation images: 3 degrees of freedom
     metrics = json.loads((reporting / "amortized_explainer_metrics.json").read_text())
     percent = f"{100 * metrics['amortized.relative_error']:.0f} % of mean |φ|"
     assert percent in primary["sampling_error"].iloc[0]
     report = html.unescape((reporting / "report.html").read_text())
-    assert "amortized explainer: per-channel root-mean-square error" in report
+    assert "amortized explainer: root-mean-square error" in report
     explorer = (reporting / "explorer.html").read_text()
-    assert "amortized explainer: per-channel root-mean-square error" in explorer
+    assert "amortized explainer: root-mean-square error" in explorer
 
 
 def test_the_inference_pipeline_explains_sections_with_the_amortized_explainer(amortized_run, tmp_path):

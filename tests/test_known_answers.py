@@ -191,7 +191,6 @@ def test_a_network_that_reads_a_mark_gives_that_channel_the_mass_inside_it(defin
     result = explain(mark_reader(1), definition, images, pool)
     inside = np.abs(result.contributions[:, disk])  # (N, pixels, C)
     share = inside[..., 1].sum() / inside.sum()
-    print(f"amortized, planted mark's share: {share:.3f}")
     assert share >= 0.9, share
 
 

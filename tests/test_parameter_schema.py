@@ -63,6 +63,10 @@ def test_the_amortized_estimator_needs_the_background_game_first_and_a_pool_for_
     with pytest.raises(ParameterError, match="amortized.pool"):
         check_parameters(params)
     explainability["background"]["size"] = 8
+    explainability["background"]["method"] = "kmeans"
+    with pytest.raises(ParameterError, match="background.method must be random"):
+        check_parameters(params)
+    explainability["background"]["method"] = "random"
     assert check_parameters(params).explainability.estimator == "amortized"
     explainability["estimator"] = "fast"
     with pytest.raises(ParameterError, match="estimator"):

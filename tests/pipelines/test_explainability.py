@@ -271,3 +271,23 @@ def test_a_conditional_primary_has_standard_errors_but_no_background_to_redraw(t
     assert "no random draw of train images to redraw" in sentence and "explanation_significance" in sentence
     table.to_csv(tmp_path / "table.csv", index=False)  # as the catalog saves it: the reporting run reads it back
     assert list(pd.read_csv(tmp_path / "table.csv").columns) == SAMPLING_COLUMNS
+
+
+def test_the_amortized_explainer_refuses_labels_made_for_other_images_or_channels(model, inputs):
+    from explainable_salt.pipelines.explainability.nodes import fit_amortized_explainer, label_amortized_explainer
+
+    manifest = pd.DataFrame({"id": IDS, "split": ["train"] * 6 + ["validation"] * 3 + ["internal_test"] * 3})
+    params = {**PARAMS, "background": {**PARAMS["background"], "size": 2}, "amortized": {
+        "pool": 4, "label_images": 3, "validation_images": 2, "depth": 1, "base_filters": 4, "epochs": 1,
+        "batch_size": 2, "learning_rate": 1e-3, "seed": 1}}
+    labels, validation = label_amortized_explainer(model, list(CHANNELS), inputs, manifest, params)
+    assert labels.data.shape == (3, 101, 101, 3) and set(labels.ids) <= set(IDS[:6])
+    assert validation.data.shape == (2, 101, 101, 6) and set(validation.ids) <= set(IDS[6:9])
+    explainer, metrics = fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, labels, validation, params)
+    assert explainer.output_shape == (None, 101, 101, 3) and metrics["amortized.n_labels"] == 3
+    other_images = {**params, "amortized": {**params["amortized"], "label_images": 2}}
+    with pytest.raises(ValueError, match="run label_amortized_explainer again"):
+        fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, labels, validation, other_images)
+    renamed = ImageStack(labels.ids, labels.data, ("a", "b", "c"))
+    with pytest.raises(ValueError, match="run label_amortized_explainer again"):
+        fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, renamed, validation, params)

@@ -29,7 +29,7 @@ from explainable_salt.attribution.additivity import max_additivity_error, requir
 from explainable_salt.attribution.inputs import require_stack
 from explainable_salt.attribution.shapley import ChannelShapley, concatenate, explain_game
 from explainable_salt.compute.execution import as_model, map_stack
-from explainable_salt.segmentation.forward import Predictor, execution_backend, forward_pass
+from explainable_salt.segmentation.forward import Predictor, execution_backend, forward_pass, padded
 from explainable_salt.segmentation.models import conv_block, unet_features
 from explainable_salt.stacks import IMAGE_SIZE, ImageStack
 
@@ -179,8 +179,9 @@ def amortized_shapley(
     require_stack(images, "images")
     predictions = predict(images)
 
-    def explain(inputs: np.ndarray) -> np.ndarray:
-        return np.asarray(explainer.predict_on_batch([inputs[..., :-1], inputs[..., -1:]]), np.float32)
+    def explain(inputs: np.ndarray) -> np.ndarray:  # batches padded to a few lengths: no retracing
+        batch = padded(inputs, batch_size)
+        return np.asarray(explainer.predict_on_batch([batch[..., :-1], batch[..., -1:]]), np.float32)[:len(inputs)]
 
     joined = np.concatenate([images.astype(np.float32), predictions[..., None]], axis=-1)
     expected = explainer_expected_value(explainer)
@@ -191,20 +192,30 @@ def amortized_shapley(
                           max_additivity_error=max_additivity_error(expected, contributions, predictions))
 
 
-def explainer_error(estimates: np.ndarray, first_draw: np.ndarray, second_draw: np.ndarray) -> dict[str, np.ndarray]:
+def explainer_error(
+    estimates: np.ndarray, first_draw: np.ndarray, second_draw: np.ndarray, n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, np.ndarray]:
     """The explainer's error per channel against the whole pool's φ, from two labels of the same
-    images made with independent draws (each ``(N, H, W, C)``, unbiased for that φ): the noise of
-    each draw is independent of the other and of ``estimates``, so ``mean (φ̂ − y₁)(φ̂ − y₂)`` is
-    an unbiased estimate of the mean squared error ``mean (φ̂ − φ)²``, with no reference needed.
+    images made with independent draws (each ``(N, H, W, C)``, unbiased for that φ, with the same
+    noise variance σ²), with no reference needed. ``second_draw`` must not have been used to
+    choose ``estimates`` (the fit keeps its best epoch on ``first_draw``): its noise is then
+    independent of them, so ``mean (φ̂ − y₂)²`` estimates ``mean (φ̂ − φ)² + σ²``, and
+    ``mean (y₁ − y₂)² / 2`` estimates σ² whatever the estimates; their difference is an
+    unbiased estimate of the mean squared error. Each image's draw is shared by all its pixels,
+    so the images are the units of its 95 % interval (``n_bootstrap`` resamples of them).
 
     Returns ``(C,)`` arrays: ``rmse`` (its square root, 0 where the estimate is negative),
-    ``label_rmse`` (one draw's own error, ``√(mean (y₁ − y₂)² / 2)``) and ``mean_abs`` (mean |φ̂|)."""
-    axes = tuple(range(estimates.ndim - 1))
+    ``rmse_high`` (the root of the interval's upper end), ``label_rmse`` (one draw's own error, σ)
+    and ``mean_abs`` (mean |φ̂|)."""
+    require_stack(estimates, "estimates")
+    axes = tuple(range(1, estimates.ndim - 1))
     phi = estimates.astype(np.float64)
-    mse = ((phi - first_draw) * (phi - second_draw)).mean(axis=axes)
-    label_mse = ((first_draw.astype(np.float64) - second_draw) ** 2).mean(axis=axes) / 2
-    return {"rmse": np.sqrt(np.clip(mse, 0, None)), "label_rmse": np.sqrt(label_mse),
-            "mean_abs": np.abs(phi).mean(axis=axes)}
+    label_mse = ((first_draw.astype(np.float64) - second_draw) ** 2).mean(axis=axes) / 2  # (N, C)
+    mse = ((phi - second_draw) ** 2).mean(axis=axes) - label_mse
+    resamples = np.random.default_rng(seed).integers(0, len(mse), size=(n_bootstrap, len(mse)))
+    high = np.percentile(mse[resamples].mean(axis=1), 97.5, axis=0)
+    return {"rmse": np.sqrt(np.clip(mse.mean(axis=0), 0, None)), "rmse_high": np.sqrt(np.clip(high, 0, None)),
+            "label_rmse": np.sqrt(label_mse.mean(axis=0)), "mean_abs": np.abs(phi).mean(axis=(0, *axes))}
 
 
 def amortized_chunk(images: np.ndarray, model: keras.Model | bytes, explainer: keras.Model | bytes,

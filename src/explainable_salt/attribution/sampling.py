@@ -80,11 +80,13 @@ def error_note(definition: str, k: int, has_error: bool, exact: bool = True) -> 
     return NO_ERROR
 
 
-def amortized_note(k: int, relative_error: float, n_validation: int) -> str:
-    """What a page says of values made by the amortized explainer: its measured error."""
-    return (f"amortized explainer: per-channel root-mean-square error {100 * relative_error:.0f} % of mean |φ|, "
-            f"measured on {n_validation} validation images against two independent draws of K = {k} "
-            f"(shown as the standard error; t = {t_quantile(k):.2f})")
+def amortized_note(n_validation: int, relative_error: float, relative_error_high: float) -> str:
+    """What a page says of values made by the amortized explainer: its error measured on
+    ``n_validation`` images, and what the ± shown is."""
+    return (f"amortized explainer: root-mean-square error {100 * relative_error:.0f} % of mean |φ| "
+            f"(95 % interval up to {100 * relative_error_high:.0f} %), measured on {n_validation} validation images "
+            f"against two independent background draws; ± shows each channel's upper end, t = "
+            f"{t_quantile(n_validation):.2f} ({freedom(n_validation)})")
 
 
 def significance_table(

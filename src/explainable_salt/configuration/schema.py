@@ -280,6 +280,9 @@ class Explainability(Strict):
         if self.estimator == "amortized" and self.absence[0] != "background":
             raise ValueError(f"estimator amortized is trained on the background game: list background first in "
                              f"absence, not {self.absence}")
+        if self.estimator == "amortized" and self.background.method != "random":
+            raise ValueError("estimator amortized learns the game against random draws of train images: "
+                             f"background.method must be random, not {self.background.method}")
         if self.estimator == "amortized" and self.background.size > self.amortized.pool:
             raise ValueError(f"estimator amortized draws background.size = {self.background.size} images per label "
                              f"from amortized.pool = {self.amortized.pool}: the pool must be at least as large")

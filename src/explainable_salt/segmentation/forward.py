@@ -66,7 +66,10 @@ def padded_length(n: int, batch_size: int) -> int:
     return max(n, min(batch_size, 1 << max(n - 1, 0).bit_length()))
 
 
-def _pad(inputs: np.ndarray, length: int) -> np.ndarray:
+def padded(inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """``inputs`` with zeros appended up to :func:`padded_length`: a Keras model called on them
+    compiles a handful of batch shapes, not one per length (no tf.function retracing)."""
+    length = padded_length(len(inputs), batch_size)
     if len(inputs) == length:
         return inputs
     return np.concatenate([inputs, np.zeros((length - len(inputs), *inputs.shape[1:]), inputs.dtype)])
@@ -74,7 +77,7 @@ def _pad(inputs: np.ndarray, length: int) -> np.ndarray:
 
 def _tensorflow_batch(model: keras.Model, batch_size: int) -> Predictor:
     def predict(inputs: np.ndarray) -> np.ndarray:
-        outputs = model.predict_on_batch(_pad(inputs, padded_length(len(inputs), batch_size)))
+        outputs = model.predict_on_batch(padded(inputs, batch_size))
         return np.asarray(outputs, dtype=np.float32)[: len(inputs), ..., 0]
 
     return predict

@@ -223,14 +223,15 @@ def fit_amortized_explainer(
     """The amortized explainer fitted to ``amortized_explainer_labels`` (the best epoch on the
     validation labels' first draw), its ``v(∅)`` the pool's mean output; and its metrics
     ``amortized.*``: per channel the root-mean-square error against the whole pool's φ, estimated
-    from the two validation draws without a reference (:func:`~explainable_salt.attribution.amortized.explainer_error`),
-    and one label's own error beside it."""
+    from the two validation draws without a reference (:func:`~explainable_salt.attribution.amortized.explainer_error`;
+    the second draw is kept out of the fit), and one label's own error beside it."""
     settings, channels = params["amortized"], list(salt_model_channels)
     pool, label_ids, validation_ids = _amortized_sets(model_inputs, channels, manifest, params)
     if list(amortized_explainer_labels.ids) != list(label_ids) or \
-            list(amortized_explainer_validation_labels.ids) != list(validation_ids):
-        raise ValueError("amortized_explainer_labels were made for other images than explainability.amortized "
-                         "now chooses: run label_amortized_explainer again")
+            list(amortized_explainer_validation_labels.ids) != list(validation_ids) or \
+            amortized_explainer_labels.channels != tuple(channels):
+        raise ValueError("amortized_explainer_labels were made for other images or channels than "
+                         "explainability.amortized and salt_model_channels now give: run label_amortized_explainer again")
     predict = forward_pass(salt_model, params["batch_size"], execution_backend(execution))
     images = model_inputs.select(label_ids).select_channels(channels).data
     held_out = model_inputs.select(validation_ids).select_channels(channels).data
@@ -244,8 +245,9 @@ def fit_amortized_explainer(
     training_minutes = (time.perf_counter() - start) / 60
     estimates = amortized_stack(ImageStack(validation_ids, held_out, tuple(channels)), salt_model, explainer,
                                 params, execution).contributions
-    error = explainer_error(estimates, first, second)
+    error = explainer_error(estimates, first, second, seed=settings["seed"])
     metrics = {"amortized.relative_error": float(error["rmse"].mean() / error["mean_abs"].mean()),
+               "amortized.relative_error_high": float(error["rmse_high"].mean() / error["mean_abs"].mean()),
                "amortized.label_relative_error": float(error["label_rmse"].mean() / error["mean_abs"].mean()),
                "amortized.n_labels": float(len(label_ids)), "amortized.n_validation": float(len(validation_ids)),
                "amortized.n_references": float(params["background"]["size"]),
@@ -253,9 +255,11 @@ def fit_amortized_explainer(
                "amortized.training_minutes": training_minutes}
     for c, channel in enumerate(channels):
         metrics |= {f"amortized.{channel}.rmse": float(error["rmse"][c]),
+                    f"amortized.{channel}.rmse_high": float(error["rmse_high"][c]),
                     f"amortized.{channel}.label_rmse": float(error["label_rmse"][c])}
-    logger.info("Amortized explainer: error %.0f %% of mean |φ| on %d validation images (one K = %d label: %.0f %%)",
-                100 * metrics["amortized.relative_error"], len(validation_ids), params["background"]["size"],
+    logger.info("Amortized explainer: error %.0f %% of mean |φ| (95 %% interval up to %.0f %%) on %d validation images "
+                "(one K = %d label: %.0f %%)", 100 * metrics["amortized.relative_error"],
+                100 * metrics["amortized.relative_error_high"], len(validation_ids), params["background"]["size"],
                 100 * metrics["amortized.label_relative_error"])
     return explainer, metrics
 
@@ -266,18 +270,19 @@ def explain_channels_amortized(
 ) -> tuple[ImageStack, ImageStack, ImageStack, dict, ImageStack, ImageStack, ImageStack, pd.DataFrame]:
     """:func:`explain_channels`' outputs from the amortized explainer (``estimator: amortized``):
     φ from one forward pass each, additive within ``additivity_tolerance``; its error per pixel is
-    the measured root-mean-square error of each channel (``amortized_explainer_metrics``), the same
-    at every pixel, in place of a standard error; no interactions, Shapley–Taylor terms or redraws."""
+    the upper end of the 95 % interval of each channel's measured root-mean-square error
+    (``amortized_explainer_metrics``), the same at every pixel, in place of a standard error, with
+    the validation images as its degrees of freedom; no interactions, Shapley–Taylor terms or redraws."""
     ids = _explained_ids(manifest, params)
     images = model_inputs.select(ids).select_channels(salt_model_channels)
     logger.info("Explaining %d internal-test images with the amortized explainer", len(ids))
     result = amortized_stack(images, salt_model, amortized_explainer, params, execution)
-    rmse = np.array([amortized_explainer_metrics[f"amortized.{c}.rmse"] for c in images.channels], np.float32)
+    rmse = np.array([amortized_explainer_metrics[f"amortized.{c}.rmse_high"] for c in images.channels], np.float32)
     checks = {"max_additivity_error": result.max_additivity_error, "max_taylor_error": 0.0,
               "n_images": float(len(ids)), "exact": 0.0, "amortized": 1.0,
-              "n_references": amortized_explainer_metrics["amortized.n_references"],
-              "n_validation": amortized_explainer_metrics["amortized.n_validation"],
-              "relative_error": amortized_explainer_metrics["amortized.relative_error"]}
+              "n_references": amortized_explainer_metrics["amortized.n_validation"],  # the error's sample: t's n − 1
+              "relative_error": amortized_explainer_metrics["amortized.relative_error"],
+              "relative_error_high": amortized_explainer_metrics["amortized.relative_error_high"]}
     return (
         ImageStack(ids, result.contributions, images.channels),
         _expected_value_map(ids, result),
@@ -349,7 +354,7 @@ def _error_note(definition: str, checks: dict, prefix: str, standard_errors: Ima
     sampling error."""
     k = int(checks[f"{prefix}.n_references"])
     if checks.get(f"{prefix}.amortized"):
-        return k, sampling.amortized_note(k, checks[f"{prefix}.relative_error"], int(checks[f"{prefix}.n_validation"]))
+        return k, sampling.amortized_note(k, checks[f"{prefix}.relative_error"], checks[f"{prefix}.relative_error_high"])
     return k, sampling.error_note(definition, k, bool(standard_errors.channels), bool(checks[f"{prefix}.exact"]))
 
 
