@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_amortized.py [--data data] [--pool 1024] [--k 8]
         [--label-images 1024] [--validation-images 128] [--test-images 24] [--epochs 30]
         [--backend tensorflow] [--cache benchmarks/results/amortized]
+        [--explainer data/06_models/amortized_explainer.keras]
 
 On a finished run's data (the trained model, ``model_inputs``, the manifest) and a seeded pool of
 ``--pool`` train images:
@@ -21,6 +22,12 @@ On a finished run's data (the trained model, ``model_inputs``, the manifest) and
 4. **amortized**: the explainer (:mod:`explainable_salt.attribution.amortized`) trained for
    ``--epochs`` on the labels, its images/s measured (model forward pass + explainer).
 
+With ``--explainer`` (the pipeline's ``data/06_models/amortized_explainer.keras``), the labels and
+the training are skipped: that explainer is scored as trained, against the exact values of the pool it was
+trained on (``--pool`` and ``--seed`` default to ``explainability.amortized``'s ``pool`` and
+``seed`` in ``conf/base``; the pool is refused unless its mean output is the explainer's ``v(∅)``),
+so the reference is its estimand itself, with no sampling error of its own.
+
 Prints one table: per-pixel error ``mean |φ̂ − φ_ref| / mean |φ_ref|``, the squared error, the
 same less the reference's ``s² / K``, images/s, the largest change of a channel's global share of
 mean |φ|, the mean Kendall τ of the per-image channel rankings, and the cost of labels and
@@ -36,6 +43,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import yaml
 from _options import count
 from _sampling_frontier import load_run, per_reference_values
 from tqdm.auto import tqdm
@@ -44,11 +52,14 @@ import explainable_salt  # noqa: F401  before keras: sets TensorFlow's CPU optio
 from explainable_salt.attribution.amortized import (
     amortized_shapley,
     build_explainer,
+    explainer_expected_value,
     fit_explainer,
     independent_draw_labels,
 )
+from explainable_salt.attribution.background import train_pool
 from explainable_salt.attribution.sensitivity import kendall_tau_per_image
 from explainable_salt.attribution.shapley import shapley_weight_matrix
+from explainable_salt.datasets import ImageStackDataset
 from explainable_salt.segmentation.forward import BACKENDS, forward_pass
 from explainable_salt.tgs.splits import split_ids
 
@@ -93,7 +104,8 @@ def reference_values(predict, image, pool, pool_outputs, draws, rng) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO / "data")
-    parser.add_argument("--pool", type=count(2), default=1024)
+    parser.add_argument("--pool", type=count(2), default=None,
+                        help="1024; with --explainer, explainability.amortized.pool of conf/base")
     parser.add_argument("--k", type=count(1), default=8, help="background images per label")
     parser.add_argument("--label-images", type=count(1), default=1024)
     parser.add_argument("--validation-images", type=count(1), default=128)
@@ -103,9 +115,19 @@ def main() -> None:
     parser.add_argument("--depth", type=count(1), default=3)
     parser.add_argument("--filters", type=count(1), default=16)
     parser.add_argument("--backend", choices=BACKENDS, default="tensorflow")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="0; with --explainer, explainability.amortized.seed of conf/base")
     parser.add_argument("--cache", type=Path, default=REPO / "benchmarks/results/amortized")
+    parser.add_argument("--explainer", type=Path, default=None,
+                        help="score this trained explainer against its own pool's exact values (no labels, no training)")
     args = parser.parse_args()
+    configured = yaml.safe_load((REPO / "conf/base/parameters_explainability.yml").read_text())["explainability"]
+    if args.pool is None:
+        args.pool = configured["amortized"]["pool"] if args.explainer else 1024
+    if args.seed is None:
+        args.seed = configured["amortized"]["seed"] if args.explainer else 0
+    if args.explainer and not args.explainer.is_file():
+        parser.error(f"--explainer {args.explainer}: no such file")
     model_path = args.data / "06_models/salt_model.keras"
     if not model_path.is_file():
         parser.error(f"no trained model in {args.data}/06_models: run the project first")
@@ -131,11 +153,22 @@ def main() -> None:
     test_ids = test_ids[:: max(1, len(test_ids) // args.test_images)][: args.test_images]
     pool, x_train, x_val, x_test = take(pool_ids), take(label_ids), take(validation_ids), take(test_ids)
     cache = args.cache / f"pool{len(pool)}_k{args.k}_seed{args.seed}_{args.backend}"
+    if args.explainer:  # the pipeline's pool (explain_channels' own draw), the trained explainer's estimand
+        explainer = keras.models.load_model(args.explainer, compile=False)
+        model_inputs = ImageStackDataset(str(args.data / "05_model_input/model_inputs"), mmap=True).load()
+        pool = train_pool(model_inputs, split_ids(manifest, "train"), channels, args.pool, args.seed).astype(np.float32)
+        x_train, x_val = x_train[:0], x_val[:0]
+        cache = args.cache / f"explainer_pool{len(pool)}_seed{args.seed}_{args.backend}"
     print(f"{len(pool)} pool images, {len(x_train)} label images, {len(x_val)} validation, {len(x_test)} test; "
           f"K = {args.k}; forward passes on {args.backend}; cache {cache}")
 
     pool_outputs = predict(pool).astype(np.float64)
     expected = pool_outputs.mean(axis=0).astype(np.float32)
+    if args.explainer:
+        gap = float(np.abs(expected - explainer_expected_value(explainer)).max())
+        if gap > 1e-4:
+            parser.error(f"--explainer {args.explainer}: its v(∅) is {gap:.2g} off this pool's mean output: pass "
+                         "the --pool and --seed it was trained with (its run's explainability.amortized)")
     labels, label_seconds = cached_labels(predict, x_train, pool, args.k, args.seed, cache / f"labels{len(x_train)}")
     val_labels, _ = cached_labels(predict, x_val, pool, args.k, args.seed + 1, cache / f"validation_labels{len(x_val)}")
 
@@ -179,22 +212,28 @@ def main() -> None:
         rows.append((f"Monte Carlo, K = {k}", mean, engine_rate * passes(args.k) / passes(k), "none"))
     engine_scores = scores(engine.contributions.astype(np.float64))
 
-    explainer = build_explainer(len(channels), expected, args.depth, args.filters, seed=args.seed)
-    start = time.perf_counter()
-    history = fit_explainer(explainer, x_train, predict(x_train), labels, (x_val, predict(x_val), val_labels),
-                            epochs=args.epochs, seed=args.seed)
-    train_seconds = time.perf_counter() - start
-    explainer.save(cache / "explainer.keras")
+    if args.explainer:
+        history = {}
+    else:
+        explainer = build_explainer(len(channels), expected, args.depth, args.filters, seed=args.seed)
+        start = time.perf_counter()
+        history = fit_explainer(explainer, x_train, predict(x_train), labels, (x_val, predict(x_val), val_labels),
+                                epochs=args.epochs, seed=args.seed)
+        train_seconds = time.perf_counter() - start
+        explainer.save(cache / "explainer.keras")
     amortized_shapley(explainer, predict, x_test[:4])  # warm-up
     timing = np.concatenate([x_test] * max(1, 256 // len(x_test)))
     start = time.perf_counter()
     amortized_shapley(explainer, predict, timing)
     amortized_rate = len(timing) / (time.perf_counter() - start)
     amortized = amortized_shapley(explainer, predict, x_test)
-    cost = (f"labels {len(x_train)} images at {label_rate:.2f} images/s ({timed}): "
-            f"{len(x_train) / label_rate / 60:.0f} min; training {train_seconds / 60:.0f} min")
-    rows.append((f"amortized, labels K = {args.k}", scores(amortized.contributions.astype(np.float64)),
-                 amortized_rate, cost))
+    if args.explainer:
+        cost, name = f"as trained: {args.explainer}", "amortized (the pipeline's)"
+    else:
+        cost = (f"labels {len(x_train)} images at {label_rate:.2f} images/s ({timed}): "
+                f"{len(x_train) / label_rate / 60:.0f} min; training {train_seconds / 60:.0f} min")
+        name = f"amortized, labels K = {args.k}"
+    rows.append((name, scores(amortized.contributions.astype(np.float64)), amortized_rate, cost))
 
     print(f"\nreference: K = {len(pool)} (the whole pool), mean |φ_ref| = {scale:.4f}; its own s²/K = {ref_noise:.2e}; "
           f"the engine's K = {args.k} with a draw per image: error {100 * engine_scores['error']:.1f} % "
@@ -205,8 +244,9 @@ def main() -> None:
     for name, s, rate, cost in rows:
         print(f"| {name} | {100 * s['error']:.1f} % | {s['squared']:.2e} | {s['corrected']:.2e} | {rate:.2f} "
               f"| {s['share']:.3f} | {s['tau']:.2f} | {cost} |")
-    print(f"amortized: worst additivity error {amortized.max_additivity_error:.1e}; best validation loss "
-          f"{min(history.get('val_loss', [np.nan])):.2e} (epoch {int(np.argmin(history.get('val_loss', [0]))) + 1})")
+    print(f"amortized: worst additivity error {amortized.max_additivity_error:.1e}"
+          + (f"; best validation loss {min(history['val_loss']):.2e} (epoch {int(np.argmin(history['val_loss'])) + 1})"
+             if history.get("val_loss") else ""))
 
 
 if __name__ == "__main__":

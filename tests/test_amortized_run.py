@@ -117,3 +117,31 @@ def test_the_inference_pipeline_explains_sections_with_the_amortized_explainer(a
     checks = json.loads((output / "explanation_checks.json").read_text())
     assert checks["inference.amortized"] == 1
 
+
+
+def test_labels_made_for_another_model_or_draw_stop_the_fit_and_leave_the_explainer_as_it_was(amortized_run, tmp_path):
+    """``kedro run --from-nodes fit_amortized_explainer`` resumes from saved labels; labels drawn
+    with another K, pool or seed are refused by their own settings, and labels of a model saved
+    since by the lineage hook; each time naming what to rerun, the explainer on disk unchanged."""
+    from explainable_salt.storage.lineage import StaleArtifactError
+
+    project = tmp_path / "project"
+    shutil.copytree(amortized_run, project, ignore=shutil.ignore_patterns("mlflow.db", ".run.lock"))
+    explainer_path = project / "data/06_models/amortized_explainer.keras"
+    explainer_before = explainer_path.read_bytes()
+    settings = json.loads((project / "data/05_model_input/amortized_explainer_label_settings.json").read_text())
+    assert settings == {"pool": 16, "references": 2, "seed": 29}  # conf/quick, and base's seed
+    fit = ["fit_amortized_explainer"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        for changed, name in [({"background": {"size": 3}}, "references"), ({"amortized": {"pool": 12}}, "pool"),
+                              ({"amortized": {"seed": 30}}, "seed")]:
+            params = {"explainability": {"estimator": "amortized", **changed}}
+            with pytest.raises(ValueError, match=rf"other .*{name}.* run label_amortized_explainer again"):
+                kedro_run(project, "explainability", params=params, node_names=fit)
+        model_path = project / "data/06_models/salt_model.keras"  # saved again, as a retraining would
+        keras.models.load_model(model_path, compile=False).save(model_path)
+        with pytest.raises(StaleArtifactError) as error:
+            kedro_run(project, "explainability", params=AMORTIZED, node_names=fit)
+        assert "amortized_explainer_labels" in error.value.stale and tuple(error.value.rerun) == ("label_amortized_explainer",)
+    assert explainer_path.read_bytes() == explainer_before

@@ -123,7 +123,8 @@ def test_every_prediction_path_runs_on_the_backend_it_is_given(float32_model, mo
         seen.append(backend)
         return original(model, batch_size, backend)
 
-    for module in ("explainable_salt.segmentation.inference", "explainable_salt.attribution.chunks"):
+    # the engine's tasks reach forward_pass through forward.task_forward_pass
+    for module in ("explainable_salt.segmentation.inference", "explainable_salt.segmentation.forward"):
         monkeypatch.setattr(f"{module}.forward_pass", spy)
     images = INPUTS[:4]
     params = {"batch_size": 8, "flip_tta": True, "chunk_size": 2, "tile_overlap": 50}

@@ -280,14 +280,27 @@ def test_the_amortized_explainer_refuses_labels_made_for_other_images_or_channel
     params = {**PARAMS, "background": {**PARAMS["background"], "size": 2}, "amortized": {
         "pool": 4, "label_images": 3, "validation_images": 2, "depth": 1, "base_filters": 4, "epochs": 1,
         "batch_size": 2, "learning_rate": 1e-3, "seed": 1}}
-    labels, validation = label_amortized_explainer(model, list(CHANNELS), inputs, manifest, params)
+    labels, validation, settings = label_amortized_explainer(model, list(CHANNELS), inputs, manifest, params)
     assert labels.data.shape == (3, 101, 101, 3) and set(labels.ids) <= set(IDS[:6])
     assert validation.data.shape == (2, 101, 101, 6) and set(validation.ids) <= set(IDS[6:9])
-    explainer, metrics = fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, labels, validation, params)
+    assert settings == {"pool": 4, "references": 2, "seed": 1}
+    explainer, metrics = fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, labels, validation,
+                                                 settings, params)
     assert explainer.output_shape == (None, 101, 101, 3) and metrics["amortized.n_labels"] == 3
     other_images = {**params, "amortized": {**params["amortized"], "label_images": 2}}
-    with pytest.raises(ValueError, match="run label_amortized_explainer again"):
-        fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, labels, validation, other_images)
+    with pytest.raises(ValueError, match=r"other images(, validation images)? than .* run label_amortized_explainer again"):
+        fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, labels, validation, settings, other_images)
     renamed = ImageStack(labels.ids, labels.data, ("a", "b", "c"))
-    with pytest.raises(ValueError, match="run label_amortized_explainer again"):
-        fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, renamed, validation, params)
+    with pytest.raises(ValueError, match="other channels than"):
+        fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, renamed, validation, settings, params)
+    # every train image labelled: another seed draws the same ids, and only the settings tell
+    everything = {**params, "amortized": {**params["amortized"], "label_images": 6}}
+    labels, validation, settings = label_amortized_explainer(model, list(CHANNELS), inputs, manifest, everything)
+    reseeded = {**everything, "amortized": {**everything["amortized"], "seed": 2}}
+    with pytest.raises(ValueError, match="other (validation images, )?seed than"):
+        fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, labels, validation, settings, reseeded)
+    with pytest.raises(ValueError, match="other references than"):
+        fit_amortized_explainer(model, list(CHANNELS), inputs, manifest, labels, validation, settings,
+                                {**everything, "background": {**everything["background"], "size": 3}})
+    with pytest.raises(ValueError, match=r"3 channels, more than max_exact_channels = 2"):
+        label_amortized_explainer(model, list(CHANNELS), inputs, manifest, {**params, "max_exact_channels": 2})

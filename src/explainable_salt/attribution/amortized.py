@@ -29,7 +29,7 @@ from explainable_salt.attribution.additivity import max_additivity_error, requir
 from explainable_salt.attribution.inputs import require_stack
 from explainable_salt.attribution.shapley import ChannelShapley, concatenate, explain_game
 from explainable_salt.compute.execution import as_model, map_stack
-from explainable_salt.segmentation.forward import Predictor, execution_backend, forward_pass, padded
+from explainable_salt.segmentation.forward import Predictor, execution_backend, padded, task_forward_pass
 from explainable_salt.segmentation.models import conv_block, unet_features
 from explainable_salt.stacks import IMAGE_SIZE, ImageStack
 
@@ -118,7 +118,7 @@ def label_chunk(
     """:func:`independent_draw_labels` of one chunk ``(n, H, W, C)`` whose first image is row
     ``first_row`` of the labelled stack, the model run on ``params["backend"]``: a task that runs
     in process or on a Dask worker alike. Returns φ ``(n, H, W, C)`` float32."""
-    predict = forward_pass(as_model(model), params["batch_size"], params.get("backend", "tensorflow"))
+    predict = task_forward_pass(model, params)
     return independent_draw_labels(predict, images, pool, size, seed, params["images_per_call"],
                                    first_row).contributions
 
@@ -222,7 +222,7 @@ def amortized_chunk(images: np.ndarray, model: keras.Model | bytes, explainer: k
                     params: dict) -> ChannelShapley:
     """:func:`amortized_shapley` of one chunk ``(n, S, S, C)``, the model run on
     ``params["backend"]``: a task that runs in process or on a Dask worker alike."""
-    predict = forward_pass(as_model(model), params["batch_size"], params.get("backend", "tensorflow"))
+    predict = task_forward_pass(model, params)
     return amortized_shapley(as_model(explainer), predict, images)
 
 

@@ -17,8 +17,8 @@ from explainable_salt.attribution.shapley import (
     concatenate,
     explain_game,
 )
-from explainable_salt.compute.execution import as_model, map_stack
-from explainable_salt.segmentation.forward import execution_backend, forward_pass
+from explainable_salt.compute.execution import map_stack
+from explainable_salt.segmentation.forward import execution_backend, task_forward_pass
 from explainable_salt.stacks import ImageStack
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def explain_game_chunk(
     share them. The model runs on ``params["backend"]`` (:func:`~explainable_salt.segmentation.forward.forward_pass`;
     TensorFlow when unset).
     Runs in process or on a Dask worker alike."""
-    predict = forward_pass(as_model(model), params["batch_size"], params.get("backend", "tensorflow"))
+    predict = task_forward_pass(model, params)
     n_channels = images.shape[-1]
     if is_exact(n_channels, params):
         readouts = {"interactions": interactions.interaction_index_matrix(n_channels),

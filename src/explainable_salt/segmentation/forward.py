@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from explainable_salt.attribution.inputs import require_count
+from explainable_salt.compute.execution import as_model
 
 logger = logging.getLogger(__name__)
 
@@ -158,3 +159,10 @@ def forward_pass(model: keras.Model, batch_size: int = 256, backend: str = "tens
     require_backend(backend)
     one_batch = _tensorflow_batch(model, batch_size) if backend == "tensorflow" else _openvino_batch(model)
     return batched(lambda inputs: one_batch(np.ascontiguousarray(inputs, dtype=np.float32)), batch_size)
+
+
+def task_forward_pass(model: keras.Model | bytes, params: dict) -> Predictor:
+    """:func:`forward_pass` inside a task that runs in process or on a Dask worker alike: ``model``
+    itself or its ``.keras`` bytes, at ``params["batch_size"]`` on ``params["backend"]`` (TensorFlow
+    when unset)."""
+    return forward_pass(as_model(model), params["batch_size"], params.get("backend", "tensorflow"))

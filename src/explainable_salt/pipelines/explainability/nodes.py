@@ -184,17 +184,29 @@ def _amortized_sets(model_inputs: ImageStack, channels: list[str], manifest: pd.
     return pool, label_ids, validation_ids
 
 
+def _label_settings(params: dict) -> dict:
+    """What the amortized explainer's labels are drawn with besides their images, channels and model
+    (the lineage hook checks the model): the pool's size, K and the seed."""
+    return {"pool": params["amortized"]["pool"], "references": params["background"]["size"],
+            "seed": params["amortized"]["seed"]}
+
+
 def label_amortized_explainer(
     salt_model: keras.Model, salt_model_channels: list[str], model_inputs: ImageStack, manifest: pd.DataFrame,
     params: dict, execution: dict | None = None,
-) -> tuple[ImageStack, ImageStack]:
+) -> tuple[ImageStack, ImageStack, dict]:
     """The amortized explainer's labels: exact φ in the ``background`` game of
     ``amortized.label_images`` train images, each against its own draw of ``background.size``
     images of a seeded pool of ``amortized.pool`` train images, ``(N, 101, 101, C)``; and of
     ``amortized.validation_images`` validation images labelled twice with independent draws,
-    ``(M, 101, 101, 2C)`` (channels ``<c>@1`` then ``<c>@2``). Saved before training, so a failed
-    fit resumes from them (``kedro run --from-nodes fit_amortized_explainer``)."""
+    ``(M, 101, 101, 2C)`` (channels ``<c>@1`` then ``<c>@2``); and the settings they were drawn
+    with (:func:`_label_settings`). Saved before training, so a failed fit resumes from them
+    (``kedro run --from-nodes fit_amortized_explainer``). Labels are exact (``2^C`` coalitions per
+    image), so more than ``max_exact_channels`` channels are refused."""
     channels = list(salt_model_channels)
+    if not is_exact(len(channels), params):
+        raise ValueError(f"explainability.estimator: amortized labels are exact Shapley values, and the model reads "
+                         f"{len(channels)} channels, more than max_exact_channels = {params['max_exact_channels']}")
     pool, label_ids, validation_ids = _amortized_sets(model_inputs, channels, manifest, params)
     size, seed = params["background"]["size"], params["amortized"]["seed"]
     logger.info("Labelling %d train and 2 × %d validation images for the amortized explainer (K = %d of %d)",
@@ -212,13 +224,14 @@ def label_amortized_explainer(
                 (len(label_ids) + 2 * len(validation_ids)) / max(60 * minutes, 1e-9))
     return (ImageStack(label_ids, train, tuple(channels)),
             ImageStack(validation_ids, np.concatenate(validation, axis=-1),
-                       tuple(f"{c}@{draw}" for draw in (1, 2) for c in channels)))
+                       tuple(f"{c}@{draw}" for draw in (1, 2) for c in channels)),
+            _label_settings(params))
 
 
 def fit_amortized_explainer(
     salt_model: keras.Model, salt_model_channels: list[str], model_inputs: ImageStack, manifest: pd.DataFrame,
-    amortized_explainer_labels: ImageStack, amortized_explainer_validation_labels: ImageStack, params: dict,
-    execution: dict | None = None,
+    amortized_explainer_labels: ImageStack, amortized_explainer_validation_labels: ImageStack,
+    amortized_explainer_label_settings: dict, params: dict, execution: dict | None = None,
 ) -> tuple[keras.Model, dict]:
     """The amortized explainer fitted to ``amortized_explainer_labels`` (the best epoch on the
     validation labels' first draw), its ``v(∅)`` the pool's mean output; and its metrics
@@ -227,11 +240,15 @@ def fit_amortized_explainer(
     the second draw is kept out of the fit), and one label's own error beside it."""
     settings, channels = params["amortized"], list(salt_model_channels)
     pool, label_ids, validation_ids = _amortized_sets(model_inputs, channels, manifest, params)
-    if list(amortized_explainer_labels.ids) != list(label_ids) or \
-            list(amortized_explainer_validation_labels.ids) != list(validation_ids) or \
-            amortized_explainer_labels.channels != tuple(channels):
-        raise ValueError("amortized_explainer_labels were made for other images or channels than "
-                         "explainability.amortized and salt_model_channels now give: run label_amortized_explainer again")
+    changed = [name for name, made, now in [
+        ("images", list(amortized_explainer_labels.ids), list(label_ids)),
+        ("validation images", list(amortized_explainer_validation_labels.ids), list(validation_ids)),
+        ("channels", list(amortized_explainer_labels.channels), channels),
+        *[(name, amortized_explainer_label_settings.get(name), value) for name, value in _label_settings(params).items()],
+    ] if made != now]
+    if changed:
+        raise ValueError(f"amortized_explainer_labels were made with other {', '.join(changed)} than explainability "
+                         "and salt_model_channels now give: run label_amortized_explainer again")
     predict = forward_pass(salt_model, params["batch_size"], execution_backend(execution))
     images = model_inputs.select(label_ids).select_channels(channels).data
     held_out = model_inputs.select(validation_ids).select_channels(channels).data

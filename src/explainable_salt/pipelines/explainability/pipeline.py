@@ -55,11 +55,12 @@ def amortized_explainer_pipeline() -> Pipeline:
     measured error tracked; the inference pipeline reads the explainer it saves."""
     return Pipeline([
         node(label_amortized_explainer, inputs=[*AMORTIZED_INPUTS, "params:explainability", "params:execution"],
-             outputs=["amortized_explainer_labels", "amortized_explainer_validation_labels"],
+             outputs=["amortized_explainer_labels", "amortized_explainer_validation_labels",
+                      "amortized_explainer_label_settings"],
              name="label_amortized_explainer"),
         node(fit_amortized_explainer,
              inputs=[*AMORTIZED_INPUTS, "amortized_explainer_labels", "amortized_explainer_validation_labels",
-                     "params:explainability", "params:execution"],
+                     "amortized_explainer_label_settings", "params:explainability", "params:execution"],
              outputs=["amortized_explainer", "amortized_explainer_metrics"], name="fit_amortized_explainer"),
         tracking_node("amortized_explainer_metrics"),
     ])
