@@ -157,10 +157,10 @@ def main() -> None:
         explainer = keras.models.load_model(args.explainer, compile=False)
         model_inputs = ImageStackDataset(str(args.data / "05_model_input/model_inputs"), mmap=True).load()
         pool = train_pool(model_inputs, split_ids(manifest, "train"), channels, args.pool, args.seed).astype(np.float32)
-        x_train, x_val = x_train[:0], x_val[:0]
         cache = args.cache / f"explainer_pool{len(pool)}_seed{args.seed}_{args.backend}"
-    print(f"{len(pool)} pool images, {len(x_train)} label images, {len(x_val)} validation, {len(x_test)} test; "
-          f"K = {args.k}; forward passes on {args.backend}; cache {cache}")
+    trained = f"explainer {args.explainer}" if args.explainer else f"{len(x_train)} label images, {len(x_val)} validation"
+    print(f"{len(pool)} pool images, {trained}, {len(x_test)} test; K = {args.k}; forward passes on {args.backend}; "
+          f"cache {cache}")
 
     pool_outputs = predict(pool).astype(np.float64)
     expected = pool_outputs.mean(axis=0).astype(np.float32)
@@ -169,14 +169,16 @@ def main() -> None:
         if gap > 1e-4:
             parser.error(f"--explainer {args.explainer}: its v(∅) is {gap:.2g} off this pool's mean output: pass "
                          "the --pool and --seed it was trained with (its run's explainability.amortized)")
-    labels, label_seconds = cached_labels(predict, x_train, pool, args.k, args.seed, cache / f"labels{len(x_train)}")
-    val_labels, _ = cached_labels(predict, x_val, pool, args.k, args.seed + 1, cache / f"validation_labels{len(x_val)}")
+    if not args.explainer:  # labels to train one on
+        labels, label_seconds = cached_labels(predict, x_train, pool, args.k, args.seed, cache / f"labels{len(x_train)}")
+        val_labels, _ = cached_labels(predict, x_val, pool, args.k, args.seed + 1,
+                                      cache / f"validation_labels{len(x_val)}")
 
     start = time.perf_counter()
     engine = independent_draw_labels(predict, x_test, pool, args.k, args.seed + 2)
     engine_rate = len(x_test) / (time.perf_counter() - start)
-    # Labels are the engine's work: timed when made in this run, else at the engine's rate just measured.
-    label_rate, timed = (len(x_train) / label_seconds, "timed") if label_seconds else (engine_rate, "engine's rate")
+    if not args.explainer:  # labels are the engine's work: timed when made now, else at the engine's rate just measured
+        label_rate, timed = (len(x_train) / label_seconds, "timed") if label_seconds else (engine_rate, "engine's rate")
 
     refs = []
     for n in tqdm(range(len(x_test)), desc="reference (whole pool)", unit="image"):

@@ -38,9 +38,14 @@ def choose_background(
     return centroids, counts / counts.sum(), np.full(size, -1)
 
 
+def seeded_subset(ids: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` of ``ids`` drawn by ``rng`` without replacement (all of them when fewer), in id order."""
+    return np.sort(rng.choice(np.asarray(ids, dtype=str), size=min(n, len(ids)), replace=False))
+
+
 def train_pool(model_inputs: ImageStack, train_ids: np.ndarray, channels: list[str], size: int, seed: int) -> np.ndarray:
     """A seeded draw of ``size`` train images (all of them when fewer), in id order, with the
     model's ``channels``: ``(P, H, W, C)``."""
     require_count(len(train_ids), 1, "train_ids", "train images", "the train split")
-    pool = np.sort(np.random.default_rng(seed).choice(train_ids, size=min(size, len(train_ids)), replace=False))
+    pool = seeded_subset(train_ids, size, np.random.default_rng(seed))
     return model_inputs.select(pool).select_channels(channels).data

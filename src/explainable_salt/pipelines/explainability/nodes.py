@@ -28,7 +28,7 @@ from explainable_salt.attribution.amortized import (
     label_stack,
     pool_expected_value,
 )
-from explainable_salt.attribution.background import choose_background, train_pool
+from explainable_salt.attribution.background import choose_background, seeded_subset, train_pool
 from explainable_salt.attribution.chunks import explain_stack, is_exact
 from explainable_salt.attribution.inputs import require_count
 from explainable_salt.attribution.pixel_attribution import salt_location_maps
@@ -167,19 +167,14 @@ def explain_channels(
     )
 
 
-def _seeded_subset(ids: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` of ``ids`` drawn by ``rng`` (all of them when fewer), in id order."""
-    return np.sort(rng.choice(np.asarray(ids, dtype=str), size=min(n, len(ids)), replace=False))
-
-
 def _amortized_sets(model_inputs: ImageStack, channels: list[str], manifest: pd.DataFrame, params: dict):
     """The amortized explainer's pool ``(P, H, W, C)``, label ids (train) and validation ids, seeded."""
     settings = params["amortized"]
     train_ids = split_ids(manifest, "train")
     pool = train_pool(model_inputs, train_ids, channels, settings["pool"], settings["seed"])
     rng = np.random.default_rng(settings["seed"])
-    label_ids = _seeded_subset(train_ids, settings["label_images"], rng)
-    validation_ids = _seeded_subset(split_ids(manifest, "validation"), settings["validation_images"], rng)
+    label_ids = seeded_subset(train_ids, settings["label_images"], rng)
+    validation_ids = seeded_subset(split_ids(manifest, "validation"), settings["validation_images"], rng)
     require_count(len(validation_ids), 1, "validation images", "images", "data_engineering.split_ratios.validation")
     return pool, label_ids, validation_ids
 
